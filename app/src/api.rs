@@ -1,0 +1,45 @@
+//! Server functions: the platform's API. Each has a stable endpoint under `/api/` (listed in
+//! docs/API.md) and is thin: session → role check → one service call → wire type.
+
+pub mod admin;
+pub mod auth;
+
+use crate::domain::user::{AccountStatus, Role};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// An account as shown to its owner and to admins. Never carries the password hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: Uuid,
+    pub email: String,
+    pub full_name: String,
+    pub phone: String,
+    pub role: Role,
+    pub status: AccountStatus,
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::server::db::users::UserRow> for User {
+    fn from(row: crate::server::db::users::UserRow) -> Self {
+        User {
+            id: row.id,
+            role: row.role(),
+            status: row.status(),
+            email: row.email,
+            full_name: row.full_name,
+            phone: row.phone,
+            created_at: row.created_at,
+        }
+    }
+}
+
+/// Every role, for endpoints any signed-in account may call.
+pub const ANY_ROLE: &[Role] = &Role::ALL;
+
+/// Parses an id from a form or URL, refusing garbage with a clear message.
+pub fn parse_id(field: &str, raw: &str) -> Result<Uuid, crate::error::AppError> {
+    Uuid::parse_str(raw.trim()).map_err(|_| crate::error::AppError::invalid(field, "This is not a valid id."))
+}

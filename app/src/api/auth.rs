@@ -1,0 +1,169 @@
+//! Accounts: sign-up, sign-in, sign-out, profile, passwords (endpoints `/api/users/…`).
+
+use super::User;
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::server::{services::accounts, session};
+
+/// A demo account shown on the login page in development mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DemoAccount {
+    pub role: crate::domain::user::Role,
+    pub email: String,
+    pub password: String,
+}
+
+/// The signed-in account, or `None` for a visitor.
+#[server(endpoint = "users/me")]
+pub async fn current_user() -> Result<Option<User>, AppError> {
+    session::respond(async {
+        let state = session::state();
+        let session = session::session().await?;
+        Ok(session::current(&state, &session).await?.map(User::from))
+    })
+    .await
+}
+
+/// Creates an EV owner or buyer account and signs it in.
+#[server(endpoint = "users/register")]
+pub async fn register(
+    email: String,
+    password: String,
+    password_confirm: String,
+    full_name: String,
+    phone: String,
+    role: String,
+) -> Result<User, AppError> {
+    session::respond(async {
+        let state = session::state();
+        let session = session::session().await?;
+        let input = accounts::SignUp { email, password, password_confirm, full_name, phone, role };
+        let user = accounts::sign_up(&state, &session::client_ip(), input).await?;
+        session::sign_in(&session, &user).await?;
+        leptos_axum::redirect("/");
+        Ok(User::from(user))
+    })
+    .await
+}
+
+/// Signs in. `next` is where to go afterwards (a path on this site).
+#[server(endpoint = "users/login")]
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<User, AppError> {
+    session::respond(async {
+        let state = session::state();
+        let session = session::session().await?;
+        let user = accounts::sign_in(&state, &session::client_ip(), &email, password).await?;
+        session::sign_in(&session, &user).await?;
+        leptos_axum::redirect(&safe_next(next.as_deref()));
+        Ok(User::from(user))
+    })
+    .await
+}
+
+/// Only same-site paths are followed after sign-in (no open redirect).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+#[server(endpoint = "users/logout")]
+pub async fn logout() -> Result<(), AppError> {
+    session::respond(async {
+        let session = session::session().await?;
+        session::sign_out(&session).await?;
+        leptos_axum::redirect("/login");
+        Ok(())
+    })
+    .await
+}
+
+#[server(endpoint = "users/profile")]
+pub async fn get_profile() -> Result<User, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(super::ANY_ROLE).await?;
+        Ok(accounts::profile(&state.pool, caller.id).await?.into())
+    })
+    .await
+}
+
+#[server(endpoint = "users/profile/update")]
+pub async fn update_profile(full_name: String, phone: String) -> Result<User, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(super::ANY_ROLE).await?;
+        Ok(accounts::update_profile(&state.pool, caller.id, &full_name, &phone).await?.into())
+    })
+    .await
+}
+
+/// Changes the password; every other session of the account ends, this one stays.
+#[server(endpoint = "users/password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+    new_password_confirm: String,
+) -> Result<(), AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(super::ANY_ROLE).await?;
+        let user = accounts::change_password(
+            &state.pool,
+            caller.id,
+            current_password,
+            &new_password,
+            &new_password_confirm,
+        )
+        .await?;
+        let session = session::session().await?;
+        session::sign_in(&session, &user).await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Mails a one-time reset link if the address has an account (the answer does not say).
+#[server(endpoint = "users/password-reset/request")]
+pub async fn request_password_reset(email: String) -> Result<(), AppError> {
+    session::respond(async {
+        let state = session::state();
+        accounts::request_reset(&state, &session::client_ip(), &email).await?;
+        leptos_axum::redirect("/forgot-password?sent=1");
+        Ok(())
+    })
+    .await
+}
+
+/// Chooses a new password with the token from the e-mailed link.
+#[server(endpoint = "users/password-reset/confirm")]
+pub async fn reset_password(
+    token: String,
+    new_password: String,
+    new_password_confirm: String,
+) -> Result<(), AppError> {
+    session::respond(async {
+        let state = session::state();
+        accounts::reset_password(&state.pool, &token, &new_password, &new_password_confirm).await?;
+        leptos_axum::redirect("/login?reset=1");
+        Ok(())
+    })
+    .await
+}
+
+/// The demo accounts and their passwords, in development mode only (empty otherwise).
+#[server(endpoint = "users/demo-accounts")]
+pub async fn demo_accounts() -> Result<Vec<DemoAccount>, AppError> {
+    session::respond(async {
+        let state = session::state();
+        if !state.config.dev_mode {
+            return Ok(Vec::new());
+        }
+        Ok(crate::server::demo::ACCOUNTS
+            .iter()
+            .map(|a| DemoAccount { role: a.role, email: a.email.into(), password: a.password.into() })
+            .collect())
+    })
+    .await
+}

@@ -1,0 +1,6 @@
+//! Reusable view pieces.
+
+pub mod auth;
+pub mod errors;
+pub mod form;
+pub mod nav;

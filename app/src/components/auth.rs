@@ -1,0 +1,71 @@
+//! Who is signed in, as seen by the views, and the guard that puts pages behind a role.
+
+use crate::api::auth::current_user;
+use crate::api::User;
+use crate::components::errors::{ErrorPanel, Forbidden};
+use crate::domain::user::Role;
+use crate::error::AppError;
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_location;
+
+/// The signed-in account, refetched whenever something changes who that is.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub user: Resource<Result<Option<User>, AppError>>,
+    epoch: RwSignal<u32>,
+}
+
+impl Auth {
+    pub fn provide() {
+        let epoch = RwSignal::new(0);
+        let user = Resource::new(move || epoch.get(), |_| current_user());
+        provide_context(Auth { user, epoch });
+    }
+
+    pub fn get() -> Auth {
+        expect_context::<Auth>()
+    }
+
+    /// Call after sign-in, sign-out or a profile change.
+    pub fn refresh(&self) {
+        self.epoch.update(|n| *n += 1);
+    }
+}
+
+/// Renders `children` for a signed-in account with one of `roles`; a visitor is sent to the
+/// login page (and back afterwards); any other account gets the 403 page.
+#[component]
+pub fn RequireRole(roles: &'static [Role], children: ChildrenFn) -> impl IntoView {
+    let auth = Auth::get();
+    let location = use_location();
+    let children = StoredValue::new(children);
+    view! {
+        <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match auth.user.await {
+                    Ok(Some(user)) if roles.contains(&user.role) => children.read_value()().into_any(),
+                    Ok(Some(_)) => view! { <Forbidden /> }.into_any(),
+                    Ok(None) => {
+                        let here = format!("{}{}", location.pathname.get_untracked(), location.search.get_untracked());
+                        let target = format!("/login?next={}", urlencode(&here));
+                        view! { <Redirect path=target /> }.into_any()
+                    }
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Percent-encodes a value for a query string.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

@@ -1,0 +1,4 @@
+//! Pure types and rules: no I/O, no `cfg`. The same code runs in the browser (instant
+//! feedback) and on the server (the final word).
+
+pub mod user;

@@ -1,0 +1,101 @@
+//! EV Carbon Exchange: the application shared by the server (feature `ssr`) and the browser
+//! (feature `hydrate`).
+
+pub mod api;
+pub mod components;
+pub mod domain;
+pub mod error;
+pub mod pages;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+use components::auth::Auth;
+use components::nav::Header;
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{path, SsrMode};
+use pages::{account, admin, home, public};
+
+/// The HTML document around the app; rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    leptos::nonce::provide_nonce();
+    #[cfg(feature = "ssr")]
+    content_security_policy();
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// Scripts run only from our own origin or with this response's nonce.
+#[cfg(feature = "ssr")]
+fn content_security_policy() {
+    if let (Some(nonce), Some(options)) =
+        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+    {
+        let policy = format!(
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+             style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; \
+             object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        );
+        if let Ok(value) = http::HeaderValue::from_str(&policy) {
+            options.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    Auth::provide();
+    // Marks the page once the browser has taken over, so tests wait for it instead of sleeping.
+    Effect::new(|_| {
+        if let Some(root) = document().document_element() {
+            let _ = root.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/evcx.css" />
+        <Title text="EV Carbon Exchange" />
+        <Router>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <Header />
+            <main id="main" tabindex="-1">
+                <Routes fallback=|| view! { <components::errors::NotFound /> }>
+                    <Route path=path!("/") view=home::HomePage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=public::login::LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("/signup") view=public::signup::SignUpPage ssr=SsrMode::Async />
+                    <Route
+                        path=path!("/forgot-password")
+                        view=public::password_reset::ForgotPasswordPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/reset-password")
+                        view=public::password_reset::ResetPasswordPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=path!("/profile") view=account::profile::ProfilePage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view=admin::users::UsersPage ssr=SsrMode::Async />
+                </Routes>
+            </main>
+            <footer class="site-footer">
+                <p>"EV Carbon Exchange — verified carbon credits from electric driving."</p>
+            </footer>
+        </Router>
+    }
+}

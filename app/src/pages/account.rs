@@ -1,0 +1,3 @@
+//! Screens every signed-in account has.
+
+pub mod profile;

@@ -1,0 +1,3 @@
+//! The admin's screens.
+
+pub mod users;

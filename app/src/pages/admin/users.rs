@@ -1,0 +1,182 @@
+//! Users: search and filter, create CVA and admin accounts, change a role, suspend/reactivate.
+
+use crate::api::admin::{list_users, CreateUser, SetUserRole, SetUserStatus, UserPage};
+use crate::api::User;
+use crate::components::auth::{urlencode, RequireRole};
+use crate::components::errors::ErrorPanel;
+use crate::components::form::{error_of, succeeded, Field, FormError, Submit};
+use crate::domain::user::{AccountStatus, Role};
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    view! {
+        <Title text="Users · EV Carbon Exchange" />
+        <RequireRole roles=&[Role::Admin]>
+            <Users />
+        </RequireRole>
+    }
+}
+
+#[derive(Clone, Copy)]
+struct RowActions {
+    role: ServerAction<SetUserRole>,
+    status: ServerAction<SetUserStatus>,
+}
+
+#[component]
+fn Users() -> impl IntoView {
+    let query = use_query_map();
+    let q = move |k: &str| query.read().get(k).unwrap_or_default();
+    let create = ServerAction::<CreateUser>::new();
+    let actions = RowActions { role: ServerAction::new(), status: ServerAction::new() };
+    let users = Resource::new(
+        move || {
+            (q("q"), q("role"), q("status"), q("page"), create.version().get(), actions.role.version().get(), actions.status.version().get())
+        },
+        |(q, role, status, page, ..)| list_users(Some(q), Some(role), Some(status), Some(page)),
+    );
+    let create_error = error_of(*create);
+    let created = succeeded(*create);
+    let row_error = Signal::derive(move || error_of(*actions.role).get().or_else(|| error_of(*actions.status).get()));
+
+    view! {
+        <h1>"Users"</h1>
+        <form method="get" action="/admin/users" class="filters" role="search">
+            <div class="field">
+                <label for="q">"Search"</label>
+                <input id="q" name="q" type="search" value=move || q("q") placeholder="E-mail, name or phone" />
+            </div>
+            <div class="field">
+                <label for="role">"Role"</label>
+                <select id="role" name="role">
+                    <option value="" selected=move || q("role").is_empty()>"Any role"</option>
+                    {Role::ALL.into_iter().map(|r| view! {
+                        <option value=r.as_str() selected=move || q("role") == r.as_str()>{r.label()}</option>
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="status">"Status"</label>
+                <select id="status" name="status">
+                    <option value="" selected=move || q("status").is_empty()>"Any status"</option>
+                    <option value="active" selected=move || q("status") == "active">"Active"</option>
+                    <option value="suspended" selected=move || q("status") == "suspended">"Suspended"</option>
+                </select>
+            </div>
+            <button type="submit" class="button">"Search"</button>
+        </form>
+
+        <FormError error=row_error />
+        <Transition fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match users.await {
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(page) => view! { <UserTable page actions /> }.into_any(),
+                }
+            })}
+        </Transition>
+
+        <section class="card" aria-labelledby="create-heading">
+            <h2 id="create-heading">"Create a CVA or admin account"</h2>
+            <p class="muted">"The person receives an e-mail with a link to choose their password. EV owners and buyers sign up themselves."</p>
+            <Show when=move || created.get()>
+                <p class="notice" role="status">"The account is created and the invitation is on its way."</p>
+            </Show>
+            <ActionForm action=create attr:class="grid two">
+                <FormError error=create_error />
+                <Field label="Full name" name="full_name" error=create_error />
+                <Field label="E-mail" name="email" error=create_error inputmode="email" />
+                <Field label="Phone" name="phone" kind="tel" error=create_error />
+                <div class="field">
+                    <label for="create-role">"Role"</label>
+                    <select id="create-role" name="role">
+                        <option value="cva">{Role::Cva.label()}</option>
+                        <option value="admin">{Role::Admin.label()}</option>
+                    </select>
+                    <p class="field-error">{move || create_error.get().and_then(|e| e.field("role"))}</p>
+                </div>
+                <Submit action=*create label="Create account" busy="Creating…" />
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn UserTable(page: UserPage, actions: RowActions) -> impl IntoView {
+    let query = use_query_map();
+    let link_to = move |p: i64| {
+        let m = query.read_untracked();
+        let keep = ["q", "role", "status"]
+            .iter()
+            .filter_map(|k| m.get(k).filter(|v| !v.is_empty()).map(|v| format!("{k}={}&", urlencode(&v))))
+            .collect::<String>();
+        format!("/admin/users?{keep}page={p}")
+    };
+    let (current, pages, total) = (page.page, page.pages, page.total);
+    view! {
+        <p class="muted" role="status">{format!("{total} account{} found", if total == 1 { "" } else { "s" })}</p>
+        <div class="table-wrap">
+            <table class="data users">
+                <thead>
+                    <tr>
+                        <th scope="col">"Name"</th>
+                        <th scope="col">"E-mail"</th>
+                        <th scope="col">"Phone"</th>
+                        <th scope="col">"Role"</th>
+                        <th scope="col">"Status"</th>
+                        <th scope="col">"Joined"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {page.users.into_iter().map(|u| view! { <UserRow user=u actions /> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <nav class="pagination" aria-label="Pages">
+            {(current > 1).then(|| view! { <a href=link_to(current - 1) rel="prev">"← Previous"</a> })}
+            <span>{format!("Page {current} of {pages}")}</span>
+            {(current < pages).then(|| view! { <a href=link_to(current + 1) rel="next">"Next →"</a> })}
+        </nav>
+    }
+}
+
+#[component]
+fn UserRow(user: User, actions: RowActions) -> impl IntoView {
+    let id = user.id.to_string();
+    let suspended = user.status == AccountStatus::Suspended;
+    let role = user.role;
+    let select_id = format!("role-{id}");
+    let status_id = id.clone();
+    let select_label = format!("Role of {}", user.email);
+    let joined = user.created_at.format("%Y-%m-%d").to_string();
+    view! {
+        <tr data-email=user.email.clone() class:suspended=suspended>
+            <td>{user.full_name.clone()}</td>
+            <td>{user.email.clone()}</td>
+            <td>{user.phone.clone()}</td>
+            <td>
+                <ActionForm action=actions.role attr:class="inline">
+                    <input type="hidden" name="user_id" value=id.clone() />
+                    <label class="visually-hidden" for=select_id.clone()>{select_label}</label>
+                    <select id=select_id name="role">
+                        {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == role>{r.label()}</option> }).collect_view()}
+                    </select>
+                    <button type="submit" class="button small secondary">"Change"</button>
+                </ActionForm>
+            </td>
+            <td>
+                <span class=if suspended { "badge warn" } else { "badge ok" }>{if suspended { "Suspended" } else { "Active" }}</span>
+                <ActionForm action=actions.status attr:class="inline">
+                    <input type="hidden" name="user_id" value=status_id />
+                    <input type="hidden" name="status" value=if suspended { "active" } else { "suspended" } />
+                    <button type="submit" class="button small secondary">{if suspended { "Reactivate" } else { "Suspend" }}</button>
+                </ActionForm>
+            </td>
+            <td>{joined}</td>
+        </tr>
+    }
+}

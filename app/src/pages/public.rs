@@ -1,0 +1,5 @@
+//! Screens for visitors: sign-in, sign-up, password reset.
+
+pub mod login;
+pub mod password_reset;
+pub mod signup;

@@ -1,0 +1,357 @@
+//! Accounts: sign-up, sign-in, profile, password change and reset, and account creation
+//! shared by the admin screen and the command line.
+
+use crate::domain::user::{AccountStatus, Email, FullName, Password, Phone, Role};
+use crate::error::{AppError, FieldErrors};
+use crate::server::audit::{self, AuditEntry};
+use crate::server::db::users::{self, NewUser, UserRow, EMAIL_TAKEN};
+use crate::server::db::violated_constraint;
+use crate::server::services::rate_limit::{self, Kind};
+use crate::server::{mail, password, AppState};
+use chrono::{Duration, Utc};
+use rand::RngCore;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// Raw sign-up input, as typed.
+pub struct SignUp {
+    pub email: String,
+    pub password: String,
+    pub password_confirm: String,
+    pub full_name: String,
+    pub phone: String,
+    pub role: String,
+}
+
+/// Creates a self-service account (EV owner or buyer). Every field is checked and every
+/// problem reported at once.
+#[tracing::instrument(skip_all, err)]
+pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRow, AppError> {
+    let mut errors = FieldErrors::new();
+    let email = errors.check("email", Email::parse(&input.email));
+    let password = errors.check("password", Password::parse(&input.password, email.as_ref()));
+    if password.is_some() && input.password != input.password_confirm {
+        errors.add("password_confirm", "The two passwords do not match.");
+    }
+    let full_name = errors.check("full_name", FullName::parse(&input.full_name));
+    let phone = errors.check("phone", Phone::parse(&input.phone));
+    let role = match Role::parse(&input.role) {
+        Ok(r) if r.self_service() => Some(r),
+        Ok(_) => {
+            errors.add("role", "You can sign up as an EV owner or a buyer.");
+            None
+        }
+        Err(_) => {
+            errors.add("role", "Choose whether you are an EV owner or a buyer.");
+            None
+        }
+    };
+    errors.finish()?;
+    let (email, password, full_name, phone, role) =
+        (email.unwrap(), password.unwrap(), full_name.unwrap(), phone.unwrap(), role.unwrap());
+
+    rate_limit::check(&state.pool, Kind::SignupIp, ip, state.config.limits.signup_per_ip).await?;
+    let hash = password::hash(password).await?;
+    let mut tx = state.pool.begin().await?;
+    let user = insert_user(&mut tx, &email, &hash, role, &full_name, &phone).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(user.id),
+            action: "user.sign_up",
+            entity: "user",
+            entity_id: user.id.to_string(),
+            before: None,
+            after: Some(json!({ "email": user.email, "role": user.role })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    rate_limit::record(&state.pool, Kind::SignupIp, ip).await?;
+    Ok(user)
+}
+
+async fn insert_user(
+    conn: &mut PgConnection,
+    email: &Email,
+    hash: &password::HashedPassword,
+    role: Role,
+    full_name: &FullName,
+    phone: &Phone,
+) -> Result<UserRow, AppError> {
+    let new = NewUser {
+        email: email.as_str(),
+        password_hash: hash,
+        role,
+        full_name: full_name.as_str(),
+        phone: phone.as_str(),
+    };
+    users::insert(conn, new).await.map_err(|e| match violated_constraint(&e) {
+        Some(EMAIL_TAKEN) => AppError::invalid("email", "An account with this e-mail address already exists."),
+        _ => e.into(),
+    })
+}
+
+/// Checks the credentials. Failed attempts are limited per address and per account.
+#[tracing::instrument(skip(state, password), err)]
+pub async fn sign_in(state: &AppState, ip: &str, email: &str, password: String) -> Result<UserRow, AppError> {
+    let limits = state.config.limits;
+    let account_key = email.trim().to_lowercase();
+    rate_limit::check(&state.pool, Kind::LoginIp, ip, limits.login_per_ip).await?;
+    rate_limit::check(&state.pool, Kind::LoginAccount, &account_key, limits.login_per_account).await?;
+
+    let user = match Email::parse(email) {
+        Ok(email) => users::by_email(&state.pool, email.as_str()).await?,
+        Err(_) => None,
+    };
+    let valid = password::verify(password, user.as_ref().map(UserRow::password)).await?;
+    match user {
+        Some(user) if valid => {
+            if user.status() == AccountStatus::Suspended {
+                return Err(AppError::Suspended);
+            }
+            rate_limit::clear(&state.pool, Kind::LoginAccount, &account_key).await?;
+            Ok(user)
+        }
+        _ => {
+            rate_limit::record(&state.pool, Kind::LoginIp, ip).await?;
+            rate_limit::record(&state.pool, Kind::LoginAccount, &account_key).await?;
+            Err(AppError::BadCredentials)
+        }
+    }
+}
+
+pub async fn profile(pool: &PgPool, id: Uuid) -> Result<UserRow, AppError> {
+    users::by_id(pool, id).await?.ok_or_else(|| AppError::not_found("The account"))
+}
+
+#[tracing::instrument(skip(pool), err)]
+pub async fn update_profile(pool: &PgPool, id: Uuid, full_name: &str, phone: &str) -> Result<UserRow, AppError> {
+    let mut errors = FieldErrors::new();
+    let full_name = errors.check("full_name", FullName::parse(full_name));
+    let phone = errors.check("phone", Phone::parse(phone));
+    errors.finish()?;
+    let (full_name, phone) = (full_name.unwrap(), phone.unwrap());
+
+    let mut tx = pool.begin().await?;
+    let before = users::by_id_for_update(&mut tx, id).await?.ok_or_else(|| AppError::not_found("The account"))?;
+    let after = users::update_profile(&mut tx, id, full_name.as_str(), phone.as_str()).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(id),
+            action: "user.update_profile",
+            entity: "user",
+            entity_id: id.to_string(),
+            before: Some(json!({ "full_name": before.full_name, "phone": before.phone })),
+            after: Some(json!({ "full_name": after.full_name, "phone": after.phone })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// Changes the password after checking the current one. Every session of the account ends;
+/// the caller re-stores the returned row in its own session to stay signed in.
+#[tracing::instrument(skip_all, fields(user = %id), err)]
+pub async fn change_password(
+    pool: &PgPool,
+    id: Uuid,
+    current: String,
+    new: &str,
+    confirm: &str,
+) -> Result<UserRow, AppError> {
+    let user = profile(pool, id).await?;
+    let email = Email::parse(&user.email).ok();
+    let mut errors = FieldErrors::new();
+    let new_password = errors.check("new_password", Password::parse(new, email.as_ref()));
+    if new_password.is_some() && new != confirm {
+        errors.add("new_password_confirm", "The two passwords do not match.");
+    }
+    if current == new {
+        errors.add("new_password", "Choose a password different from the current one.");
+    }
+    if !password::verify(current, Some(user.password())).await? {
+        errors.add("current_password", "This is not your current password.");
+    }
+    errors.finish()?;
+    let hash = password::hash(new_password.unwrap()).await?;
+    let mut tx = pool.begin().await?;
+    let updated = users::set_password(&mut tx, id, &hash).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(id),
+            action: "user.change_password",
+            entity: "user",
+            entity_id: id.to_string(),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// How long a link sent by e-mail stays valid.
+const RESET_LINK_HOURS: i64 = 1;
+const WELCOME_LINK_HOURS: i64 = 72;
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Creates a one-time token and returns the link that carries it. Only its hash is stored.
+async fn issue_link(
+    conn: &mut PgConnection,
+    public_url: &str,
+    user_id: Uuid,
+    purpose: &str,
+    hours: i64,
+) -> Result<String, sqlx::Error> {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let token = hex::encode(bytes);
+    sqlx::query(
+        "INSERT INTO password_reset_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(token_hash(&token))
+    .bind(user_id)
+    .bind(purpose)
+    .bind(Utc::now() + Duration::hours(hours))
+    .execute(conn)
+    .await?;
+    Ok(format!("{}/reset-password?token={token}", public_url.trim_end_matches('/')))
+}
+
+/// Mails a one-time reset link when the address belongs to an active account. The answer is
+/// the same either way, so nobody can probe which addresses have accounts.
+#[tracing::instrument(skip(state), err)]
+pub async fn request_reset(state: &AppState, ip: &str, email: &str) -> Result<(), AppError> {
+    let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
+    rate_limit::check(&state.pool, Kind::ResetIp, ip, state.config.limits.reset_per_ip).await?;
+    rate_limit::record(&state.pool, Kind::ResetIp, ip).await?;
+    let Some(user) = users::by_email(&state.pool, email.as_str()).await? else {
+        return Ok(());
+    };
+    if user.status() != AccountStatus::Active {
+        return Ok(());
+    }
+    let mut tx = state.pool.begin().await?;
+    let link = issue_link(&mut tx, &state.config.public_url, user.id, "reset", RESET_LINK_HOURS).await?;
+    let body = format!(
+        "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your EV Carbon Exchange account.\n\
+         Open this link within {RESET_LINK_HOURS} hour to choose a new password:\n\n{link}\n\n\
+         The link works once. If you did not ask for this, ignore this message; your password stays as it is.\n",
+        user.full_name
+    );
+    mail::enqueue(&mut tx, &user.email, "Reset your EV Carbon Exchange password", &body).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sets a new password with a one-time link; the link is spent and every session ends.
+#[tracing::instrument(skip_all, err)]
+pub async fn reset_password(pool: &PgPool, token: &str, new: &str, confirm: &str) -> Result<UserRow, AppError> {
+    let mut tx = pool.begin().await?;
+    let user_id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT user_id FROM password_reset_tokens
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() FOR UPDATE",
+    )
+    .bind(token_hash(token.trim()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let user_id = user_id.ok_or(AppError::InvalidToken)?;
+    let user = users::by_id_for_update(&mut tx, user_id).await?.ok_or(AppError::InvalidToken)?;
+    let email = Email::parse(&user.email).ok();
+    let mut errors = FieldErrors::new();
+    let password = errors.check("new_password", Password::parse(new, email.as_ref()));
+    if password.is_some() && new != confirm {
+        errors.add("new_password_confirm", "The two passwords do not match.");
+    }
+    errors.finish()?;
+    let hash = password::hash(password.unwrap()).await?;
+    sqlx::query("UPDATE password_reset_tokens SET used_at = now() WHERE token_hash = $1")
+        .bind(token_hash(token.trim()))
+        .execute(&mut *tx)
+        .await?;
+    let updated = users::set_password(&mut tx, user_id, &hash).await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(user_id),
+            action: "user.reset_password",
+            entity: "user",
+            entity_id: user_id.to_string(),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+/// Raw input for an account created by someone else (admin screen, command line).
+pub struct NewAccount {
+    pub email: String,
+    pub full_name: String,
+    pub phone: String,
+    pub role: Role,
+    /// With a password the account can sign in at once (command line); without one, the
+    /// person receives a link to choose their own (admin screen).
+    pub password: Option<String>,
+}
+
+#[tracing::instrument(skip_all, fields(email = %input.email, role = ?input.role), err)]
+pub async fn create_account(
+    pool: &PgPool,
+    public_url: &str,
+    actor_id: Option<Uuid>,
+    input: NewAccount,
+) -> Result<UserRow, AppError> {
+    let mut errors = FieldErrors::new();
+    let email = errors.check("email", Email::parse(&input.email));
+    let full_name = errors.check("full_name", FullName::parse(&input.full_name));
+    let phone = errors.check("phone", Phone::parse(&input.phone));
+    let password = match &input.password {
+        Some(p) => errors.check("password", Password::parse(p, email.as_ref())),
+        None => None,
+    };
+    errors.finish()?;
+    let (email, full_name, phone) = (email.unwrap(), full_name.unwrap(), phone.unwrap());
+    let hash = match password {
+        Some(p) => password::hash(p).await?,
+        None => password::unusable(),
+    };
+    let mut tx = pool.begin().await?;
+    let user = insert_user(&mut tx, &email, &hash, input.role, &full_name, &phone).await?;
+    if input.password.is_none() {
+        let link = issue_link(&mut tx, public_url, user.id, "welcome", WELCOME_LINK_HOURS).await?;
+        let body = format!(
+            "Hello {},\n\nAn EV Carbon Exchange account was created for you with the role {}.\n\
+             Open this link within {WELCOME_LINK_HOURS} hours to choose your password:\n\n{link}\n",
+            user.full_name,
+            input.role.label()
+        );
+        mail::enqueue(&mut tx, &user.email, "Your EV Carbon Exchange account", &body).await?;
+    }
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id,
+            action: "user.create",
+            entity: "user",
+            entity_id: user.id.to_string(),
+            before: None,
+            after: Some(json!({ "email": user.email, "role": user.role, "full_name": user.full_name })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(user)
+}

@@ -1,0 +1,122 @@
+//! Who is calling: the session cookie, the account behind it, and the role check every server
+//! function starts with. Identity only ever comes from here, never from a request body.
+
+use crate::domain::user::{AccountStatus, Role};
+use crate::error::AppError;
+use crate::server::db::users::{self, UserRow};
+use crate::server::AppState;
+use axum::extract::ConnectInfo;
+use http::header::{ACCEPT, RETRY_AFTER};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+use leptos::prelude::{expect_context, use_context};
+use leptos_axum::ResponseOptions;
+use std::future::Future;
+use std::net::SocketAddr;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+const USER_ID: &str = "user_id";
+const SESSION_VERSION: &str = "session_version";
+
+/// The signed-in account making the current request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub id: Uuid,
+    pub role: Role,
+    pub email: String,
+    pub full_name: String,
+}
+
+impl From<&UserRow> for Caller {
+    fn from(row: &UserRow) -> Self {
+        Caller { id: row.id, role: row.role(), email: row.email.clone(), full_name: row.full_name.clone() }
+    }
+}
+
+pub fn state() -> AppState {
+    expect_context::<AppState>()
+}
+
+pub async fn session() -> Result<Session, AppError> {
+    leptos_axum::extract::<Session>().await.map_err(super::internal)
+}
+
+/// The caller's address, for rate limiting.
+pub fn client_ip() -> String {
+    use_context::<Parts>()
+        .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The signed-in account, if any. A session whose account was suspended, or whose password
+/// changed since it was created, is ended here.
+pub async fn current(state: &AppState, session: &Session) -> Result<Option<UserRow>, AppError> {
+    let Some(id) = session.get::<Uuid>(USER_ID).await.map_err(super::internal)? else {
+        return Ok(None);
+    };
+    let version = session.get::<i32>(SESSION_VERSION).await.map_err(super::internal)?;
+    match users::by_id(&state.pool, id).await? {
+        Some(row) if row.status() == AccountStatus::Active && Some(row.session_version) == version => {
+            Ok(Some(row))
+        }
+        _ => {
+            session.flush().await.map_err(super::internal)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The state and the caller, who must be signed in with one of `roles`.
+pub async fn require(roles: &[Role]) -> Result<(AppState, Caller), AppError> {
+    let state = state();
+    let session = session().await?;
+    let row = current(&state, &session).await?.ok_or(AppError::Unauthenticated)?;
+    let caller = Caller::from(&row);
+    if roles.contains(&caller.role) {
+        Ok((state, caller))
+    } else {
+        Err(AppError::Forbidden)
+    }
+}
+
+/// Starts an authenticated session: a new session id (no fixation), then the identity.
+pub async fn sign_in(session: &Session, user: &UserRow) -> Result<(), AppError> {
+    session.cycle_id().await.map_err(super::internal)?;
+    remember(session, user).await
+}
+
+/// Stores the account and its current session version in the session.
+pub async fn remember(session: &Session, user: &UserRow) -> Result<(), AppError> {
+    session.insert(USER_ID, user.id).await.map_err(super::internal)?;
+    session.insert(SESSION_VERSION, user.session_version).await.map_err(super::internal)?;
+    Ok(())
+}
+
+pub async fn sign_out(session: &Session) -> Result<(), AppError> {
+    session.flush().await.map_err(super::internal)
+}
+
+/// Runs a server function body and gives its error the matching HTTP status (429 also gets
+/// `Retry-After`). A plain HTML form post keeps leptos' redirect back to the form instead,
+/// which carries the error to the page in its URL.
+pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
+    let result = body.await;
+    if let Err(err) = &result {
+        let parts = use_context::<Parts>();
+        let form_post = parts.as_ref().is_some_and(|p| {
+            p.uri.path().starts_with("/api/")
+                && p.headers
+                    .get(ACCEPT)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.contains("text/html"))
+        });
+        if let (false, Some(options)) = (form_post, use_context::<ResponseOptions>()) {
+            options.set_status(StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            if let AppError::RateLimited { retry_after_secs } = err {
+                options.insert_header(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+        }
+    }
+    result
+}
