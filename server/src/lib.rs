@@ -1,0 +1,14 @@
+//! The server binary's library: configuration, telemetry, the embedded PostgreSQL, the HTTP
+//! router and its middleware, background jobs and the command line.
+
+pub mod cli;
+pub mod config;
+pub mod database;
+pub mod demo;
+pub mod health;
+pub mod jobs;
+pub mod local_pg;
+pub mod metrics;
+pub mod security;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,62 @@
+//! Settings, read once at start: `Leptos.toml` (site options; `LEPTOS_*` variables override it)
+//! and `EVCX_*` / `DATABASE_URL` environment variables.
+
+use anyhow::Context;
+use app::server::state::RateLimits;
+use leptos::config::{get_configuration, Env, LeptosOptions};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub leptos: LeptosOptions,
+    pub dev_mode: bool,
+    /// Use this database instead of the embedded one.
+    pub database_url: Option<String>,
+    /// Where the embedded PostgreSQL and the development mail outbox live.
+    pub data_dir: PathBuf,
+    pub public_url: String,
+    pub smtp_url: Option<String>,
+    pub seed_demo: bool,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    pub fn load() -> anyhow::Result<Config> {
+        let file = var("EVCX_LEPTOS_TOML").unwrap_or_else(|| "Leptos.toml".to_owned());
+        let leptos = if Path::new(&file).exists() {
+            get_configuration(Some(&file)).with_context(|| format!("reading {file}"))?
+        } else {
+            // Started by cargo-leptos, which passes the site options as LEPTOS_* variables.
+            get_configuration(None).context("reading LEPTOS_* variables")?
+        }
+        .leptos_options;
+        let dev_mode = matches!(leptos.env, Env::DEV);
+        let public_url = var("EVCX_PUBLIC_URL").unwrap_or_else(|| format!("http://{}", leptos.site_addr));
+        let seed_demo = match var("EVCX_SEED_DEMO").as_deref() {
+            Some("1" | "true" | "yes") => true,
+            Some("0" | "false" | "no") => false,
+            Some(other) => anyhow::bail!("EVCX_SEED_DEMO must be true or false, not {other:?}"),
+            None => dev_mode,
+        };
+        Ok(Config {
+            leptos,
+            dev_mode,
+            database_url: var("DATABASE_URL"),
+            data_dir: PathBuf::from(var("EVCX_DATA_DIR").unwrap_or_else(|| ".data".to_owned())),
+            public_url,
+            smtp_url: var("EVCX_SMTP_URL"),
+            seed_demo,
+        })
+    }
+
+    pub fn app_config(&self) -> app::server::AppConfig {
+        app::server::AppConfig {
+            dev_mode: self.dev_mode,
+            public_url: self.public_url.clone(),
+            limits: RateLimits::default(),
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! Background work inside the server process. Each job claims its work in the database
+//! (`FOR UPDATE SKIP LOCKED` or idempotent statements), so any number of instances can run it.
+
+pub mod housekeeping;
+pub mod outbox;
+
+use app::server::mail::Mailer;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Starts every job; they stop when `stop` turns true.
+pub fn spawn_all(pool: PgPool, mailer: Mailer, stop: watch::Receiver<bool>) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    set.spawn(outbox::run(pool.clone(), mailer, stop.clone()));
+    set.spawn(housekeeping::run(pool, stop));
+    set
+}
+
+/// Waits `period`, or returns false at once when asked to stop.
+pub async fn tick(stop: &mut watch::Receiver<bool>, period: std::time::Duration) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(period) => !*stop.borrow(),
+        _ = stop.changed() => false,
+    }
+}

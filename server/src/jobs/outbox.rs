@@ -1,0 +1,19 @@
+//! Delivers queued e-mail.
+
+use app::server::mail::{self, Mailer};
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio::sync::watch;
+
+pub async fn run(pool: PgPool, mailer: Mailer, mut stop: watch::Receiver<bool>) {
+    loop {
+        match mail::deliver_due(&pool, &mailer, 50).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sent = n, "e-mail delivered"),
+            Err(e) => tracing::warn!(error = %e, "e-mail outbox run failed"),
+        }
+        if !super::tick(&mut stop, Duration::from_secs(2)).await {
+            return;
+        }
+    }
+}

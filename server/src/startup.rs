@@ -1,0 +1,120 @@
+//! The HTTP application: leptos pages and server functions, `/health`, `/metrics`, and the
+//! middleware around them; and running it until a shutdown signal.
+
+use crate::metrics::{self, Metrics};
+use crate::{health, security};
+use app::server::AppState;
+use app::{shell, App};
+use axum::body::Body;
+use axum::extract::{FromRef, Request, State};
+use axum::http::{HeaderName, Request as HttpRequest};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{middleware, Router};
+use leptos::config::LeptosOptions;
+use leptos::prelude::provide_context;
+use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+/// The router's state: the application state plus what only the HTTP layer needs.
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: AppState,
+    pub metrics: Arc<Metrics>,
+    /// Paths of every server function (metrics label them by path; anything else is one label).
+    pub api_paths: Arc<HashSet<String>>,
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(s: &ServerState) -> Self {
+        s.app.leptos_options.clone()
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(app: AppState) -> Router {
+    let api_paths = leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_owned()).collect();
+    let state = ServerState { app: app.clone(), metrics: Arc::new(Metrics::default()), api_paths: Arc::new(api_paths) };
+    let options = app.leptos_options.clone();
+    let routes = generate_route_list(App);
+    let context = {
+        let app = app.clone();
+        move || provide_context(app.clone())
+    };
+
+    let sessions = SessionManagerLayer::new(PostgresStore::new(app.pool.clone()))
+        .with_name("evcx_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(!app.config.dev_mode)
+        .with_expiry(Expiry::OnInactivity(time::Duration::days(7)));
+
+    Router::new()
+        .route("/api/{*fn_name}", post(server_fn).get(server_fn))
+        .leptos_routes_with_context(&state, routes, context.clone(), {
+            let options = options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, shell))
+        .route("/health", get(health::health))
+        .route("/metrics", get(metrics::endpoint))
+        .layer(sessions)
+        .layer(middleware::from_fn(security::refuse_cross_site))
+        .layer(middleware::from_fn(security::headers))
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &HttpRequest<Body>| {
+                    let id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID)),
+        )
+        .with_state(state)
+}
+
+async fn server_fn(State(s): State<ServerState>, req: Request) -> impl IntoResponse {
+    handle_server_fns_with_context(move || provide_context(s.app.clone()), req).await
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
