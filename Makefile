@@ -1,0 +1,65 @@
+# EV Carbon Exchange — the two commands: `make run` and `make test`.
+# Both install what is missing (and skip what is present) on a Debian machine with Rust.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+CARGO_LEPTOS_VERSION := 0.3.10
+# Must equal the wasm-bindgen version in Cargo.lock (checked by `setup`).
+WASM_BINDGEN_VERSION := 0.2.130
+
+# wasm-opt from the npm package `binaryen` (Debian's is too old and breaks the wasm).
+export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends
+
+.PHONY: run test setup setup-system setup-rust setup-node build build-release test-rust test-e2e bench fmt clean-data
+
+## Start the platform with demo data on its embedded PostgreSQL: http://127.0.0.1:3000
+run: setup build-release
+	./target/release/server
+
+## Every test: Rust unit and API tests, then Playwright end to end.
+test: setup build test-rust test-e2e
+
+setup: setup-system setup-rust setup-node
+
+setup-system:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then \
+		echo "Installing PostgreSQL, Chromium and Node.js with apt…"; \
+		$(SUDO) apt-get update -qq && $(APT_INSTALL) postgresql chromium nodejs npm ca-certificates; \
+	fi
+
+setup-rust:
+	@rustup target list --installed | grep -q wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+	@cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)" || \
+		cargo install cargo-leptos --version $(CARGO_LEPTOS_VERSION) --features no_downloads --locked
+	@lock=$$(grep -A1 '^name = "wasm-bindgen"$$' Cargo.lock | sed -n 's/version = "\(.*\)"/\1/p'); \
+		[ "$$lock" = "$(WASM_BINDGEN_VERSION)" ] || { echo "Cargo.lock has wasm-bindgen $$lock; set WASM_BINDGEN_VERSION in the Makefile"; exit 1; }
+	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" || \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+setup-node:
+	@[ end2end/node_modules/.package-lock.json -nt end2end/package-lock.json ] || (cd end2end && npm ci --no-audit --no-fund)
+
+build:
+	cargo leptos build
+
+build-release:
+	cargo leptos build --release
+
+## Rust tests against a throwaway PostgreSQL (fsync off); each test gets its own database.
+test-rust:
+	./target/debug/server pg-run --data-dir target/test-pg --no-fsync -- cargo leptos test
+
+## Playwright against the freshly built server (it starts its own embedded PostgreSQL).
+test-e2e:
+	cd end2end && npx playwright test
+
+fmt:
+	cargo fmt --all
+
+## Remove the embedded database and mail outbox of `make run`.
+clean-data:
+	rm -rf .data

@@ -1,0 +1,10 @@
+//! API tests: the real router on port 0, one fresh migrated database per test
+//! (`#[sqlx::test]`, on the throwaway PostgreSQL that `make test` starts).
+
+mod api {
+    pub mod accounts;
+    pub mod admin_users;
+    pub mod authz_matrix;
+    pub mod operations;
+    pub mod support;
+}

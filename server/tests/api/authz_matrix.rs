@@ -1,0 +1,92 @@
+//! The authorisation matrix: every server function, who may call it, and proof that everyone
+//! else (and a visitor) is refused. A server function added without a row here fails the test.
+
+use super::support::{json, TestApp};
+use app::domain::user::Role;
+use sqlx::PgPool;
+use std::collections::BTreeSet;
+
+enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    Roles(&'static [Role]),
+}
+use Access::{Public, Roles};
+
+const ALL: &[Role] = &Role::ALL;
+const ADMIN: &[Role] = &[Role::Admin];
+
+/// (endpoint, who may call it, a well-formed sample input)
+const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
+    ("/api/users/me", Public, &[]),
+    ("/api/users/register", Public, &[("email", ""), ("password", ""), ("password_confirm", ""), ("full_name", ""), ("phone", ""), ("role", "")]),
+    ("/api/users/login", Public, &[("email", "x@example.com"), ("password", "wrong password")]),
+    ("/api/users/logout", Public, &[]),
+    ("/api/users/password-reset/request", Public, &[("email", "x@example.com")]),
+    ("/api/users/password-reset/confirm", Public, &[("token", "t"), ("new_password", ""), ("new_password_confirm", "")]),
+    ("/api/users/demo-accounts", Public, &[]),
+    ("/api/users/profile", Roles(ALL), &[]),
+    ("/api/users/profile/update", Roles(ALL), &[("full_name", ""), ("phone", "")]),
+    ("/api/users/password", Roles(ALL), &[("current_password", ""), ("new_password", ""), ("new_password_confirm", "")]),
+    ("/api/admin/users", Roles(ADMIN), &[]),
+    ("/api/admin/users/create", Roles(ADMIN), &[("email", ""), ("full_name", ""), ("phone", ""), ("role", "cva")]),
+    ("/api/admin/users/role", Roles(ADMIN), &[("user_id", "00000000-0000-0000-0000-000000000000"), ("role", "buyer")]),
+    ("/api/admin/users/status", Roles(ADMIN), &[("user_id", "00000000-0000-0000-0000-000000000000"), ("status", "active")]),
+    ("/api/admin/overview", Roles(ADMIN), &[]),
+];
+
+#[test]
+fn every_server_function_has_a_row() {
+    let registered: BTreeSet<String> =
+        leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path.to_owned()).collect();
+    let listed: BTreeSet<String> = MATRIX.iter().map(|(path, ..)| (*path).to_owned()).collect();
+    let missing: Vec<_> = registered.difference(&listed).collect();
+    let stale: Vec<_> = listed.difference(&registered).collect();
+    assert!(missing.is_empty(), "server functions without an authorisation row: {missing:?}");
+    assert!(stale.is_empty(), "rows for server functions that do not exist: {stale:?}");
+    assert_eq!(listed.len(), MATRIX.len(), "a path is listed twice");
+    // Every endpoint is documented too.
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md")).unwrap();
+    for path in &registered {
+        assert!(doc.contains(&format!("`POST {path}`")), "{path} is not in docs/API.md");
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn everyone_not_allowed_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let visitor = app.client();
+    let mut signed_in = Vec::new();
+    for role in Role::ALL {
+        signed_in.push((role, app.signed_in(role).await.0));
+    }
+    for (path, access, sample) in MATRIX {
+        let (status, body) = json(visitor.post(path, sample).await).await;
+        match access {
+            Public => assert!(
+                !matches!(body["kind"].as_str(), Some("unauthenticated" | "forbidden")),
+                "{path}: a visitor may call it, got {status} {body}"
+            ),
+            Roles(_) => assert_eq!(
+                (status, body["kind"].as_str()),
+                (401, Some("unauthenticated")),
+                "{path}: a visitor must be refused"
+            ),
+        }
+        for (role, api) in &signed_in {
+            let (status, body) = json(api.post(path, sample).await).await;
+            let allowed = match access {
+                Public => true,
+                Roles(roles) => roles.contains(role),
+            };
+            if allowed {
+                assert!(
+                    !matches!(body["kind"].as_str(), Some("unauthenticated" | "forbidden")),
+                    "{path}: {role:?} may call it, got {status} {body}"
+                );
+            } else {
+                assert_eq!((status, body["kind"].as_str()), (403, Some("forbidden")), "{path}: {role:?} must be refused");
+            }
+        }
+    }
+}

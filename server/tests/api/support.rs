@@ -1,0 +1,128 @@
+//! A running server for one test, and a client with its own cookie jar.
+
+use app::domain::user::Role;
+use app::server::services::accounts::{self, NewAccount};
+use app::server::state::RateLimits;
+use app::server::{AppConfig, AppState};
+use leptos::config::LeptosOptions;
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
+use reqwest::{redirect, Client, Response};
+use serde_json::Value;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub pool: PgPool,
+}
+
+pub const PASSWORD: &str = "a long test password";
+
+impl TestApp {
+    pub async fn spawn(pool: PgPool) -> TestApp {
+        Self::spawn_with(pool, true).await
+    }
+
+    pub async fn spawn_with(pool: PgPool, dev_mode: bool) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState {
+            pool: pool.clone(),
+            config: Arc::new(AppConfig {
+                dev_mode,
+                public_url: format!("http://{addr}"),
+                limits: RateLimits::default(),
+            }),
+            leptos_options: LeptosOptions::builder().output_name("evcx").site_addr(addr).build(),
+        };
+        let router = server::startup::router(state);
+        tokio::spawn(server::startup::serve(listener, router, std::future::pending()));
+        TestApp { addr, pool }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A browser-like client: its own cookies, JSON answers, redirects not followed.
+    pub fn client(&self) -> Api {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        let http = Client::builder()
+            .cookie_store(true)
+            .redirect(redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        Api { http, base: format!("http://{}", self.addr) }
+    }
+
+    /// Creates an account directly (fast path for tests that are not about sign-up).
+    pub async fn user(&self, role: Role, email: &str) -> uuid::Uuid {
+        let input = NewAccount {
+            email: email.into(),
+            full_name: format!("Test {}", role.label()),
+            phone: "+84900000000".into(),
+            role,
+            password: Some(PASSWORD.into()),
+        };
+        accounts::create_account(&self.pool, "http://test", None, input).await.unwrap().id
+    }
+
+    /// A signed-in client for a fresh account of `role`.
+    pub async fn signed_in(&self, role: Role) -> (Api, uuid::Uuid) {
+        let email = format!("{}-{}@example.com", role.as_str(), uuid::Uuid::new_v4().simple());
+        let id = self.user(role, &email).await;
+        let api = self.client();
+        let res = api.login(&email, PASSWORD).await;
+        assert_eq!(res.status(), 200, "login of a fresh {role:?}");
+        (api, id)
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+}
+
+pub struct Api {
+    pub http: Client,
+    pub base: String,
+}
+
+impl Api {
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post("/api/users/login", &[("email", email), ("password", password)]).await
+    }
+
+    /// The signed-in account's e-mail, or None.
+    pub async fn me(&self) -> Option<String> {
+        let v: Value = self.post("/api/users/me", &[]).await.json().await.unwrap();
+        v.get("email").and_then(Value::as_str).map(str::to_owned)
+    }
+}
+
+/// Status and JSON body.
+pub async fn json(res: Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let body = res.json().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// The message for `field` in a validation error body.
+pub fn field_error(body: &Value, field: &str) -> Option<String> {
+    body["fields"]
+        .as_array()?
+        .iter()
+        .find(|f| f["field"] == field)
+        .and_then(|f| f["message"].as_str())
+        .map(str::to_owned)
+}
