@@ -19,9 +19,11 @@ use pages::{account, admin, home, public};
 
 /// The HTML document around the app; rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    leptos::nonce::provide_nonce();
     #[cfg(feature = "ssr")]
-    content_security_policy();
+    {
+        leptos::nonce::provide_nonce();
+        content_security_policy();
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -7,7 +7,7 @@ test('sign up, sign out, sign in again and edit the profile', async ({ page }) =
 
   // A bad form first: every problem is named next to its field, nothing is lost.
   await page.getByLabel('Full name').fill('Lê Minh');
-  await page.getByLabel('E-mail').fill('not-an-email');
+  await page.getByLabel('E-mail').fill('name@example');
   await page.getByLabel('Phone').fill('12');
   await page.getByLabel('Password', { exact: true }).fill('short');
   await page.getByRole('button', { name: 'Create account' }).click();

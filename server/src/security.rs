@@ -61,6 +61,26 @@ pub async fn headers(req: Request, next: Next) -> Response {
     res
 }
 
+/// A handler that panicked answers with a friendly page and a reference; the panic message
+/// goes to the log under that reference.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    let reference = uuid::Uuid::new_v4().simple().to_string()[..10].to_uppercase();
+    tracing::error!(%reference, panic = message, "request handler panicked");
+    let body = format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Something went wrong</title>\
+         <link rel=\"stylesheet\" href=\"/pkg/evcx.css\"></head><body><main><section class=\"error-page\">\
+         <h1>Something went wrong</h1><p>This is our fault, not yours. Please try again in a moment.</p>\
+         <p class=\"muted\">If it keeps happening, tell support the reference <code>{reference}</code>.</p>\
+         <p><a href=\"/\">Go to your home page</a></p></section></main></body></html>"
+    );
+    (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

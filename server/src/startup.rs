@@ -19,6 +19,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -69,6 +70,7 @@ pub fn router(app: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::endpoint))
         .layer(sessions)
+        .layer(CatchPanicLayer::custom(security::panic_response))
         .layer(middleware::from_fn(security::refuse_cross_site))
         .layer(middleware::from_fn(security::headers))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -34,16 +34,17 @@ impl Auth {
 }
 
 /// Renders `children` for a signed-in account with one of `roles`; a visitor is sent to the
-/// login page (and back afterwards); any other account gets the 403 page.
+/// login page (and back afterwards); any other account gets the 403 page. The guard decides
+/// once per visit: a profile change refreshing the header does not rebuild the page under it.
 #[component]
 pub fn RequireRole(roles: &'static [Role], children: ChildrenFn) -> impl IntoView {
-    let auth = Auth::get();
+    let caller = Resource::new(|| (), |_| current_user());
     let location = use_location();
     let children = StoredValue::new(children);
     view! {
         <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match auth.user.await {
+                match caller.await {
                     Ok(Some(user)) if roles.contains(&user.role) => children.read_value()().into_any(),
                     Ok(Some(_)) => view! { <Forbidden /> }.into_any(),
                     Ok(None) => {

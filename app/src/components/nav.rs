@@ -6,6 +6,7 @@ use crate::components::auth::Auth;
 use crate::domain::user::Role;
 use leptos::prelude::*;
 use leptos::form::ActionForm;
+use leptos_router::components::A;
 
 /// Links per role. Only screens that exist are listed.
 fn links(role: Role) -> &'static [(&'static str, &'static str)] {
@@ -52,7 +53,7 @@ fn UserNav(user: User) -> impl IntoView {
     });
     view! {
         <nav class="nav" aria-label="Main">
-            {links(user.role).iter().map(|(href, label)| view! { <a href=*href>{*label}</a> }).collect_view()}
+            {links(user.role).iter().map(|(href, label)| view! { <A href=*href exact=true>{*label}</A> }).collect_view()}
         </nav>
         <div class="account">
             <a href="/profile" class="account-name" title="Your profile">

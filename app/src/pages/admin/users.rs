@@ -2,7 +2,7 @@
 
 use crate::api::admin::{list_users, CreateUser, SetUserRole, SetUserStatus, UserPage};
 use crate::api::User;
-use crate::components::auth::{urlencode, RequireRole};
+use crate::components::auth::{urlencode, Auth, RequireRole};
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, succeeded, Field, FormError, Submit};
 use crate::domain::user::{AccountStatus, Role};
@@ -75,7 +75,10 @@ fn Users() -> impl IntoView {
             {move || Suspend::new(async move {
                 match users.await {
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                    Ok(page) => view! { <UserTable page actions /> }.into_any(),
+                    Ok(page) => {
+                        let me = Auth::get().user.await.ok().flatten().map(|u| u.id);
+                        view! { <UserTable page actions me /> }.into_any()
+                    }
                 }
             })}
         </Transition>
@@ -99,14 +102,16 @@ fn Users() -> impl IntoView {
                     </select>
                     <p class="field-error">{move || create_error.get().and_then(|e| e.field("role"))}</p>
                 </div>
-                <Submit action=*create label="Create account" busy="Creating…" />
+                <div class="form-actions">
+                    <Submit action=*create label="Create account" busy="Creating…" />
+                </div>
             </ActionForm>
         </section>
     }
 }
 
 #[component]
-fn UserTable(page: UserPage, actions: RowActions) -> impl IntoView {
+fn UserTable(page: UserPage, actions: RowActions, me: Option<uuid::Uuid>) -> impl IntoView {
     let query = use_query_map();
     let link_to = move |p: i64| {
         let m = query.read_untracked();
@@ -132,7 +137,10 @@ fn UserTable(page: UserPage, actions: RowActions) -> impl IntoView {
                     </tr>
                 </thead>
                 <tbody>
-                    {page.users.into_iter().map(|u| view! { <UserRow user=u actions /> }).collect_view()}
+                    {page.users.into_iter().map(|u| {
+                        let is_me = Some(u.id) == me;
+                        view! { <UserRow user=u actions is_me /> }
+                    }).collect_view()}
                 </tbody>
             </table>
         </div>
@@ -145,38 +153,51 @@ fn UserTable(page: UserPage, actions: RowActions) -> impl IntoView {
 }
 
 #[component]
-fn UserRow(user: User, actions: RowActions) -> impl IntoView {
+fn UserRow(user: User, actions: RowActions, is_me: bool) -> impl IntoView {
     let id = user.id.to_string();
     let suspended = user.status == AccountStatus::Suspended;
     let role = user.role;
     let select_id = format!("role-{id}");
-    let status_id = id.clone();
     let select_label = format!("Role of {}", user.email);
     let joined = user.created_at.format("%Y-%m-%d").to_string();
-    view! {
-        <tr data-email=user.email.clone() class:suspended=suspended>
-            <td>{user.full_name.clone()}</td>
-            <td>{user.email.clone()}</td>
-            <td>{user.phone.clone()}</td>
-            <td>
+    let status_badge = view! {
+        <span class=if suspended { "badge warn" } else { "badge ok" }>{if suspended { "Suspended" } else { "Active" }}</span>
+    };
+    // An admin cannot change their own role or suspend themselves (the server refuses too).
+    let (role_cell, status_action) = if is_me {
+        (view! { {role.label()} " " <span class="you">"(you)"</span> }.into_any(), ().into_any())
+    } else {
+        let status_id = id.clone();
+        (
+            view! {
                 <ActionForm action=actions.role attr:class="inline">
-                    <input type="hidden" name="user_id" value=id.clone() />
+                    <input type="hidden" name="user_id" value=id />
                     <label class="visually-hidden" for=select_id.clone()>{select_label}</label>
                     <select id=select_id name="role">
                         {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == role>{r.label()}</option> }).collect_view()}
                     </select>
                     <button type="submit" class="button small secondary">"Change"</button>
                 </ActionForm>
-            </td>
-            <td>
-                <span class=if suspended { "badge warn" } else { "badge ok" }>{if suspended { "Suspended" } else { "Active" }}</span>
+            }
+            .into_any(),
+            view! {
                 <ActionForm action=actions.status attr:class="inline">
                     <input type="hidden" name="user_id" value=status_id />
                     <input type="hidden" name="status" value=if suspended { "active" } else { "suspended" } />
                     <button type="submit" class="button small secondary">{if suspended { "Reactivate" } else { "Suspend" }}</button>
                 </ActionForm>
-            </td>
-            <td>{joined}</td>
+            }
+            .into_any(),
+        )
+    };
+    view! {
+        <tr data-email=user.email.clone() class:suspended=suspended>
+            <td>{user.full_name.clone()}</td>
+            <td>{user.email.clone()}</td>
+            <td>{user.phone.clone()}</td>
+            <td>{role_cell}</td>
+            <td>{status_badge} {status_action}</td>
+            <td class="nowrap">{joined}</td>
         </tr>
     }
 }
