@@ -17,10 +17,20 @@ pub struct Config {
     pub public_url: String,
     pub smtp_url: Option<String>,
     pub seed_demo: bool,
+    pub trust_proxy: bool,
 }
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn flag(name: &str) -> anyhow::Result<Option<bool>> {
+    match var(name).as_deref() {
+        None => Ok(None),
+        Some("1" | "true" | "yes") => Ok(Some(true)),
+        Some("0" | "false" | "no") => Ok(Some(false)),
+        Some(other) => anyhow::bail!("{name} must be true or false, not {other:?}"),
+    }
 }
 
 impl Config {
@@ -35,12 +45,8 @@ impl Config {
         .leptos_options;
         let dev_mode = matches!(leptos.env, Env::DEV);
         let public_url = var("EVCX_PUBLIC_URL").unwrap_or_else(|| format!("http://{}", leptos.site_addr));
-        let seed_demo = match var("EVCX_SEED_DEMO").as_deref() {
-            Some("1" | "true" | "yes") => true,
-            Some("0" | "false" | "no") => false,
-            Some(other) => anyhow::bail!("EVCX_SEED_DEMO must be true or false, not {other:?}"),
-            None => dev_mode,
-        };
+        let seed_demo = flag("EVCX_SEED_DEMO")?.unwrap_or(dev_mode);
+        let trust_proxy = flag("EVCX_TRUST_PROXY")?.unwrap_or(false);
         Ok(Config {
             leptos,
             dev_mode,
@@ -49,6 +55,7 @@ impl Config {
             public_url,
             smtp_url: var("EVCX_SMTP_URL"),
             seed_demo,
+            trust_proxy,
         })
     }
 
@@ -57,6 +64,7 @@ impl Config {
             dev_mode: self.dev_mode,
             public_url: self.public_url.clone(),
             limits: RateLimits::default(),
+            trust_proxy: self.trust_proxy,
         }
     }
 }

@@ -161,10 +161,10 @@ impl Password {
             return Err("That password is too easy to guess; mix more different characters.".into());
         }
         if let Some(email) = email {
-            if raw.eq_ignore_ascii_case(email.as_str())
-                || raw.to_lowercase().contains(email.as_str().split('@').next().unwrap_or(""))
-                    && email.as_str().split('@').next().is_some_and(|l| l.len() >= 4)
-            {
+            let name = email.as_str().split('@').next().unwrap_or_default();
+            // Short names ("an", "vy") would forbid too many passwords; longer ones are guessable.
+            let contains_name = name.chars().count() >= 4 && raw.to_lowercase().contains(name);
+            if raw.eq_ignore_ascii_case(email.as_str()) || contains_name {
                 return Err("Your password must not contain your e-mail name.".into());
             }
         }

@@ -44,8 +44,27 @@ pub async fn session() -> Result<Session, AppError> {
 
 /// The caller's address, for rate limiting.
 pub fn client_ip() -> String {
-    use_context::<Parts>()
-        .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()))
+    let Some(parts) = use_context::<Parts>() else {
+        return "unknown".to_owned();
+    };
+    if state().config.trust_proxy {
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .last();
+        if let Some(ip) = forwarded {
+            return ip.to_owned();
+        }
+    }
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
         .unwrap_or_else(|| "unknown".to_owned())
 }
 

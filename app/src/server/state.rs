@@ -13,6 +13,9 @@ pub struct AppConfig {
     /// Base URL used in links sent by e-mail, e.g. `http://127.0.0.1:3000`.
     pub public_url: String,
     pub limits: RateLimits,
+    /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
+    /// (the one the proxy appended) instead of the TCP peer.
+    pub trust_proxy: bool,
 }
 
 /// How many events of a kind are allowed in a sliding window.

@@ -33,6 +33,7 @@ impl TestApp {
                 dev_mode,
                 public_url: format!("http://{addr}"),
                 limits: RateLimits::default(),
+                trust_proxy: false,
             }),
             leptos_options: LeptosOptions::builder().output_name("evcx").site_addr(addr).build(),
         };
