@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends
 
-.PHONY: run test setup setup-system setup-rust setup-node build build-release test-rust test-e2e bench fmt clean-data
+.PHONY: run test setup setup-system setup-rust setup-node build build-release test-rust test-e2e bench bench-wasm_size fmt clean-data
 
 ## Start the platform with demo data on its embedded PostgreSQL: http://127.0.0.1:3000
 run: setup build-release
@@ -56,6 +56,12 @@ test-rust:
 ## Playwright against the freshly built server (it starts its own embedded PostgreSQL).
 test-e2e:
 	cd end2end && npx playwright test
+
+## Benchmarks (../shared/BENCHMARKS.md); each prints `BENCH <name> <metric>=<value> …`.
+bench: bench-wasm_size
+
+bench-wasm_size: setup build-release
+	node bench/wasm_size.mjs target/site/pkg
 
 fmt:
 	cargo fmt --all

@@ -41,5 +41,6 @@ pub const ANY_ROLE: &[Role] = &Role::ALL;
 
 /// Parses an id from a form or URL, refusing garbage with a clear message.
 pub fn parse_id(field: &str, raw: &str) -> Result<Uuid, crate::error::AppError> {
-    Uuid::parse_str(raw.trim()).map_err(|_| crate::error::AppError::invalid(field, "This is not a valid id."))
+    Uuid::parse_str(raw.trim())
+        .map_err(|_| crate::error::AppError::invalid(field, "This is not a valid id."))
 }

@@ -48,20 +48,26 @@ impl AppError {
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         AppError::Invalid {
-            fields: vec![FieldError { field: field.into(), message: message.into() }],
+            fields: vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
         }
     }
 
     pub fn conflict(message: impl Into<String>) -> Self {
-        AppError::Conflict { message: message.into() }
+        AppError::Conflict {
+            message: message.into(),
+        }
     }
 
     /// The message for one field, when this is a validation error that names it.
     pub fn field(&self, name: &str) -> Option<String> {
         match self {
-            AppError::Invalid { fields } => {
-                fields.iter().find(|f| f.field == name).map(|f| f.message.clone())
-            }
+            AppError::Invalid { fields } => fields
+                .iter()
+                .find(|f| f.field == name)
+                .map(|f| f.message.clone()),
             _ => None,
         }
     }
@@ -96,14 +102,20 @@ impl FieldErrors {
         match result {
             Ok(v) => Some(v),
             Err(message) => {
-                self.0.push(FieldError { field: field.into(), message });
+                self.0.push(FieldError {
+                    field: field.into(),
+                    message,
+                });
                 None
             }
         }
     }
 
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -129,7 +141,9 @@ impl FromServerFnError for AppError {
                 AppError::BadRequest { message: m }
             }
             ServerFnErrorErr::Request(_) => AppError::Unreachable,
-            other => AppError::Internal { reference: short_reference(&other.to_string()) },
+            other => AppError::Internal {
+                reference: short_reference(&other.to_string()),
+            },
         }
     }
 }

@@ -45,9 +45,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// Scripts run only from our own origin or with this response's nonce.
 #[cfg(feature = "ssr")]
 fn content_security_policy() {
-    if let (Some(nonce), Some(options)) =
-        (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
-    {
+    if let (Some(nonce), Some(options)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
         let policy = format!(
             "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
              style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; \

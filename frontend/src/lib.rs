@@ -13,7 +13,10 @@ mod tests {
 
     #[test]
     fn sign_up_rules_hold_in_the_browser_build() {
-        assert_eq!(Email::parse(" Buyer@Example.com ").unwrap().as_str(), "buyer@example.com");
+        assert_eq!(
+            Email::parse(" Buyer@Example.com ").unwrap().as_str(),
+            "buyer@example.com"
+        );
         assert!(Email::parse("buyer@").is_err());
         assert!(Password::parse("short", None).is_err());
         assert!(Phone::parse("+84 90 123 4567").is_ok());

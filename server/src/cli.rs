@@ -67,9 +67,18 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Migrate => with_database(|_, _| async { Ok(()) }).await,
-        Command::Seed => with_database(|db, config| async move { demo::seed(&db, &config.public_url).await }).await,
-        Command::Admin { action: AdminCommand::Create { email, name, phone } } => create_admin(email, name, phone).await,
-        Command::PgRun { data_dir, no_fsync, command } => return pg_run(data_dir, no_fsync, command).await,
+        Command::Seed => {
+            with_database(|db, config| async move { demo::seed(&db, &config.public_url).await })
+                .await
+        }
+        Command::Admin {
+            action: AdminCommand::Create { email, name, phone },
+        } => create_admin(email, name, phone).await,
+        Command::PgRun {
+            data_dir,
+            no_fsync,
+            command,
+        } => return pg_run(data_dir, no_fsync, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,7 +104,8 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
     }
     let mailer = match &config.smtp_url {
         Some(url) => Mailer::smtp(url).context("EVCX_SMTP_URL")?,
-        None => Mailer::folder(config.data_dir.join("outbox")).context("creating the mail outbox folder")?,
+        None => Mailer::folder(config.data_dir.join("outbox"))
+            .context("creating the mail outbox folder")?,
     };
     let state = AppState {
         pool: db.pool.clone(),
@@ -106,7 +116,9 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
     let mut background = jobs::spawn_all(db.pool.clone(), mailer, stop_rx);
 
     let addr = config.leptos.site_addr;
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     tracing::info!("serving on http://{addr}");
     let served = startup::serve(listener, startup::router(state), startup::shutdown_signal()).await;
 
@@ -132,13 +144,23 @@ where
 async fn create_admin(email: String, name: String, phone: String) -> anyhow::Result<()> {
     let password = read_password()?;
     with_database(|pool, config| async move {
-        let input = NewAccount { email, full_name: name, phone, role: Role::Admin, password: Some(password) };
+        let input = NewAccount {
+            email,
+            full_name: name,
+            phone,
+            role: Role::Admin,
+            password: Some(password),
+        };
         let user = accounts::create_account(&pool, &config.public_url, None, input)
             .await
             .map_err(|e| match e {
                 app::error::AppError::Invalid { fields } => anyhow::anyhow!(
                     "{}",
-                    fields.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("\n")
+                    fields
+                        .iter()
+                        .map(|f| format!("{}: {}", f.field, f.message))
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 ),
                 other => anyhow::anyhow!("{other}"),
             })?;

@@ -44,7 +44,8 @@ impl Config {
         }
         .leptos_options;
         let dev_mode = matches!(leptos.env, Env::DEV);
-        let public_url = var("EVCX_PUBLIC_URL").unwrap_or_else(|| format!("http://{}", leptos.site_addr));
+        let public_url =
+            var("EVCX_PUBLIC_URL").unwrap_or_else(|| format!("http://{}", leptos.site_addr));
         let seed_demo = flag("EVCX_SEED_DEMO")?.unwrap_or(dev_mode);
         let trust_proxy = flag("EVCX_TRUST_PROXY")?.unwrap_or(false);
         Ok(Config {

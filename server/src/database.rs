@@ -21,7 +21,8 @@ impl Database {
         let (url, local) = match &config.database_url {
             Some(url) => (url.clone(), None),
             None => {
-                let pg = LocalPg::start(&config.data_dir, local_pg::Options { fsync: true }).await?;
+                let pg =
+                    LocalPg::start(&config.data_dir, local_pg::Options { fsync: true }).await?;
                 (pg.url(), Some(pg))
             }
         };

@@ -6,10 +6,11 @@ use sqlx::PgPool;
 
 pub async fn seed(pool: &PgPool, public_url: &str) -> anyhow::Result<()> {
     for a in ACCOUNTS {
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)")
-            .bind(a.email)
-            .fetch_one(pool)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)")
+                .bind(a.email)
+                .fetch_one(pool)
+                .await?;
         if exists {
             continue;
         }

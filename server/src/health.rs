@@ -17,7 +17,11 @@ pub async fn health(State(s): State<ServerState>) -> (StatusCode, Json<Value>) {
         Ok(version) => {
             let version = version.unwrap_or(0);
             let current = version == latest_migration();
-            let status = if current { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+            let status = if current {
+                StatusCode::OK
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
             (
                 status,
                 Json(json!({

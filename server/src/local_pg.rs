@@ -38,9 +38,19 @@ impl LocalPg {
         let pgdata = root.join("pg");
         let password_file = root.join("pg-password");
 
-        let mut pg = LocalPg { bin_dir, pgdata, as_postgres, port: 0, password: String::new() };
+        let mut pg = LocalPg {
+            bin_dir,
+            pgdata,
+            as_postgres,
+            port: 0,
+            password: String::new(),
+        };
         if !pg.pgdata.join("PG_VERSION").exists() {
-            pg.password = rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
+            pg.password = rand::thread_rng()
+                .sample_iter(&Alphanumeric)
+                .take(32)
+                .map(char::from)
+                .collect();
             pg.init(&root, options).await?;
             write_private(&password_file, &pg.password)?;
         } else {
@@ -56,9 +66,18 @@ impl LocalPg {
         pg.port = free_port()?;
         let log = pg.pgdata.join("server.log");
         let port_option = format!("-p {}", pg.port);
-        pg.ctl(&["start", "-w", "-t", "60", "-l", &log.to_string_lossy(), "-o", &port_option])
-            .await
-            .with_context(|| format!("starting PostgreSQL (see {})", log.display()))?;
+        pg.ctl(&[
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            &log.to_string_lossy(),
+            "-o",
+            &port_option,
+        ])
+        .await
+        .with_context(|| format!("starting PostgreSQL (see {})", log.display()))?;
         pg.ensure_database().await?;
         tracing::info!(port = pg.port, data = %pg.pgdata.display(), "embedded PostgreSQL is up");
         Ok(pg)
@@ -70,7 +89,10 @@ impl LocalPg {
 
     /// Connection URL for the server itself (no database), e.g. for `#[sqlx::test]`.
     pub fn url_for(&self, database: &str) -> String {
-        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}", self.password, self.port)
+        format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
     }
 
     /// Stops the server cleanly (fast shutdown: waits for the checkpoint).
@@ -122,19 +144,25 @@ impl LocalPg {
     async fn ensure_database(&self) -> anyhow::Result<()> {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(&self.url_for("postgres")).await?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DATABASE)
-            .fetch_one(&mut conn)
-            .await?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(DATABASE)
+                .fetch_one(&mut conn)
+                .await?;
         if !exists {
-            sqlx::query(&format!("CREATE DATABASE {DATABASE}")).execute(&mut conn).await?;
+            sqlx::query(&format!("CREATE DATABASE {DATABASE}"))
+                .execute(&mut conn)
+                .await?;
         }
         conn.close().await?;
         Ok(())
     }
 
     async fn ctl(&self, args: &[&str]) -> anyhow::Result<()> {
-        let mut full = vec!["-D", self.pgdata.to_str().context("data path is not UTF-8")?];
+        let mut full = vec![
+            "-D",
+            self.pgdata.to_str().context("data path is not UTF-8")?,
+        ];
         full.extend_from_slice(args);
         self.run("pg_ctl", &full).await
     }
@@ -196,19 +224,35 @@ fn find_bin_dir() -> anyhow::Result<PathBuf> {
 }
 
 async fn running_as_root() -> anyhow::Result<bool> {
-    let out = Command::new("id").arg("-u").output().await.context("running id -u")?;
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .await
+        .context("running id -u")?;
     Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
 async fn chown_postgres(path: &Path) -> anyhow::Result<()> {
-    let status = Command::new("chown").arg("-R").arg("postgres:postgres").arg(path).status().await?;
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg("postgres:postgres")
+        .arg(path)
+        .status()
+        .await?;
     if !status.success() {
-        bail!("could not give {} to the postgres user (does the user exist?)", path.display());
+        bail!(
+            "could not give {} to the postgres user (does the user exist?)",
+            path.display()
+        );
     }
     // The postgres user must be able to reach the folder through every parent.
     let mut parent = path.parent();
     while let Some(dir) = parent {
-        let check = Command::new("runuser").args(["-u", "postgres", "--", "test", "-x"]).arg(dir).status().await?;
+        let check = Command::new("runuser")
+            .args(["-u", "postgres", "--", "test", "-x"])
+            .arg(dir)
+            .status()
+            .await?;
         if !check.success() {
             bail!(
                 "the postgres user cannot enter {}; put the data folder elsewhere with EVCX_DATA_DIR",

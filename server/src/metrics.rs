@@ -10,7 +10,9 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 #[derive(Default)]
 struct Histogram {
@@ -32,7 +34,10 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics { started: Instant::now(), counters: Mutex::default() }
+        Metrics {
+            started: Instant::now(),
+            counters: Mutex::default(),
+        }
     }
 }
 
@@ -43,7 +48,9 @@ impl Metrics {
 
     fn observe(&self, route: String, method: String, status: u16, seconds: f64) {
         let mut c = self.counters.lock().expect("metrics lock");
-        *c.requests.entry((route.clone(), method, status)).or_default() += 1;
+        *c.requests
+            .entry((route.clone(), method, status))
+            .or_default() += 1;
         let h = c.latency.entry(route).or_default();
         h.count += 1;
         h.sum += seconds;
@@ -57,7 +64,9 @@ impl Metrics {
     pub fn render(&self, pool_size: u32, pool_idle: usize) -> String {
         let c = self.counters.lock().expect("metrics lock");
         let mut out = String::new();
-        out.push_str("# HELP evcx_http_requests_total HTTP requests by route, method and status.\n");
+        out.push_str(
+            "# HELP evcx_http_requests_total HTTP requests by route, method and status.\n",
+        );
         out.push_str("# TYPE evcx_http_requests_total counter\n");
         for ((route, method, status), n) in &c.requests {
             let _ = writeln!(out, "evcx_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}", escape(route));
@@ -69,9 +78,21 @@ impl Metrics {
             for (bound, n) in BUCKETS.iter().zip(h.counts) {
                 let _ = writeln!(out, "evcx_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {n}");
             }
-            let _ = writeln!(out, "evcx_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "evcx_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", h.sum);
-            let _ = writeln!(out, "evcx_http_request_duration_seconds_count{{route=\"{route}\"}} {}", h.count);
+            let _ = writeln!(
+                out,
+                "evcx_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "evcx_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "evcx_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
         }
         let _ = writeln!(out, "# HELP evcx_db_pool_connections Open database connections.\n# TYPE evcx_db_pool_connections gauge\nevcx_db_pool_connections {pool_size}");
         let _ = writeln!(out, "# HELP evcx_db_pool_idle Idle database connections.\n# TYPE evcx_db_pool_idle gauge\nevcx_db_pool_idle {pool_idle}");
@@ -86,23 +107,41 @@ fn escape(s: &str) -> String {
 
 /// Counts every request under the route it matched. Server functions are labelled with their
 /// own path (there is a fixed set of them); anything unmatched shares one label.
-pub async fn track(State(s): State<ServerState>, matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+pub async fn track(
+    State(s): State<ServerState>,
+    matched: Option<MatchedPath>,
+    req: Request,
+    next: Next,
+) -> Response {
     let path = req.uri().path();
     let route = if s.api_paths.contains(path) {
         path.to_owned()
     } else if path.starts_with("/pkg/") {
         "/pkg/*".to_owned()
     } else {
-        matched.map(|m| m.as_str().to_owned()).unwrap_or_else(|| "unmatched".to_owned())
+        matched
+            .map(|m| m.as_str().to_owned())
+            .unwrap_or_else(|| "unmatched".to_owned())
     };
     let method = req.method().to_string();
     let start = Instant::now();
     let response = next.run(req).await;
-    s.metrics.observe(route, method, response.status().as_u16(), start.elapsed().as_secs_f64());
+    s.metrics.observe(
+        route,
+        method,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     response
 }
 
 pub async fn endpoint(State(s): State<ServerState>) -> impl IntoResponse {
     let body = s.metrics.render(s.app.pool.size(), s.app.pool.num_idle());
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
 }

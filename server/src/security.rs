@@ -33,7 +33,9 @@ fn is_foreign(headers: &HeaderMap) -> bool {
     match text("origin") {
         None => false,
         Some(origin) => {
-            let authority = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
+            let authority = origin
+                .split_once("://")
+                .map(|(_, rest)| rest.trim_end_matches('/'));
             match (authority, text("host")) {
                 (Some(a), Some(host)) => !a.eq_ignore_ascii_case(host),
                 _ => true, // "null" or unparsable origins are foreign
@@ -47,15 +49,29 @@ fn is_foreign(headers: &HeaderMap) -> bool {
 pub async fn headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
     if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'self'"),
+            HeaderValue::from_static(
+                "default-src 'self'; frame-ancestors 'none'; object-src 'none'; base-uri 'self'",
+            ),
         );
     }
     res
@@ -78,7 +94,12 @@ pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Respons
          <p class=\"muted\">If it keeps happening, tell support the reference <code>{reference}</code>.</p>\
          <p><a href=\"/\">Go to your home page</a></p></section></main></body></html>"
     );
-    (StatusCode::INTERNAL_SERVER_ERROR, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -96,11 +117,26 @@ mod tests {
     #[test]
     fn foreign_origins_are_detected() {
         assert!(!is_foreign(&headers(&[])));
-        assert!(!is_foreign(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3000")])));
-        assert!(!is_foreign(&headers(&[("sec-fetch-site", "same-origin"), ("host", "a.test")])));
-        assert!(is_foreign(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://evil.test")])));
-        assert!(is_foreign(&headers(&[("host", "127.0.0.1:3000"), ("origin", "http://127.0.0.1:3001")])));
-        assert!(is_foreign(&headers(&[("host", "a.test"), ("origin", "null")])));
+        assert!(!is_foreign(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3000")
+        ])));
+        assert!(!is_foreign(&headers(&[
+            ("sec-fetch-site", "same-origin"),
+            ("host", "a.test")
+        ])));
+        assert!(is_foreign(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://evil.test")
+        ])));
+        assert!(is_foreign(&headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("origin", "http://127.0.0.1:3001")
+        ])));
+        assert!(is_foreign(&headers(&[
+            ("host", "a.test"),
+            ("origin", "null")
+        ])));
         assert!(is_foreign(&headers(&[("sec-fetch-site", "cross-site")])));
     }
 }

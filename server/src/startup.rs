@@ -44,8 +44,14 @@ impl FromRef<ServerState> for LeptosOptions {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 pub fn router(app: AppState) -> Router {
-    let api_paths = leptos::server_fn::axum::server_fn_paths().map(|(p, _)| p.to_owned()).collect();
-    let state = ServerState { app: app.clone(), metrics: Arc::new(Metrics::default()), api_paths: Arc::new(api_paths) };
+    let api_paths = leptos::server_fn::axum::server_fn_paths()
+        .map(|(p, _)| p.to_owned())
+        .collect();
+    let state = ServerState {
+        app: app.clone(),
+        metrics: Arc::new(Metrics::default()),
+        api_paths: Arc::new(api_paths),
+    };
     let options = app.leptos_options.clone();
     let routes = generate_route_list(App);
     let context = {
@@ -96,9 +102,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

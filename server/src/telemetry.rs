@@ -4,13 +4,18 @@
 use tracing_subscriber::EnvFilter;
 
 pub fn init(dev_mode: bool) {
-    let filter = EnvFilter::try_from_env("EVCX_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn,tower_sessions_core=warn"));
+    let filter = EnvFilter::try_from_env("EVCX_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("info,sqlx=warn,tower_sessions=warn,tower_sessions_core=warn")
+    });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = if dev_mode {
         builder.compact().try_init()
     } else {
-        builder.json().with_current_span(true).with_span_list(false).try_init()
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
     };
     // A second init (tests start several servers in one process) keeps the first subscriber.
     drop(result);

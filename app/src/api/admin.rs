@@ -38,10 +38,14 @@ pub async fn list_users(
 ) -> Result<UserPage, AppError> {
     session::respond(async {
         let (state, _) = session::require(ADMIN).await?;
-        let non_empty = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        let non_empty =
+            |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
         let filter = user_admin::Filter {
             text: non_empty(q),
-            role: non_empty(role).map(|r| Role::parse(&r)).transpose().map_err(|m| AppError::invalid("role", m))?,
+            role: non_empty(role)
+                .map(|r| Role::parse(&r))
+                .transpose()
+                .map_err(|m| AppError::invalid("role", m))?,
             status: non_empty(status)
                 .map(|s| AccountStatus::parse(&s))
                 .transpose()
@@ -55,22 +59,48 @@ pub async fn list_users(
         };
         let (rows, total) = user_admin::search(&state.pool, &filter).await?;
         let pages = ((total + user_admin::PAGE_SIZE - 1) / user_admin::PAGE_SIZE).max(1);
-        Ok(UserPage { users: rows.into_iter().map(User::from).collect(), total, page: filter.page, pages })
+        Ok(UserPage {
+            users: rows.into_iter().map(User::from).collect(),
+            total,
+            page: filter.page,
+            pages,
+        })
     })
     .await
 }
 
 /// Creates a CVA or admin account; the person gets an e-mail link to choose a password.
 #[server(endpoint = "admin/users/create")]
-pub async fn create_user(email: String, full_name: String, phone: String, role: String) -> Result<User, AppError> {
+pub async fn create_user(
+    email: String,
+    full_name: String,
+    phone: String,
+    role: String,
+) -> Result<User, AppError> {
     session::respond(async {
         let (state, caller) = session::require(ADMIN).await?;
-        let role = match Role::parse(&role) {
-            Ok(r @ (Role::Cva | Role::Admin)) => r,
-            _ => return Err(AppError::invalid("role", "Admins create CVA or admin accounts; owners and buyers sign up themselves.")),
+        let role =
+            match Role::parse(&role) {
+                Ok(r @ (Role::Cva | Role::Admin)) => r,
+                _ => return Err(AppError::invalid(
+                    "role",
+                    "Admins create CVA or admin accounts; owners and buyers sign up themselves.",
+                )),
+            };
+        let input = accounts::NewAccount {
+            email,
+            full_name,
+            phone,
+            role,
+            password: None,
         };
-        let input = accounts::NewAccount { email, full_name, phone, role, password: None };
-        let user = accounts::create_account(&state.pool, &state.config.public_url, Some(caller.id), input).await?;
+        let user = accounts::create_account(
+            &state.pool,
+            &state.config.public_url,
+            Some(caller.id),
+            input,
+        )
+        .await?;
         Ok(user.into())
     })
     .await
@@ -82,7 +112,9 @@ pub async fn set_user_role(user_id: String, role: String) -> Result<User, AppErr
         let (state, caller) = session::require(ADMIN).await?;
         let target = super::parse_id("user_id", &user_id)?;
         let role = Role::parse(&role).map_err(|m| AppError::invalid("role", m))?;
-        Ok(user_admin::set_role(&state.pool, caller.id, target, role).await?.into())
+        Ok(user_admin::set_role(&state.pool, caller.id, target, role)
+            .await?
+            .into())
     })
     .await
 }
@@ -94,7 +126,11 @@ pub async fn set_user_status(user_id: String, status: String) -> Result<User, Ap
         let (state, caller) = session::require(ADMIN).await?;
         let target = super::parse_id("user_id", &user_id)?;
         let status = AccountStatus::parse(&status).map_err(|m| AppError::invalid("status", m))?;
-        Ok(user_admin::set_status(&state.pool, caller.id, target, status).await?.into())
+        Ok(
+            user_admin::set_status(&state.pool, caller.id, target, status)
+                .await?
+                .into(),
+        )
     })
     .await
 }
@@ -109,9 +145,15 @@ pub async fn account_counts() -> Result<Vec<AccountCount>, AppError> {
             .into_iter()
             .map(|role| {
                 let n = |status: &str| {
-                    rows.iter().find(|(r, s, _)| r == role.as_str() && s == status).map_or(0, |(_, _, n)| *n)
+                    rows.iter()
+                        .find(|(r, s, _)| r == role.as_str() && s == status)
+                        .map_or(0, |(_, _, n)| *n)
                 };
-                AccountCount { role, active: n("active"), suspended: n("suspended") }
+                AccountCount {
+                    role,
+                    active: n("active"),
+                    suspended: n("suspended"),
+                }
             })
             .collect())
     })

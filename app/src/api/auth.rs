@@ -40,7 +40,14 @@ pub async fn register(
     session::respond(async {
         let state = session::state();
         let session = session::session().await?;
-        let input = accounts::SignUp { email, password, password_confirm, full_name, phone, role };
+        let input = accounts::SignUp {
+            email,
+            password,
+            password_confirm,
+            full_name,
+            phone,
+            role,
+        };
         let user = accounts::sign_up(&state, &session::client_ip(), input).await?;
         session::sign_in(&session, &user).await?;
         leptos_axum::redirect("/");
@@ -51,7 +58,11 @@ pub async fn register(
 
 /// Signs in. `next` is where to go afterwards (a path on this site).
 #[server(endpoint = "users/login")]
-pub async fn login(email: String, password: String, next: Option<String>) -> Result<User, AppError> {
+pub async fn login(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<User, AppError> {
     session::respond(async {
         let state = session::state();
         let session = session::session().await?;
@@ -95,7 +106,11 @@ pub async fn get_profile() -> Result<User, AppError> {
 pub async fn update_profile(full_name: String, phone: String) -> Result<User, AppError> {
     session::respond(async {
         let (state, caller) = session::require(super::ANY_ROLE).await?;
-        Ok(accounts::update_profile(&state.pool, caller.id, &full_name, &phone).await?.into())
+        Ok(
+            accounts::update_profile(&state.pool, caller.id, &full_name, &phone)
+                .await?
+                .into(),
+        )
     })
     .await
 }
@@ -162,7 +177,11 @@ pub async fn demo_accounts() -> Result<Vec<DemoAccount>, AppError> {
         }
         Ok(crate::server::demo::ACCOUNTS
             .iter()
-            .map(|a| DemoAccount { role: a.role, email: a.email.into(), password: a.password.into() })
+            .map(|a| DemoAccount {
+                role: a.role,
+                email: a.email.into(),
+                password: a.password.into(),
+            })
             .collect())
     })
     .await

@@ -7,7 +7,9 @@ use leptos_meta::Title;
 #[cfg(feature = "ssr")]
 fn set_status(code: u16) {
     if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-        options.set_status(http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR));
+        options.set_status(
+            http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR),
+        );
     }
 }
 

@@ -4,8 +4,8 @@ use crate::api::auth::Logout;
 use crate::api::User;
 use crate::components::auth::Auth;
 use crate::domain::user::Role;
-use leptos::prelude::*;
 use leptos::form::ActionForm;
+use leptos::prelude::*;
 use leptos_router::components::A;
 
 /// Links per role. Only screens that exist are listed.

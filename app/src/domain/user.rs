@@ -101,7 +101,9 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c));
         let labels: Vec<&str> = domain.split('.').collect();
         let valid_domain = labels.len() >= 2
             && labels.iter().all(|l| {
@@ -158,7 +160,9 @@ impl Password {
         distinct.sort_unstable();
         distinct.dedup();
         if distinct.len() < 4 {
-            return Err("That password is too easy to guess; mix more different characters.".into());
+            return Err(
+                "That password is too easy to guess; mix more different characters.".into(),
+            );
         }
         if let Some(email) = email {
             let name = email.as_str().split('@').next().unwrap_or_default();
@@ -242,8 +246,20 @@ mod tests {
 
     #[test]
     fn email_is_normalised_and_checked() {
-        assert_eq!(Email::parse("  An.Nguyen@Example.COM ").unwrap().as_str(), "an.nguyen@example.com");
-        for bad in ["", "plain", "a@b", "@example.com", "a@.com", "a..b@example.com", "a b@example.com", "a@exa_mple.com"] {
+        assert_eq!(
+            Email::parse("  An.Nguyen@Example.COM ").unwrap().as_str(),
+            "an.nguyen@example.com"
+        );
+        for bad in [
+            "",
+            "plain",
+            "a@b",
+            "@example.com",
+            "a@.com",
+            "a..b@example.com",
+            "a b@example.com",
+            "a@exa_mple.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -251,20 +267,31 @@ mod tests {
     #[test]
     fn password_policy() {
         let email = Email::parse("linh.tran@example.com").unwrap();
-        assert!(Password::parse("short", None).unwrap_err().contains("at least 10"));
+        assert!(Password::parse("short", None)
+            .unwrap_err()
+            .contains("at least 10"));
         assert!(Password::parse("aaaaaaaaaaaa", None).is_err());
         assert!(Password::parse("linh.tran-secret", Some(&email)).is_err());
         assert!(Password::parse("correct horse battery", Some(&email)).is_ok());
         assert!(Password::parse(&"x1".repeat(65), None).is_err());
-        assert_eq!(format!("{:?}", Password::parse("correct horse", None).unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("correct horse", None).unwrap()),
+            "Password(***)"
+        );
     }
 
     #[test]
     fn names_and_phones() {
-        assert_eq!(FullName::parse("  Trần   Thị  Linh ").unwrap().as_str(), "Trần Thị Linh");
+        assert_eq!(
+            FullName::parse("  Trần   Thị  Linh ").unwrap().as_str(),
+            "Trần Thị Linh"
+        );
         assert!(FullName::parse("   ").is_err());
         assert!(FullName::parse(&"n".repeat(101)).is_err());
-        assert_eq!(Phone::parse("+84 (90) 123-4567").unwrap().as_str(), "+84901234567");
+        assert_eq!(
+            Phone::parse("+84 (90) 123-4567").unwrap().as_str(),
+            "+84901234567"
+        );
         assert_eq!(Phone::parse("0901 234 567").unwrap().as_str(), "0901234567");
         assert!(Phone::parse("12345").unwrap_err().contains("has 5"));
         assert!(Phone::parse("+84 90x").unwrap_err().contains("“x”"));

@@ -28,7 +28,12 @@ pub fn HomePage() -> impl IntoView {
 
 #[component]
 fn RoleHome(user: User) -> impl IntoView {
-    let first_name = user.full_name.split_whitespace().last().unwrap_or(&user.full_name).to_owned();
+    let first_name = user
+        .full_name
+        .split_whitespace()
+        .last()
+        .unwrap_or(&user.full_name)
+        .to_owned();
     let (title, lead) = match user.role {
         Role::EvOwner => ("Your EV owner home", "Your electric driving avoids CO₂. Here you will turn it into verified carbon credits."),
         Role::Buyer => ("Your buyer home", "Buy verified carbon credits from electric-vehicle owners and retire them against your emissions."),

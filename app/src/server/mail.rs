@@ -16,13 +16,15 @@ pub async fn enqueue(
     subject: &str,
     body_text: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO email_outbox (id, to_address, subject, body_text) VALUES ($1, $2, $3, $4)")
-        .bind(Uuid::new_v4())
-        .bind(to)
-        .bind(subject)
-        .bind(body_text)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO email_outbox (id, to_address, subject, body_text) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(to)
+    .bind(subject)
+    .bind(body_text)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -43,7 +45,9 @@ impl Mailer {
 
     /// `smtp://user:pass@host:port` or `smtps://…` (lettre's URL format).
     pub fn smtp(url: &str) -> Result<Mailer, lettre::transport::smtp::Error> {
-        Ok(Mailer::Smtp(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build()))
+        Ok(Mailer::Smtp(
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(url)?.build(),
+        ))
     }
 
     async fn send(&self, message: Message) -> Result<(), String> {
@@ -114,7 +118,10 @@ pub async fn deliver_due(pool: &PgPool, mailer: &Mailer, limit: i64) -> Result<u
 }
 
 fn build(m: &Pending) -> Result<Message, String> {
-    let to: Mailbox = m.to_address.parse().map_err(|e| format!("bad recipient: {e}"))?;
+    let to: Mailbox = m
+        .to_address
+        .parse()
+        .map_err(|e| format!("bad recipient: {e}"))?;
     Message::builder()
         .from(FROM.parse().expect("valid sender"))
         .to(to)

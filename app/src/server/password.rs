@@ -2,7 +2,9 @@
 
 use crate::domain::user::Password;
 use crate::error::AppError;
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// A PHC-format hash. Deliberately not `Serialize`: it never crosses the wire.
@@ -45,7 +47,9 @@ pub async fn verify(candidate: String, stored: Option<HashedPassword>) -> Result
         let Ok(parsed) = PasswordHash::new(&phc) else {
             return Ok(false);
         };
-        let ok = hasher().verify_password(candidate.as_bytes(), &parsed).is_ok();
+        let ok = hasher()
+            .verify_password(candidate.as_bytes(), &parsed)
+            .is_ok();
         Ok(known && ok)
     })
     .await

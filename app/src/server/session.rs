@@ -30,7 +30,12 @@ pub struct Caller {
 
 impl From<&UserRow> for Caller {
     fn from(row: &UserRow) -> Self {
-        Caller { id: row.id, role: row.role(), email: row.email.clone(), full_name: row.full_name.clone() }
+        Caller {
+            id: row.id,
+            role: row.role(),
+            email: row.email.clone(),
+            full_name: row.full_name.clone(),
+        }
     }
 }
 
@@ -39,7 +44,9 @@ pub fn state() -> AppState {
 }
 
 pub async fn session() -> Result<Session, AppError> {
-    leptos_axum::extract::<Session>().await.map_err(super::internal)
+    leptos_axum::extract::<Session>()
+        .await
+        .map_err(super::internal)
 }
 
 /// The caller's address, for rate limiting.
@@ -71,12 +78,21 @@ pub fn client_ip() -> String {
 /// The signed-in account, if any. A session whose account was suspended, or whose password
 /// changed since it was created, is ended here.
 pub async fn current(state: &AppState, session: &Session) -> Result<Option<UserRow>, AppError> {
-    let Some(id) = session.get::<Uuid>(USER_ID).await.map_err(super::internal)? else {
+    let Some(id) = session
+        .get::<Uuid>(USER_ID)
+        .await
+        .map_err(super::internal)?
+    else {
         return Ok(None);
     };
-    let version = session.get::<i32>(SESSION_VERSION).await.map_err(super::internal)?;
+    let version = session
+        .get::<i32>(SESSION_VERSION)
+        .await
+        .map_err(super::internal)?;
     match users::by_id(&state.pool, id).await? {
-        Some(row) if row.status() == AccountStatus::Active && Some(row.session_version) == version => {
+        Some(row)
+            if row.status() == AccountStatus::Active && Some(row.session_version) == version =>
+        {
             Ok(Some(row))
         }
         _ => {
@@ -90,7 +106,9 @@ pub async fn current(state: &AppState, session: &Session) -> Result<Option<UserR
 pub async fn require(roles: &[Role]) -> Result<(AppState, Caller), AppError> {
     let state = state();
     let session = session().await?;
-    let row = current(&state, &session).await?.ok_or(AppError::Unauthenticated)?;
+    let row = current(&state, &session)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let caller = Caller::from(&row);
     if roles.contains(&caller.role) {
         Ok((state, caller))
@@ -107,8 +125,14 @@ pub async fn sign_in(session: &Session, user: &UserRow) -> Result<(), AppError> 
 
 /// Stores the account and its current session version in the session.
 pub async fn remember(session: &Session, user: &UserRow) -> Result<(), AppError> {
-    session.insert(USER_ID, user.id).await.map_err(super::internal)?;
-    session.insert(SESSION_VERSION, user.session_version).await.map_err(super::internal)?;
+    session
+        .insert(USER_ID, user.id)
+        .await
+        .map_err(super::internal)?;
+    session
+        .insert(SESSION_VERSION, user.session_version)
+        .await
+        .map_err(super::internal)?;
     Ok(())
 }
 
@@ -131,7 +155,9 @@ pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Resu
                     .is_some_and(|v| v.contains("text/html"))
         });
         if let (false, Some(options)) = (form_post, use_context::<ResponseOptions>()) {
-            options.set_status(StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+            options.set_status(
+                StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            );
             if let AppError::RateLimited { retry_after_secs } = err {
                 options.insert_header(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }

@@ -36,10 +36,22 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
-            login_per_ip: Limit { max: 20, window_secs: 15 * 60 },
-            login_per_account: Limit { max: 10, window_secs: 15 * 60 },
-            signup_per_ip: Limit { max: 20, window_secs: 60 * 60 },
-            reset_per_ip: Limit { max: 10, window_secs: 60 * 60 },
+            login_per_ip: Limit {
+                max: 20,
+                window_secs: 15 * 60,
+            },
+            login_per_account: Limit {
+                max: 10,
+                window_secs: 15 * 60,
+            },
+            signup_per_ip: Limit {
+                max: 20,
+                window_secs: 60 * 60,
+            },
+            reset_per_ip: Limit {
+                max: 10,
+                window_secs: 60 * 60,
+            },
         }
     }
 }

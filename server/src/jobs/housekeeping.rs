@@ -17,7 +17,9 @@ pub async fn run(pool: PgPool, mut stop: watch::Receiver<bool>) {
 }
 
 async fn sweep(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM tower_sessions.session WHERE expiry_date < now()").execute(pool).await?;
+    sqlx::query("DELETE FROM tower_sessions.session WHERE expiry_date < now()")
+        .execute(pool)
+        .await?;
     rate_limit::prune(pool).await?;
     sqlx::query("DELETE FROM password_reset_tokens WHERE expires_at < now() - interval '7 days'")
         .execute(pool)

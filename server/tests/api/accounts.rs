@@ -20,7 +20,14 @@ fn sign_up_form<'a>(email: &'a str, role: &'a str) -> Vec<(&'a str, &'a str)> {
 async fn sign_up_creates_the_account_and_signs_it_in(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let api = app.client();
-    let (status, body) = json(api.post("/api/users/register", &sign_up_form("Le.Minh@Example.com", "ev_owner")).await).await;
+    let (status, body) = json(
+        api.post(
+            "/api/users/register",
+            &sign_up_form("Le.Minh@Example.com", "ev_owner"),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["email"], "le.minh@example.com");
     assert_eq!(body["full_name"], "Lê Minh");
@@ -28,11 +35,15 @@ async fn sign_up_creates_the_account_and_signs_it_in(pool: PgPool) {
     assert_eq!(body["role"], "ev_owner");
     assert!(body.get("password_hash").is_none());
     assert_eq!(api.me().await.as_deref(), Some("le.minh@example.com"));
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'le.minh@example.com'")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    let stored: String =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'le.minh@example.com'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -49,9 +60,17 @@ async fn sign_up_names_every_bad_field_and_creates_nothing(pool: PgPool) {
     let (status, body) = json(app.client().post("/api/users/register", &form).await).await;
     assert_eq!(status, 422);
     assert_eq!(body["kind"], "invalid");
-    assert_eq!(field_error(&body, "email").unwrap(), "An e-mail address needs an @, like name@example.com.");
-    assert!(field_error(&body, "password").unwrap().contains("at least 10"));
-    assert_eq!(field_error(&body, "full_name").unwrap(), "Enter your full name.");
+    assert_eq!(
+        field_error(&body, "email").unwrap(),
+        "An e-mail address needs an @, like name@example.com."
+    );
+    assert!(field_error(&body, "password")
+        .unwrap()
+        .contains("at least 10"));
+    assert_eq!(
+        field_error(&body, "full_name").unwrap(),
+        "Enter your full name."
+    );
     assert!(field_error(&body, "phone").unwrap().contains("“a”"));
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
 }
@@ -62,18 +81,38 @@ async fn sign_up_refuses_a_taken_address_mismatched_passwords_and_staff_roles(po
     app.user(Role::Buyer, "taken@example.com").await;
     let api = app.client();
 
-    let (status, body) = json(api.post("/api/users/register", &sign_up_form("TAKEN@example.com", "buyer")).await).await;
+    let (status, body) = json(
+        api.post(
+            "/api/users/register",
+            &sign_up_form("TAKEN@example.com", "buyer"),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 422);
-    assert_eq!(field_error(&body, "email").unwrap(), "An account with this e-mail address already exists.");
+    assert_eq!(
+        field_error(&body, "email").unwrap(),
+        "An account with this e-mail address already exists."
+    );
 
     let mut form = sign_up_form("new@example.com", "buyer");
     form[2] = ("password_confirm", "charging at noon");
     let (status, body) = json(api.post("/api/users/register", &form).await).await;
     assert_eq!(status, 422);
-    assert_eq!(field_error(&body, "password_confirm").unwrap(), "The two passwords do not match.");
+    assert_eq!(
+        field_error(&body, "password_confirm").unwrap(),
+        "The two passwords do not match."
+    );
 
     for role in ["admin", "cva", "superuser"] {
-        let (status, body) = json(api.post("/api/users/register", &sign_up_form("new@example.com", role)).await).await;
+        let (status, body) = json(
+            api.post(
+                "/api/users/register",
+                &sign_up_form("new@example.com", role),
+            )
+            .await,
+        )
+        .await;
         assert_eq!(status, 422, "role {role}");
         assert!(field_error(&body, "role").is_some(), "role {role}: {body}");
     }
@@ -102,7 +141,13 @@ async fn sign_in_issues_a_new_session_id_and_sign_out_ends_it(pool: PgPool) {
     app.user(Role::EvOwner, "b@example.com").await;
     let api = app.client();
     let cookie = |res: &reqwest::Response| {
-        let c = res.headers().get("set-cookie").expect("a session cookie").to_str().unwrap().to_owned();
+        let c = res
+            .headers()
+            .get("set-cookie")
+            .expect("a session cookie")
+            .to_str()
+            .unwrap()
+            .to_owned();
         assert!(c.contains("HttpOnly"), "{c}");
         assert!(c.contains("SameSite=Lax"), "{c}");
         c.split(';').next().unwrap().to_owned()
@@ -117,7 +162,12 @@ async fn sign_in_issues_a_new_session_id_and_sign_out_ends_it(pool: PgPool) {
 
     // Replaying the old cookie does not bring the session back.
     let raw = reqwest::Client::new();
-    let res = raw.post(app.url("/api/users/me")).header("cookie", second).send().await.unwrap();
+    let res = raw
+        .post(app.url("/api/users/me"))
+        .header("cookie", second)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.text().await.unwrap(), "null");
 }
 
@@ -126,12 +176,25 @@ async fn profile_edit_is_checked_stored_and_audited(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let (api, id) = app.signed_in(Role::EvOwner).await;
 
-    let (status, body) = json(api.post("/api/users/profile/update", &[("full_name", ""), ("phone", "123")]).await).await;
+    let (status, body) = json(
+        api.post(
+            "/api/users/profile/update",
+            &[("full_name", ""), ("phone", "123")],
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 422);
     assert!(field_error(&body, "full_name").is_some() && field_error(&body, "phone").is_some());
 
-    let (status, body) =
-        json(api.post("/api/users/profile/update", &[("full_name", "Trần Văn Nam"), ("phone", "0912 345 678")]).await).await;
+    let (status, body) = json(
+        api.post(
+            "/api/users/profile/update",
+            &[("full_name", "Trần Văn Nam"), ("phone", "0912 345 678")],
+        )
+        .await,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let (_, profile) = json(api.post("/api/users/profile", &[]).await).await;
     assert_eq!(profile["full_name"], "Trần Văn Nam");
@@ -155,18 +218,45 @@ async fn changing_the_password_ends_the_other_sessions_only(pool: PgPool) {
     here.login("two@example.com", PASSWORD).await;
     elsewhere.login("two@example.com", PASSWORD).await;
 
-    let wrong = [("current_password", "not it at all"), ("new_password", "brand new secret"), ("new_password_confirm", "brand new secret")];
+    let wrong = [
+        ("current_password", "not it at all"),
+        ("new_password", "brand new secret"),
+        ("new_password_confirm", "brand new secret"),
+    ];
     let (status, body) = json(here.post("/api/users/password", &wrong).await).await;
     assert_eq!(status, 422);
-    assert_eq!(field_error(&body, "current_password").unwrap(), "This is not your current password.");
-    assert_eq!(elsewhere.me().await.as_deref(), Some("two@example.com"), "a refused change ends nothing");
+    assert_eq!(
+        field_error(&body, "current_password").unwrap(),
+        "This is not your current password."
+    );
+    assert_eq!(
+        elsewhere.me().await.as_deref(),
+        Some("two@example.com"),
+        "a refused change ends nothing"
+    );
 
-    let good = [("current_password", PASSWORD), ("new_password", "brand new secret"), ("new_password_confirm", "brand new secret")];
+    let good = [
+        ("current_password", PASSWORD),
+        ("new_password", "brand new secret"),
+        ("new_password_confirm", "brand new secret"),
+    ];
     assert_eq!(here.post("/api/users/password", &good).await.status(), 200);
     assert_eq!(here.me().await.as_deref(), Some("two@example.com"));
     assert_eq!(elsewhere.me().await, None);
-    assert_eq!(app.client().login("two@example.com", PASSWORD).await.status(), 401);
-    assert_eq!(app.client().login("two@example.com", "brand new secret").await.status(), 200);
+    assert_eq!(
+        app.client()
+            .login("two@example.com", PASSWORD)
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        app.client()
+            .login("two@example.com", "brand new secret")
+            .await
+            .status(),
+        200
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -178,36 +268,96 @@ async fn password_reset_by_mailed_one_time_link(pool: PgPool) {
     let api = app.client();
 
     // Unknown addresses get the same answer and no mail.
-    assert_eq!(api.post("/api/users/password-reset/request", &[("email", "ghost@example.com")]).await.status(), 200);
+    assert_eq!(
+        api.post(
+            "/api/users/password-reset/request",
+            &[("email", "ghost@example.com")]
+        )
+        .await
+        .status(),
+        200
+    );
     assert_eq!(app.count("SELECT count(*) FROM email_outbox").await, 0);
 
-    assert_eq!(api.post("/api/users/password-reset/request", &[("email", "Forgetful@example.com")]).await.status(), 200);
-    let body: String = sqlx::query_scalar("SELECT body_text FROM email_outbox WHERE to_address = 'forgetful@example.com'")
-        .fetch_one(&app.pool)
+    assert_eq!(
+        api.post(
+            "/api/users/password-reset/request",
+            &[("email", "Forgetful@example.com")]
+        )
         .await
-        .unwrap();
-    let link = body.lines().find(|l| l.contains("/reset-password?token=")).expect("a link in the mail");
-    assert!(link.starts_with(&app.url("/reset-password?token=")), "{link}");
+        .status(),
+        200
+    );
+    let body: String = sqlx::query_scalar(
+        "SELECT body_text FROM email_outbox WHERE to_address = 'forgetful@example.com'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let link = body
+        .lines()
+        .find(|l| l.contains("/reset-password?token="))
+        .expect("a link in the mail");
+    assert!(
+        link.starts_with(&app.url("/reset-password?token=")),
+        "{link}"
+    );
     let token = link.split("token=").nth(1).unwrap().trim();
 
     // Delivery in development writes an .eml file.
     let outbox = std::env::temp_dir().join(format!("evcx-outbox-{}", uuid::Uuid::new_v4()));
-    let sent = mail::deliver_due(&app.pool, &Mailer::folder(&outbox).unwrap(), 10).await.unwrap();
+    let sent = mail::deliver_due(&app.pool, &Mailer::folder(&outbox).unwrap(), 10)
+        .await
+        .unwrap();
     assert_eq!(sent, 1);
-    let eml = std::fs::read_dir(&outbox).unwrap().next().unwrap().unwrap().path();
+    let eml = std::fs::read_dir(&outbox)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     assert_eq!(eml.extension().unwrap(), "eml");
-    assert!(std::fs::read_to_string(&eml).unwrap().contains("Reset your EV Carbon Exchange password"));
+    assert!(std::fs::read_to_string(&eml)
+        .unwrap()
+        .contains("Reset your EV Carbon Exchange password"));
     std::fs::remove_dir_all(&outbox).ok();
 
-    let mismatch = [("token", token), ("new_password", "remembered now"), ("new_password_confirm", "remembered later")];
-    assert_eq!(api.post("/api/users/password-reset/confirm", &mismatch).await.status(), 422);
-    let form = [("token", token), ("new_password", "remembered now"), ("new_password_confirm", "remembered now")];
-    assert_eq!(api.post("/api/users/password-reset/confirm", &form).await.status(), 200);
+    let mismatch = [
+        ("token", token),
+        ("new_password", "remembered now"),
+        ("new_password_confirm", "remembered later"),
+    ];
+    assert_eq!(
+        api.post("/api/users/password-reset/confirm", &mismatch)
+            .await
+            .status(),
+        422
+    );
+    let form = [
+        ("token", token),
+        ("new_password", "remembered now"),
+        ("new_password_confirm", "remembered now"),
+    ];
+    assert_eq!(
+        api.post("/api/users/password-reset/confirm", &form)
+            .await
+            .status(),
+        200
+    );
     let (status, body) = json(api.post("/api/users/password-reset/confirm", &form).await).await;
-    assert_eq!((status, body["kind"].as_str()), (400, Some("invalid_token")), "the link works once");
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (400, Some("invalid_token")),
+        "the link works once"
+    );
 
     assert_eq!(old_session.me().await, None, "a reset ends every session");
-    assert_eq!(api.login("forgetful@example.com", "remembered now").await.status(), 200);
+    assert_eq!(
+        api.login("forgetful@example.com", "remembered now")
+            .await
+            .status(),
+        200
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -217,17 +367,26 @@ async fn failed_logins_are_limited_per_address_with_retry_after(pool: PgPool) {
     let api = app.client();
     let mut statuses = Vec::new();
     for i in 0..30 {
-        let res = api.login(&format!("guess{i}@example.com"), "wrong password").await;
+        let res = api
+            .login(&format!("guess{i}@example.com"), "wrong password")
+            .await;
         statuses.push(res.status().as_u16());
         if res.status() == 429 {
-            let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let wait: u64 = res.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(wait > 0 && wait <= 15 * 60, "retry-after {wait}");
         }
     }
     assert!(statuses[..20].iter().all(|s| *s == 401), "{statuses:?}");
     assert!(statuses[20..].iter().all(|s| *s == 429), "{statuses:?}");
     // Even the right password is refused from that address until the window passes.
-    assert_eq!(api.login("target@example.com", PASSWORD).await.status(), 429);
+    assert_eq!(
+        api.login("target@example.com", PASSWORD).await.status(),
+        429
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -236,7 +395,12 @@ async fn failed_logins_are_limited_per_account(pool: PgPool) {
     app.user(Role::Buyer, "victim@example.com").await;
     let api = app.client();
     for _ in 0..10 {
-        assert_eq!(api.login("victim@example.com", "wrong password").await.status(), 401);
+        assert_eq!(
+            api.login("victim@example.com", "wrong password")
+                .await
+                .status(),
+            401
+        );
     }
     let (status, body) = json(api.login("VICTIM@example.com", "wrong password").await).await;
     assert_eq!((status, body["kind"].as_str()), (429, Some("rate_limited")));

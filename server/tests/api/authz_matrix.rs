@@ -19,36 +19,109 @@ const ADMIN: &[Role] = &[Role::Admin];
 /// (endpoint, who may call it, a well-formed sample input)
 const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     ("/api/users/me", Public, &[]),
-    ("/api/users/register", Public, &[("email", ""), ("password", ""), ("password_confirm", ""), ("full_name", ""), ("phone", ""), ("role", "")]),
-    ("/api/users/login", Public, &[("email", "x@example.com"), ("password", "wrong password")]),
+    (
+        "/api/users/register",
+        Public,
+        &[
+            ("email", ""),
+            ("password", ""),
+            ("password_confirm", ""),
+            ("full_name", ""),
+            ("phone", ""),
+            ("role", ""),
+        ],
+    ),
+    (
+        "/api/users/login",
+        Public,
+        &[("email", "x@example.com"), ("password", "wrong password")],
+    ),
     ("/api/users/logout", Public, &[]),
-    ("/api/users/password-reset/request", Public, &[("email", "x@example.com")]),
-    ("/api/users/password-reset/confirm", Public, &[("token", "t"), ("new_password", ""), ("new_password_confirm", "")]),
+    (
+        "/api/users/password-reset/request",
+        Public,
+        &[("email", "x@example.com")],
+    ),
+    (
+        "/api/users/password-reset/confirm",
+        Public,
+        &[
+            ("token", "t"),
+            ("new_password", ""),
+            ("new_password_confirm", ""),
+        ],
+    ),
     ("/api/users/demo-accounts", Public, &[]),
     ("/api/users/profile", Roles(ALL), &[]),
-    ("/api/users/profile/update", Roles(ALL), &[("full_name", ""), ("phone", "")]),
-    ("/api/users/password", Roles(ALL), &[("current_password", ""), ("new_password", ""), ("new_password_confirm", "")]),
+    (
+        "/api/users/profile/update",
+        Roles(ALL),
+        &[("full_name", ""), ("phone", "")],
+    ),
+    (
+        "/api/users/password",
+        Roles(ALL),
+        &[
+            ("current_password", ""),
+            ("new_password", ""),
+            ("new_password_confirm", ""),
+        ],
+    ),
     ("/api/admin/users", Roles(ADMIN), &[]),
-    ("/api/admin/users/create", Roles(ADMIN), &[("email", ""), ("full_name", ""), ("phone", ""), ("role", "cva")]),
-    ("/api/admin/users/role", Roles(ADMIN), &[("user_id", "00000000-0000-0000-0000-000000000000"), ("role", "buyer")]),
-    ("/api/admin/users/status", Roles(ADMIN), &[("user_id", "00000000-0000-0000-0000-000000000000"), ("status", "active")]),
+    (
+        "/api/admin/users/create",
+        Roles(ADMIN),
+        &[
+            ("email", ""),
+            ("full_name", ""),
+            ("phone", ""),
+            ("role", "cva"),
+        ],
+    ),
+    (
+        "/api/admin/users/role",
+        Roles(ADMIN),
+        &[
+            ("user_id", "00000000-0000-0000-0000-000000000000"),
+            ("role", "buyer"),
+        ],
+    ),
+    (
+        "/api/admin/users/status",
+        Roles(ADMIN),
+        &[
+            ("user_id", "00000000-0000-0000-0000-000000000000"),
+            ("status", "active"),
+        ],
+    ),
     ("/api/admin/overview", Roles(ADMIN), &[]),
 ];
 
 #[test]
 fn every_server_function_has_a_row() {
-    let registered: BTreeSet<String> =
-        leptos::server_fn::axum::server_fn_paths().map(|(path, _)| path.to_owned()).collect();
+    let registered: BTreeSet<String> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, _)| path.to_owned())
+        .collect();
     let listed: BTreeSet<String> = MATRIX.iter().map(|(path, ..)| (*path).to_owned()).collect();
     let missing: Vec<_> = registered.difference(&listed).collect();
     let stale: Vec<_> = listed.difference(&registered).collect();
-    assert!(missing.is_empty(), "server functions without an authorisation row: {missing:?}");
-    assert!(stale.is_empty(), "rows for server functions that do not exist: {stale:?}");
+    assert!(
+        missing.is_empty(),
+        "server functions without an authorisation row: {missing:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "rows for server functions that do not exist: {stale:?}"
+    );
     assert_eq!(listed.len(), MATRIX.len(), "a path is listed twice");
     // Every endpoint is documented too.
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md")).unwrap();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md")).unwrap();
     for path in &registered {
-        assert!(doc.contains(&format!("`POST {path}`")), "{path} is not in docs/API.md");
+        assert!(
+            doc.contains(&format!("`POST {path}`")),
+            "{path} is not in docs/API.md"
+        );
     }
 }
 
@@ -91,7 +164,11 @@ async fn everyone_not_allowed_is_refused(pool: PgPool) {
                     "{path}: {role:?} may call it, got {status} {body}"
                 );
             } else {
-                assert_eq!((status, body["kind"].as_str()), (403, Some("forbidden")), "{path}: {role:?} must be refused");
+                assert_eq!(
+                    (status, body["kind"].as_str()),
+                    (403, Some("forbidden")),
+                    "{path}: {role:?} must be refused"
+                );
             }
         }
     }

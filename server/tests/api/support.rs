@@ -35,10 +35,17 @@ impl TestApp {
                 limits: RateLimits::default(),
                 trust_proxy: false,
             }),
-            leptos_options: LeptosOptions::builder().output_name("evcx").site_addr(addr).build(),
+            leptos_options: LeptosOptions::builder()
+                .output_name("evcx")
+                .site_addr(addr)
+                .build(),
         };
         let router = server::startup::router(state);
-        tokio::spawn(server::startup::serve(listener, router, std::future::pending()));
+        tokio::spawn(server::startup::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
         TestApp { addr, pool }
     }
 
@@ -56,7 +63,10 @@ impl TestApp {
             .default_headers(headers)
             .build()
             .unwrap();
-        Api { http, base: format!("http://{}", self.addr) }
+        Api {
+            http,
+            base: format!("http://{}", self.addr),
+        }
     }
 
     /// Creates an account directly (fast path for tests that are not about sign-up).
@@ -68,12 +78,19 @@ impl TestApp {
             role,
             password: Some(PASSWORD.into()),
         };
-        accounts::create_account(&self.pool, "http://test", None, input).await.unwrap().id
+        accounts::create_account(&self.pool, "http://test", None, input)
+            .await
+            .unwrap()
+            .id
     }
 
     /// A signed-in client for a fresh account of `role`.
     pub async fn signed_in(&self, role: Role) -> (Api, uuid::Uuid) {
-        let email = format!("{}-{}@example.com", role.as_str(), uuid::Uuid::new_v4().simple());
+        let email = format!(
+            "{}-{}@example.com",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
         let id = self.user(role, &email).await;
         let api = self.client();
         let res = api.login(&email, PASSWORD).await;
@@ -93,15 +110,28 @@ pub struct Api {
 
 impl Api {
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.http.post(format!("{}{path}", self.base)).form(form).send().await.unwrap()
+        self.http
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get(&self, path: &str) -> Response {
-        self.http.get(format!("{}{path}", self.base)).send().await.unwrap()
+        self.http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post("/api/users/login", &[("email", email), ("password", password)]).await
+        self.post(
+            "/api/users/login",
+            &[("email", email), ("password", password)],
+        )
+        .await
     }
 
     /// The signed-in account's e-mail, or None.

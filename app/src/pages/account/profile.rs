@@ -1,10 +1,10 @@
 //! The account's own profile: view and edit name and phone, change the password.
 
 use crate::api::auth::{get_profile, ChangePassword, UpdateProfile};
+use crate::api::ANY_ROLE;
 use crate::components::auth::{Auth, RequireRole};
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, succeeded, Field, FormError, Submit};
-use crate::api::ANY_ROLE;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;

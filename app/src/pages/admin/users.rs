@@ -32,16 +32,31 @@ fn Users() -> impl IntoView {
     let query = use_query_map();
     let q = move |k: &str| query.read().get(k).unwrap_or_default();
     let create = ServerAction::<CreateUser>::new();
-    let actions = RowActions { role: ServerAction::new(), status: ServerAction::new() };
+    let actions = RowActions {
+        role: ServerAction::new(),
+        status: ServerAction::new(),
+    };
     let users = Resource::new(
         move || {
-            (q("q"), q("role"), q("status"), q("page"), create.version().get(), actions.role.version().get(), actions.status.version().get())
+            (
+                q("q"),
+                q("role"),
+                q("status"),
+                q("page"),
+                create.version().get(),
+                actions.role.version().get(),
+                actions.status.version().get(),
+            )
         },
         |(q, role, status, page, ..)| list_users(Some(q), Some(role), Some(status), Some(page)),
     );
     let create_error = error_of(*create);
     let created = succeeded(*create);
-    let row_error = Signal::derive(move || error_of(*actions.role).get().or_else(|| error_of(*actions.status).get()));
+    let row_error = Signal::derive(move || {
+        error_of(*actions.role)
+            .get()
+            .or_else(|| error_of(*actions.status).get())
+    });
 
     view! {
         <h1>"Users"</h1>
@@ -117,7 +132,11 @@ fn UserTable(page: UserPage, actions: RowActions, me: Option<uuid::Uuid>) -> imp
         let m = query.read_untracked();
         let keep = ["q", "role", "status"]
             .iter()
-            .filter_map(|k| m.get(k).filter(|v| !v.is_empty()).map(|v| format!("{k}={}&", urlencode(&v))))
+            .filter_map(|k| {
+                m.get(k)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{k}={}&", urlencode(&v)))
+            })
             .collect::<String>();
         format!("/admin/users?{keep}page={p}")
     };
@@ -165,7 +184,10 @@ fn UserRow(user: User, actions: RowActions, is_me: bool) -> impl IntoView {
     };
     // An admin cannot change their own role or suspend themselves (the server refuses too).
     let (role_cell, status_action) = if is_me {
-        (view! { {role.label()} " " <span class="you">"(you)"</span> }.into_any(), ().into_any())
+        (
+            view! { {role.label()} " " <span class="you">"(you)"</span> }.into_any(),
+            ().into_any(),
+        )
     } else {
         let status_id = id.clone();
         (

@@ -12,7 +12,8 @@ pub fn ForgotPasswordPage() -> impl IntoView {
     let request = ServerAction::<RequestPasswordReset>::new();
     let error = error_of(*request);
     let query = use_query_map();
-    let sent = Signal::derive(move || succeeded(*request).get() || query.read().get("sent").is_some());
+    let sent =
+        Signal::derive(move || succeeded(*request).get() || query.read().get("sent").is_some());
     view! {
         <Title text="Forgot password · EV Carbon Exchange" />
         <section class="card auth-card">

@@ -20,7 +20,10 @@ pub fn SignUpPage() -> impl IntoView {
         }
     });
     let role_error = move || error.get().and_then(|e| e.field("role"));
-    let password_hint = format!("At least {} characters. A few unrelated words work well.", Password::MIN_CHARS);
+    let password_hint = format!(
+        "At least {} characters. A few unrelated words work well.",
+        Password::MIN_CHARS
+    );
 
     view! {
         <Title text="Create an account · EV Carbon Exchange" />

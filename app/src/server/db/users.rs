@@ -69,7 +69,10 @@ pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, sqlx::Err
         .await
 }
 
-pub async fn by_id_for_update(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn by_id_for_update(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1 FOR UPDATE")
         .bind(id)
         .fetch_optional(conn)
@@ -115,7 +118,11 @@ pub async fn update_profile(
     .await
 }
 
-pub async fn set_role(conn: &mut PgConnection, id: Uuid, role: Role) -> Result<UserRow, sqlx::Error> {
+pub async fn set_role(
+    conn: &mut PgConnection,
+    id: Uuid,
+    role: Role,
+) -> Result<UserRow, sqlx::Error> {
     sqlx::query_as::<_, UserRow>(
         "UPDATE users SET role = $2, updated_at = now() WHERE id = $1 RETURNING *",
     )
@@ -154,7 +161,10 @@ pub struct UserSearch<'a> {
 /// One page of users matching the search, newest first, and the total number of matches.
 pub async fn search(pool: &PgPool, s: UserSearch<'_>) -> Result<(Vec<UserRow>, i64), sqlx::Error> {
     let pattern = s.text.map(|t| {
-        let escaped = t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = t
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
         format!("%{escaped}%")
     });
     let filter = "($1::text IS NULL OR email ILIKE $1 OR full_name ILIKE $1 OR phone ILIKE $1)
@@ -180,9 +190,11 @@ pub async fn search(pool: &PgPool, s: UserSearch<'_>) -> Result<(Vec<UserRow>, i
 
 /// Number of accounts per role and status, for the admin's home.
 pub async fn counts(pool: &PgPool) -> Result<Vec<(String, String, i64)>, sqlx::Error> {
-    sqlx::query_as("SELECT role, status, count(*) FROM users GROUP BY role, status ORDER BY role, status")
-        .fetch_all(pool)
-        .await
+    sqlx::query_as(
+        "SELECT role, status, count(*) FROM users GROUP BY role, status ORDER BY role, status",
+    )
+    .fetch_all(pool)
+    .await
 }
 
 pub async fn count_active_admins(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {

@@ -49,10 +49,21 @@ pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRo
         }
     };
     errors.finish()?;
-    let (email, password, full_name, phone, role) =
-        (email.unwrap(), password.unwrap(), full_name.unwrap(), phone.unwrap(), role.unwrap());
+    let (email, password, full_name, phone, role) = (
+        email.unwrap(),
+        password.unwrap(),
+        full_name.unwrap(),
+        phone.unwrap(),
+        role.unwrap(),
+    );
 
-    rate_limit::check(&state.pool, Kind::SignupIp, ip, state.config.limits.signup_per_ip).await?;
+    rate_limit::check(
+        &state.pool,
+        Kind::SignupIp,
+        ip,
+        state.config.limits.signup_per_ip,
+    )
+    .await?;
     let hash = password::hash(password).await?;
     let mut tx = state.pool.begin().await?;
     let user = insert_user(&mut tx, &email, &hash, role, &full_name, &phone).await?;
@@ -88,19 +99,35 @@ async fn insert_user(
         full_name: full_name.as_str(),
         phone: phone.as_str(),
     };
-    users::insert(conn, new).await.map_err(|e| match violated_constraint(&e) {
-        Some(EMAIL_TAKEN) => AppError::invalid("email", "An account with this e-mail address already exists."),
-        _ => e.into(),
-    })
+    users::insert(conn, new)
+        .await
+        .map_err(|e| match violated_constraint(&e) {
+            Some(EMAIL_TAKEN) => AppError::invalid(
+                "email",
+                "An account with this e-mail address already exists.",
+            ),
+            _ => e.into(),
+        })
 }
 
 /// Checks the credentials. Failed attempts are limited per address and per account.
 #[tracing::instrument(skip(state, password), err)]
-pub async fn sign_in(state: &AppState, ip: &str, email: &str, password: String) -> Result<UserRow, AppError> {
+pub async fn sign_in(
+    state: &AppState,
+    ip: &str,
+    email: &str,
+    password: String,
+) -> Result<UserRow, AppError> {
     let limits = state.config.limits;
     let account_key = email.trim().to_lowercase();
     rate_limit::check(&state.pool, Kind::LoginIp, ip, limits.login_per_ip).await?;
-    rate_limit::check(&state.pool, Kind::LoginAccount, &account_key, limits.login_per_account).await?;
+    rate_limit::check(
+        &state.pool,
+        Kind::LoginAccount,
+        &account_key,
+        limits.login_per_account,
+    )
+    .await?;
 
     let user = match Email::parse(email) {
         Ok(email) => users::by_email(&state.pool, email.as_str()).await?,
@@ -124,11 +151,18 @@ pub async fn sign_in(state: &AppState, ip: &str, email: &str, password: String) 
 }
 
 pub async fn profile(pool: &PgPool, id: Uuid) -> Result<UserRow, AppError> {
-    users::by_id(pool, id).await?.ok_or_else(|| AppError::not_found("The account"))
+    users::by_id(pool, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("The account"))
 }
 
 #[tracing::instrument(skip(pool), err)]
-pub async fn update_profile(pool: &PgPool, id: Uuid, full_name: &str, phone: &str) -> Result<UserRow, AppError> {
+pub async fn update_profile(
+    pool: &PgPool,
+    id: Uuid,
+    full_name: &str,
+    phone: &str,
+) -> Result<UserRow, AppError> {
     let mut errors = FieldErrors::new();
     let full_name = errors.check("full_name", FullName::parse(full_name));
     let phone = errors.check("phone", Phone::parse(phone));
@@ -136,7 +170,9 @@ pub async fn update_profile(pool: &PgPool, id: Uuid, full_name: &str, phone: &st
     let (full_name, phone) = (full_name.unwrap(), phone.unwrap());
 
     let mut tx = pool.begin().await?;
-    let before = users::by_id_for_update(&mut tx, id).await?.ok_or_else(|| AppError::not_found("The account"))?;
+    let before = users::by_id_for_update(&mut tx, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("The account"))?;
     let after = users::update_profile(&mut tx, id, full_name.as_str(), phone.as_str()).await?;
     audit::record(
         &mut tx,
@@ -172,7 +208,10 @@ pub async fn change_password(
         errors.add("new_password_confirm", "The two passwords do not match.");
     }
     if current == new {
-        errors.add("new_password", "Choose a password different from the current one.");
+        errors.add(
+            "new_password",
+            "Choose a password different from the current one.",
+        );
     }
     if !password::verify(current, Some(user.password())).await? {
         errors.add("current_password", "This is not your current password.");
@@ -225,7 +264,10 @@ async fn issue_link(
     .bind(Utc::now() + Duration::hours(hours))
     .execute(conn)
     .await?;
-    Ok(format!("{}/reset-password?token={token}", public_url.trim_end_matches('/')))
+    Ok(format!(
+        "{}/reset-password?token={token}",
+        public_url.trim_end_matches('/')
+    ))
 }
 
 /// Mails a one-time reset link when the address belongs to an active account. The answer is
@@ -233,7 +275,13 @@ async fn issue_link(
 #[tracing::instrument(skip(state), err)]
 pub async fn request_reset(state: &AppState, ip: &str, email: &str) -> Result<(), AppError> {
     let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
-    rate_limit::check(&state.pool, Kind::ResetIp, ip, state.config.limits.reset_per_ip).await?;
+    rate_limit::check(
+        &state.pool,
+        Kind::ResetIp,
+        ip,
+        state.config.limits.reset_per_ip,
+    )
+    .await?;
     rate_limit::record(&state.pool, Kind::ResetIp, ip).await?;
     let Some(user) = users::by_email(&state.pool, email.as_str()).await? else {
         return Ok(());
@@ -242,21 +290,39 @@ pub async fn request_reset(state: &AppState, ip: &str, email: &str) -> Result<()
         return Ok(());
     }
     let mut tx = state.pool.begin().await?;
-    let link = issue_link(&mut tx, &state.config.public_url, user.id, "reset", RESET_LINK_HOURS).await?;
+    let link = issue_link(
+        &mut tx,
+        &state.config.public_url,
+        user.id,
+        "reset",
+        RESET_LINK_HOURS,
+    )
+    .await?;
     let body = format!(
         "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your EV Carbon Exchange account.\n\
          Open this link within {RESET_LINK_HOURS} hour to choose a new password:\n\n{link}\n\n\
          The link works once. If you did not ask for this, ignore this message; your password stays as it is.\n",
         user.full_name
     );
-    mail::enqueue(&mut tx, &user.email, "Reset your EV Carbon Exchange password", &body).await?;
+    mail::enqueue(
+        &mut tx,
+        &user.email,
+        "Reset your EV Carbon Exchange password",
+        &body,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 /// Sets a new password with a one-time link; the link is spent and every session ends.
 #[tracing::instrument(skip_all, err)]
-pub async fn reset_password(pool: &PgPool, token: &str, new: &str, confirm: &str) -> Result<UserRow, AppError> {
+pub async fn reset_password(
+    pool: &PgPool,
+    token: &str,
+    new: &str,
+    confirm: &str,
+) -> Result<UserRow, AppError> {
     let mut tx = pool.begin().await?;
     let user_id: Option<Uuid> = sqlx::query_scalar(
         "SELECT user_id FROM password_reset_tokens
@@ -266,7 +332,9 @@ pub async fn reset_password(pool: &PgPool, token: &str, new: &str, confirm: &str
     .fetch_optional(&mut *tx)
     .await?;
     let user_id = user_id.ok_or(AppError::InvalidToken)?;
-    let user = users::by_id_for_update(&mut tx, user_id).await?.ok_or(AppError::InvalidToken)?;
+    let user = users::by_id_for_update(&mut tx, user_id)
+        .await?
+        .ok_or(AppError::InvalidToken)?;
     let email = Email::parse(&user.email).ok();
     let mut errors = FieldErrors::new();
     let password = errors.check("new_password", Password::parse(new, email.as_ref()));
@@ -338,7 +406,13 @@ pub async fn create_account(
             user.full_name,
             input.role.label()
         );
-        mail::enqueue(&mut tx, &user.email, "Your EV Carbon Exchange account", &body).await?;
+        mail::enqueue(
+            &mut tx,
+            &user.email,
+            "Your EV Carbon Exchange account",
+            &body,
+        )
+        .await?;
     }
     audit::record(
         &mut tx,
@@ -348,7 +422,9 @@ pub async fn create_account(
             entity: "user",
             entity_id: user.id.to_string(),
             before: None,
-            after: Some(json!({ "email": user.email, "role": user.role, "full_name": user.full_name })),
+            after: Some(
+                json!({ "email": user.email, "role": user.role, "full_name": user.full_name }),
+            ),
         },
     )
     .await?;

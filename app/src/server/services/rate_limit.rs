@@ -63,8 +63,10 @@ pub async fn clear(pool: &PgPool, kind: Kind, key: &str) -> Result<(), AppError>
 
 /// Drops events older than any window (run by a background job).
 pub async fn prune(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM rate_limit_events WHERE at < now() - interval '1 day'")
-        .execute(pool)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM rate_limit_events WHERE at < now() - interval '1 day'")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -35,17 +35,31 @@ pub async fn search(pool: &PgPool, f: &Filter) -> Result<(Vec<UserRow>, i64), Ap
 }
 
 #[tracing::instrument(skip(pool), err)]
-pub async fn set_role(pool: &PgPool, actor: Uuid, target: Uuid, role: Role) -> Result<UserRow, AppError> {
+pub async fn set_role(
+    pool: &PgPool,
+    actor: Uuid,
+    target: Uuid,
+    role: Role,
+) -> Result<UserRow, AppError> {
     if actor == target {
-        return Err(AppError::conflict("You cannot change your own role; ask another admin."));
+        return Err(AppError::conflict(
+            "You cannot change your own role; ask another admin.",
+        ));
     }
     let mut tx = pool.begin().await?;
-    let before = users::by_id_for_update(&mut tx, target).await?.ok_or_else(|| AppError::not_found("The user"))?;
+    let before = users::by_id_for_update(&mut tx, target)
+        .await?
+        .ok_or_else(|| AppError::not_found("The user"))?;
     if before.role() == role {
         return Ok(before);
     }
-    if before.role() == Role::Admin && before.status() == AccountStatus::Active && users::count_active_admins(&mut tx).await? <= 1 {
-        return Err(AppError::conflict("This is the last active admin; make someone else admin first."));
+    if before.role() == Role::Admin
+        && before.status() == AccountStatus::Active
+        && users::count_active_admins(&mut tx).await? <= 1
+    {
+        return Err(AppError::conflict(
+            "This is the last active admin; make someone else admin first.",
+        ));
     }
     let after = users::set_role(&mut tx, target, role).await?;
     audit::record(
@@ -65,12 +79,21 @@ pub async fn set_role(pool: &PgPool, actor: Uuid, target: Uuid, role: Role) -> R
 }
 
 #[tracing::instrument(skip(pool), err)]
-pub async fn set_status(pool: &PgPool, actor: Uuid, target: Uuid, status: AccountStatus) -> Result<UserRow, AppError> {
+pub async fn set_status(
+    pool: &PgPool,
+    actor: Uuid,
+    target: Uuid,
+    status: AccountStatus,
+) -> Result<UserRow, AppError> {
     if actor == target {
-        return Err(AppError::conflict("You cannot suspend or reactivate your own account."));
+        return Err(AppError::conflict(
+            "You cannot suspend or reactivate your own account.",
+        ));
     }
     let mut tx = pool.begin().await?;
-    let before = users::by_id_for_update(&mut tx, target).await?.ok_or_else(|| AppError::not_found("The user"))?;
+    let before = users::by_id_for_update(&mut tx, target)
+        .await?
+        .ok_or_else(|| AppError::not_found("The user"))?;
     if before.status() == status {
         return Ok(before);
     }
@@ -79,7 +102,11 @@ pub async fn set_status(pool: &PgPool, actor: Uuid, target: Uuid, status: Accoun
         &mut tx,
         AuditEntry {
             actor_id: Some(actor),
-            action: if status == AccountStatus::Suspended { "user.suspend" } else { "user.reactivate" },
+            action: if status == AccountStatus::Suspended {
+                "user.suspend"
+            } else {
+                "user.reactivate"
+            },
             entity: "user",
             entity_id: target.to_string(),
             before: Some(json!({ "status": before.status })),
