@@ -13,8 +13,9 @@ pub fn init(dev_mode: bool) {
     } else {
         builder
             .json()
-            .with_current_span(true)
-            .with_span_list(false)
+            // The whole span list, so every line carries the request span and its request id.
+            .with_current_span(false)
+            .with_span_list(true)
             .try_init()
     };
     // A second init (tests start several servers in one process) keeps the first subscriber.

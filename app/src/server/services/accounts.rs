@@ -27,7 +27,7 @@ pub struct SignUp {
 
 /// Creates a self-service account (EV owner or buyer). Every field is checked and every
 /// problem reported at once.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRow, AppError> {
     let mut errors = FieldErrors::new();
     let email = errors.check("email", Email::parse(&input.email));
@@ -111,7 +111,7 @@ async fn insert_user(
 }
 
 /// Checks the credentials. Failed attempts are limited per address and per account.
-#[tracing::instrument(skip(state, password), err)]
+#[tracing::instrument(skip(state, password), err(level = "info"))]
 pub async fn sign_in(
     state: &AppState,
     ip: &str,
@@ -156,7 +156,7 @@ pub async fn profile(pool: &PgPool, id: Uuid) -> Result<UserRow, AppError> {
         .ok_or_else(|| AppError::not_found("The account"))
 }
 
-#[tracing::instrument(skip(pool), err)]
+#[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn update_profile(
     pool: &PgPool,
     id: Uuid,
@@ -192,7 +192,7 @@ pub async fn update_profile(
 
 /// Changes the password after checking the current one. Every session of the account ends;
 /// the caller re-stores the returned row in its own session to stay signed in.
-#[tracing::instrument(skip_all, fields(user = %id), err)]
+#[tracing::instrument(skip_all, fields(user = %id), err(level = "info"))]
 pub async fn change_password(
     pool: &PgPool,
     id: Uuid,
@@ -272,7 +272,7 @@ async fn issue_link(
 
 /// Mails a one-time reset link when the address belongs to an active account. The answer is
 /// the same either way, so nobody can probe which addresses have accounts.
-#[tracing::instrument(skip(state), err)]
+#[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn request_reset(state: &AppState, ip: &str, email: &str) -> Result<(), AppError> {
     let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
     rate_limit::check(
@@ -316,7 +316,7 @@ pub async fn request_reset(state: &AppState, ip: &str, email: &str) -> Result<()
 }
 
 /// Sets a new password with a one-time link; the link is spent and every session ends.
-#[tracing::instrument(skip_all, err)]
+#[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn reset_password(
     pool: &PgPool,
     token: &str,
@@ -375,7 +375,7 @@ pub struct NewAccount {
     pub password: Option<String>,
 }
 
-#[tracing::instrument(skip_all, fields(email = %input.email, role = ?input.role), err)]
+#[tracing::instrument(skip_all, fields(email = %input.email, role = ?input.role), err(level = "info"))]
 pub async fn create_account(
     pool: &PgPool,
     public_url: &str,

@@ -34,7 +34,7 @@ pub async fn search(pool: &PgPool, f: &Filter) -> Result<(Vec<UserRow>, i64), Ap
     .await?)
 }
 
-#[tracing::instrument(skip(pool), err)]
+#[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn set_role(
     pool: &PgPool,
     actor: Uuid,
@@ -78,7 +78,7 @@ pub async fn set_role(
     Ok(after)
 }
 
-#[tracing::instrument(skip(pool), err)]
+#[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn set_status(
     pool: &PgPool,
     actor: Uuid,
