@@ -1,4 +1,6 @@
 //! Pure types and rules: no I/O, no `cfg`. The same code runs in the browser (instant
 //! feedback) and on the server (the final word).
 
+pub mod trip;
 pub mod user;
+pub mod vehicle;
