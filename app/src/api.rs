@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod auth;
+pub mod imports;
+pub mod vehicles;
 
 use crate::domain::user::{AccountStatus, Role};
 use chrono::{DateTime, Utc};

@@ -1,6 +1,8 @@
 //! Pure types and rules: no I/O, no `cfg`. The same code runs in the browser (instant
 //! feedback) and on the server (the final word).
 
+pub mod anomaly;
+pub mod methodology;
 pub mod trip;
 pub mod user;
 pub mod vehicle;

@@ -5,6 +5,7 @@ mod api {
     pub mod accounts;
     pub mod admin_users;
     pub mod authz_matrix;
+    pub mod ev_data;
     pub mod operations;
     pub mod support;
 }

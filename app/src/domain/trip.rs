@@ -15,7 +15,11 @@ pub const FUTURE_TOLERANCE_SECS: i64 = 300;
 /// Lower-cases and drops everything but letters and digits: `Start Time`, `start_time` and
 /// `startTime` all become `starttime`.
 fn normalise(header: &str) -> String {
-    header.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+    header
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,7 +38,11 @@ pub enum TripField {
 }
 
 impl TripField {
-    pub const REQUIRED: [TripField; 3] = [TripField::StartTime, TripField::EndTime, TripField::DistanceKm];
+    pub const REQUIRED: [TripField; 3] = [
+        TripField::StartTime,
+        TripField::EndTime,
+        TripField::DistanceKm,
+    ];
 
     pub fn from_header(header: &str) -> Option<TripField> {
         use TripField::*;
@@ -134,7 +142,12 @@ impl Timestamp {
                 return Some(Timestamp::Absolute(t));
             }
         }
-        for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        for format in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M",
+        ] {
             if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
                 return Some(Timestamp::Local(t));
             }
@@ -186,26 +199,55 @@ pub struct ChargingRecord {
 /// Why a row was not imported. The message names the field and the value where it helps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rejection {
-    Missing { field: String },
-    Garbled { field: String, value: String, expected: String },
-    LocalTimeInvalid { field: String, value: String, zone: String },
+    Missing {
+        field: String,
+    },
+    Garbled {
+        field: String,
+        value: String,
+        expected: String,
+    },
+    LocalTimeInvalid {
+        field: String,
+        value: String,
+        zone: String,
+    },
     EndNotAfterStart,
     DistanceNotPositive,
-    InFuture { field: String },
-    TooFast { kmh: i64 },
+    InFuture {
+        field: String,
+    },
+    TooFast {
+        kmh: i64,
+    },
     /// Same start and end as a trip already imported (`line` when it is in the same file).
-    Duplicate { line: Option<u32> },
-    Overlap { line: Option<u32> },
-    SessionAlreadyImported { session_id: String },
-    TooLong { field: String, max: usize },
-    Unreadable { detail: String },
+    Duplicate {
+        line: Option<u32>,
+    },
+    Overlap {
+        line: Option<u32>,
+    },
+    SessionAlreadyImported {
+        session_id: String,
+    },
+    TooLong {
+        field: String,
+        max: usize,
+    },
+    Unreadable {
+        detail: String,
+    },
 }
 
 impl Rejection {
     pub fn message(&self) -> String {
         match self {
             Rejection::Missing { field } => format!("{field} is missing"),
-            Rejection::Garbled { field, value, expected } => {
+            Rejection::Garbled {
+                field,
+                value,
+                expected,
+            } => {
                 format!("{field} “{}” is not {expected}", shorten(value))
             }
             Rejection::LocalTimeInvalid { field, value, zone } => {
@@ -220,17 +262,23 @@ impl Rejection {
             Rejection::Duplicate { line: Some(l) } => format!("duplicate of the trip on line {l}"),
             Rejection::Duplicate { line: None } => "duplicate of a trip already imported".into(),
             Rejection::Overlap { line: Some(l) } => format!("overlaps the trip on line {l}"),
-            Rejection::Overlap { line: None } => "overlaps a trip already imported for this vehicle".into(),
+            Rejection::Overlap { line: None } => {
+                "overlaps a trip already imported for this vehicle".into()
+            }
             Rejection::SessionAlreadyImported { session_id } => {
                 format!("session {} was already imported", shorten(session_id))
             }
+            Rejection::SessionRepeated { line } => format!("the same session as line {line}"),
             Rejection::TooLong { field, max } => format!("{field} is longer than {max} characters"),
             Rejection::Unreadable { detail } => format!("the row cannot be read: {detail}"),
         }
     }
 
     pub fn is_duplicate(&self) -> bool {
-        matches!(self, Rejection::Duplicate { .. } | Rejection::SessionAlreadyImported { .. })
+        matches!(
+            self,
+            Rejection::Duplicate { .. } | Rejection::SessionAlreadyImported { .. }
+        )
     }
 }
 
@@ -252,13 +300,17 @@ pub fn check_trip(t: &TripRecord, now: DateTime<Utc>) -> Result<(), Rejection> {
     }
     let tolerance = chrono::Duration::seconds(FUTURE_TOLERANCE_SECS);
     if t.end > now + tolerance {
-        return Err(Rejection::InFuture { field: "end_time".into() });
+        return Err(Rejection::InFuture {
+            field: "end_time".into(),
+        });
     }
     let seconds = (t.end - t.start).num_seconds().max(1);
     // km/h = km / (s / 3600), compared exactly: km × 3600 > 250 × s.
     if t.distance_km * Decimal::from(3600) > Decimal::from(MAX_SPEED_KMH * seconds) {
         let kmh = (t.distance_km * Decimal::from(3600) / Decimal::from(seconds)).trunc();
-        return Err(Rejection::TooFast { kmh: i64::try_from(kmh).unwrap_or(i64::MAX) });
+        return Err(Rejection::TooFast {
+            kmh: i64::try_from(kmh).unwrap_or(i64::MAX),
+        });
     }
     for (field, value, limit) in [
         ("start_lat", t.start_lat, 90),
@@ -278,7 +330,10 @@ pub fn check_trip(t: &TripRecord, now: DateTime<Utc>) -> Result<(), Rejection> {
     }
     if let Some(notes) = &t.notes {
         if notes.chars().count() > 500 {
-            return Err(Rejection::TooLong { field: "notes".into(), max: 500 });
+            return Err(Rejection::TooLong {
+                field: "notes".into(),
+                max: 500,
+            });
         }
     }
     Ok(())
@@ -296,11 +351,16 @@ pub fn check_charging(c: &ChargingRecord, now: DateTime<Utc>) -> Result<(), Reje
         });
     }
     if c.end > now + chrono::Duration::seconds(FUTURE_TOLERANCE_SECS) {
-        return Err(Rejection::InFuture { field: "end_time".into() });
+        return Err(Rejection::InFuture {
+            field: "end_time".into(),
+        });
     }
     for (field, value) in [("session_id", &c.session_id), ("charger_id", &c.charger_id)] {
         if value.chars().count() > 100 {
-            return Err(Rejection::TooLong { field: field.into(), max: 100 });
+            return Err(Rejection::TooLong {
+                field: field.into(),
+                max: 100,
+            });
         }
     }
     Ok(())
@@ -312,7 +372,8 @@ mod tests {
     use chrono::TimeZone;
 
     fn trip(start_min: i64, minutes: i64, km: &str) -> TripRecord {
-        let start = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap() + chrono::Duration::minutes(start_min);
+        let start = Utc.with_ymd_and_hms(2026, 3, 1, 8, 0, 0).unwrap()
+            + chrono::Duration::minutes(start_min);
         TripRecord {
             start,
             end: start + chrono::Duration::minutes(minutes),
@@ -330,26 +391,67 @@ mod tests {
 
     #[test]
     fn headers_in_any_case_and_alias() {
-        assert_eq!(TripField::from_header("startTime"), Some(TripField::StartTime));
-        assert_eq!(TripField::from_header("Start_Time"), Some(TripField::StartTime));
-        assert_eq!(TripField::from_header("energy_consumed"), Some(TripField::EnergyKwh));
-        assert_eq!(TripField::from_header("energyConsumedKwh"), Some(TripField::EnergyKwh));
-        assert_eq!(TripField::from_header("start_long"), Some(TripField::StartLng));
-        assert_eq!(TripField::from_header("\u{feff}distance_km"), Some(TripField::DistanceKm));
+        assert_eq!(
+            TripField::from_header("startTime"),
+            Some(TripField::StartTime)
+        );
+        assert_eq!(
+            TripField::from_header("Start_Time"),
+            Some(TripField::StartTime)
+        );
+        assert_eq!(
+            TripField::from_header("energy_consumed"),
+            Some(TripField::EnergyKwh)
+        );
+        assert_eq!(
+            TripField::from_header("energyConsumedKwh"),
+            Some(TripField::EnergyKwh)
+        );
+        assert_eq!(
+            TripField::from_header("start_long"),
+            Some(TripField::StartLng)
+        );
+        assert_eq!(
+            TripField::from_header("\u{feff}distance_km"),
+            Some(TripField::DistanceKm)
+        );
         assert_eq!(TripField::from_header("colour"), None);
-        assert_eq!(ChargingField::from_header("sessionId"), Some(ChargingField::SessionId));
-        assert_eq!(ChargingField::from_header("kWh"), Some(ChargingField::EnergyKwh));
+        assert_eq!(
+            ChargingField::from_header("sessionId"),
+            Some(ChargingField::SessionId)
+        );
+        assert_eq!(
+            ChargingField::from_header("kWh"),
+            Some(ChargingField::EnergyKwh)
+        );
     }
 
     #[test]
     fn timestamps_with_offset_or_local() {
         let t = Timestamp::parse("2026-03-01T08:00:00+07:00").unwrap();
-        assert!(matches!(t, Timestamp::Absolute(d) if d.with_timezone(&Utc).to_rfc3339() == "2026-03-01T01:00:00+00:00"));
-        assert!(matches!(Timestamp::parse("2026-03-01T01:00:00Z"), Some(Timestamp::Absolute(_))));
-        assert!(matches!(Timestamp::parse("2026-03-01 01:00:00Z"), Some(Timestamp::Absolute(_))));
-        assert!(matches!(Timestamp::parse("2026-03-01T08:00:00"), Some(Timestamp::Local(_))));
-        assert!(matches!(Timestamp::parse("2026-03-01 08:00"), Some(Timestamp::Local(_))));
-        assert!(matches!(Timestamp::parse("2026-03-01 08:00:00.250"), Some(Timestamp::Local(_))));
+        assert!(
+            matches!(t, Timestamp::Absolute(d) if d.with_timezone(&Utc).to_rfc3339() == "2026-03-01T01:00:00+00:00")
+        );
+        assert!(matches!(
+            Timestamp::parse("2026-03-01T01:00:00Z"),
+            Some(Timestamp::Absolute(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("2026-03-01 01:00:00Z"),
+            Some(Timestamp::Absolute(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("2026-03-01T08:00:00"),
+            Some(Timestamp::Local(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("2026-03-01 08:00"),
+            Some(Timestamp::Local(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("2026-03-01 08:00:00.250"),
+            Some(Timestamp::Local(_))
+        ));
         assert_eq!(Timestamp::parse("yesterday"), None);
         assert_eq!(Timestamp::parse("2026-02-30T08:00:00"), None);
     }
@@ -367,17 +469,37 @@ mod tests {
     fn hard_checks() {
         let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
         assert_eq!(check_trip(&trip(0, 30, "20"), now), Ok(()));
-        assert_eq!(check_trip(&trip(0, 0, "20"), now), Err(Rejection::EndNotAfterStart));
-        assert_eq!(check_trip(&trip(0, 30, "0"), now), Err(Rejection::DistanceNotPositive));
+        assert_eq!(
+            check_trip(&trip(0, 0, "20"), now),
+            Err(Rejection::EndNotAfterStart)
+        );
+        assert_eq!(
+            check_trip(&trip(0, 30, "0"), now),
+            Err(Rejection::DistanceNotPositive)
+        );
         // 125 km in 30 minutes is exactly 250 km/h: allowed; a metre more is not.
         assert_eq!(check_trip(&trip(0, 30, "125"), now), Ok(()));
-        assert_eq!(check_trip(&trip(0, 30, "125.001"), now), Err(Rejection::TooFast { kmh: 250 }));
+        assert_eq!(
+            check_trip(&trip(0, 30, "125.001"), now),
+            Err(Rejection::TooFast { kmh: 250 })
+        );
         let future = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
-        assert_eq!(check_trip(&trip(0, 30, "20"), future), Err(Rejection::InFuture { field: "end_time".into() }));
+        assert_eq!(
+            check_trip(&trip(0, 30, "20"), future),
+            Err(Rejection::InFuture {
+                field: "end_time".into()
+            })
+        );
         let mut bad = trip(0, 30, "20");
         bad.start_lat = Some(Decimal::from(91));
-        assert!(check_trip(&bad, now).unwrap_err().message().contains("start_lat “91”"));
-        assert_eq!(Rejection::Duplicate { line: Some(3) }.message(), "duplicate of the trip on line 3");
+        assert!(check_trip(&bad, now)
+            .unwrap_err()
+            .message()
+            .contains("start_lat “91”"));
+        assert_eq!(
+            Rejection::Duplicate { line: Some(3) }.message(),
+            "duplicate of the trip on line 3"
+        );
         assert!(Rejection::Duplicate { line: None }.is_duplicate());
     }
 }

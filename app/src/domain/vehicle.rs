@@ -13,19 +13,29 @@ pub struct Vin(String);
 
 impl Vin {
     pub fn parse(raw: &str) -> Result<Vin, String> {
-        let s: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect::<String>().to_uppercase();
+        let s: String = raw
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect::<String>()
+            .to_uppercase();
         if s.is_empty() {
             return Err("Enter the VIN (vehicle identification number).".into());
         }
         if let Some(bad) = s.chars().find(|c| !c.is_ascii_alphanumeric()) {
-            return Err(format!("A VIN holds letters and digits only (found “{bad}”)."));
+            return Err(format!(
+                "A VIN holds letters and digits only (found “{bad}”)."
+            ));
         }
         if let Some(bad) = s.chars().find(|c| matches!(c, 'I' | 'O' | 'Q')) {
-            return Err(format!("A VIN never contains the letter {bad} (it would be confused with a digit)."));
+            return Err(format!(
+                "A VIN never contains the letter {bad} (it would be confused with a digit)."
+            ));
         }
         let n = s.chars().count();
         if !(11..=17).contains(&n) {
-            return Err(format!("A VIN has 17 characters (older ones 11 to 16); this one has {n}."));
+            return Err(format!(
+                "A VIN has 17 characters (older ones 11 to 16); this one has {n}."
+            ));
         }
         if n == 17 {
             let expected = check_digit(&s);
@@ -87,9 +97,15 @@ pub fn parse_name(raw: &str, what: &str) -> Result<String, String> {
 
 /// Model year: from 1990 (no earlier EVs worth crediting) to next year.
 pub fn parse_year(raw: &str, this_year: i32) -> Result<i32, String> {
-    let year: i32 = raw.trim().parse().map_err(|_| format!("The year is a number like {this_year}."))?;
+    let year: i32 = raw
+        .trim()
+        .parse()
+        .map_err(|_| format!("The year is a number like {this_year}."))?;
     if year < 1990 || year > this_year + 1 {
-        return Err(format!("The model year must be between 1990 and {}.", this_year + 1));
+        return Err(format!(
+            "The model year must be between 1990 and {}.",
+            this_year + 1
+        ));
     }
     Ok(year)
 }
@@ -100,8 +116,13 @@ pub fn parse_plate(raw: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("Enter the licence plate.".into());
     }
-    if let Some(bad) = s.chars().find(|c| !(c.is_alphanumeric() || " .-".contains(*c))) {
-        return Err(format!("A plate holds letters, digits, spaces, dots and dashes (found “{bad}”)."));
+    if let Some(bad) = s
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || " .-".contains(*c)))
+    {
+        return Err(format!(
+            "A plate holds letters, digits, spaces, dots and dashes (found “{bad}”)."
+        ));
     }
     if !(2..=15).contains(&s.chars().count()) {
         return Err("A plate has 2 to 15 characters.".into());
@@ -115,8 +136,13 @@ pub fn parse_positive(raw: &str, what: &str, unit: &str, max: Decimal) -> Result
     if s.is_empty() {
         return Err(format!("Enter the {what} in {unit}."));
     }
-    let normalised = if s.contains('.') { s.to_owned() } else { s.replacen(',', ".", 1) };
-    let value = Decimal::from_str(&normalised).map_err(|_| format!("The {what} is a number in {unit}, like 12.5."))?;
+    let normalised = if s.contains('.') {
+        s.to_owned()
+    } else {
+        s.replacen(',', ".", 1)
+    };
+    let value = Decimal::from_str(&normalised)
+        .map_err(|_| format!("The {what} is a number in {unit}, like 12.5."))?;
     if value <= Decimal::ZERO {
         return Err(format!("The {what} must be more than 0 {unit}."));
     }
@@ -129,7 +155,9 @@ pub fn parse_positive(raw: &str, what: &str, unit: &str, max: Decimal) -> Result
 /// A grid region code like `VN`: 2–10 characters of A–Z, 0–9 and `-`.
 pub fn parse_region(raw: &str) -> Result<String, String> {
     let s = raw.trim().to_uppercase();
-    let ok = (2..=10).contains(&s.len()) && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+    let ok = (2..=10).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
     if ok {
         Ok(s)
     } else {
@@ -144,15 +172,25 @@ mod tests {
     #[test]
     fn vins_with_a_right_check_digit_pass() {
         // Well-known valid VINs.
-        assert_eq!(Vin::parse("1M8GDM9AXKP042788").unwrap().as_str(), "1M8GDM9AXKP042788");
-        assert_eq!(Vin::parse("5yj3e1ea2kf 317000").unwrap().as_str(), "5YJ3E1EA2KF317000");
+        assert_eq!(
+            Vin::parse("1M8GDM9AXKP042788").unwrap().as_str(),
+            "1M8GDM9AXKP042788"
+        );
+        assert_eq!(
+            Vin::parse("5yj3e1ea2kf 317000").unwrap().as_str(),
+            "5YJ3E1EA2KF317000"
+        );
         assert!(Vin::parse("11111111111111111").is_ok());
     }
 
     #[test]
     fn bad_vins_are_refused_with_the_reason() {
-        assert!(Vin::parse("1M8GDM9A1KP042788").unwrap_err().contains("should be X"));
-        assert!(Vin::parse("1M8GDM9AXKP04278O").unwrap_err().contains("letter O"));
+        assert!(Vin::parse("1M8GDM9A1KP042788")
+            .unwrap_err()
+            .contains("should be X"));
+        assert!(Vin::parse("1M8GDM9AXKP04278O")
+            .unwrap_err()
+            .contains("letter O"));
         assert!(Vin::parse("ABC123").unwrap_err().contains("this one has 6"));
         assert!(Vin::parse("1M8GDM9AXKP0427#8").unwrap_err().contains("“#”"));
         assert!(Vin::parse("").is_err());
@@ -167,7 +205,10 @@ mod tests {
         assert!(parse_year("twenty", 2026).is_err());
         assert_eq!(parse_plate(" 51h-123.45 ").unwrap(), "51H-123.45");
         assert!(parse_plate("51H/12345").is_err());
-        assert_eq!(parse_positive("15,6", "efficiency", "kWh/100 km", Decimal::from(100)).unwrap(), Decimal::new(156, 1));
+        assert_eq!(
+            parse_positive("15,6", "efficiency", "kWh/100 km", Decimal::from(100)).unwrap(),
+            Decimal::new(156, 1)
+        );
         assert!(parse_positive("0", "battery", "kWh", Decimal::from(500)).is_err());
         assert!(parse_positive("501", "battery", "kWh", Decimal::from(500)).is_err());
         assert_eq!(parse_region(" vn "), Ok("VN".to_owned()));

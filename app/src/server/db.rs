@@ -1,6 +1,7 @@
 //! Database access: queries grouped by table, and classification of database errors.
 
 pub mod users;
+pub mod vehicles;
 
 use crate::error::AppError;
 

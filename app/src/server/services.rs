@@ -1,5 +1,8 @@
 //! Use cases. Each public function is one unit of work; multi-step writes are one transaction.
 
 pub mod accounts;
+pub mod import;
+pub mod methodology;
 pub mod rate_limit;
 pub mod user_admin;
+pub mod vehicles;

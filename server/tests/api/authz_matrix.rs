@@ -15,6 +15,10 @@ use Access::{Public, Roles};
 
 const ALL: &[Role] = &Role::ALL;
 const ADMIN: &[Role] = &[Role::Admin];
+const OWNER: &[Role] = &[Role::EvOwner];
+const NIL: &str = "00000000-0000-0000-0000-000000000000";
+/// Marks an endpoint that takes multipart form data (the test sends a small upload).
+const MULTIPART: &[(&str, &str)] = &[("multipart", "")];
 
 /// (endpoint, who may call it, a well-formed sample input)
 const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
@@ -95,7 +99,27 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
         ],
     ),
     ("/api/admin/overview", Roles(ADMIN), &[]),
+    ("/api/vehicles", Roles(OWNER), &[]),
+    ("/api/vehicles/get", Roles(OWNER), &[("vehicle_id", NIL)]),
+    ("/api/vehicles/options", Roles(OWNER), &[]),
+    ("/api/vehicles/register", Roles(OWNER), &[("make", ""), ("model", ""), ("year", ""), ("vin", ""), ("plate", ""), ("battery_kwh", ""), ("efficiency_kwh_per_100km", ""), ("grid_region", ""), ("time_zone", "")]),
+    ("/api/vehicles/update", Roles(OWNER), &[("vehicle_id", NIL), ("make", ""), ("model", ""), ("year", ""), ("vin", ""), ("plate", ""), ("battery_kwh", ""), ("efficiency_kwh_per_100km", ""), ("grid_region", ""), ("time_zone", "")]),
+    ("/api/vehicles/archive", Roles(OWNER), &[("vehicle_id", NIL), ("archived", "true")]),
+    ("/api/imports/upload", Roles(OWNER), MULTIPART),
+    ("/api/imports/report", Roles(OWNER), &[("import_id", NIL)]),
 ];
+
+async fn call(api: &super::support::Api, path: &str, sample: &[(&str, &str)]) -> reqwest::Response {
+    if sample == MULTIPART {
+        let form = reqwest::multipart::Form::new()
+            .text("vehicle_id", NIL)
+            .text("kind", "trips")
+            .part("file", reqwest::multipart::Part::bytes(b"start_time,end_time,distance_km\n".to_vec()).file_name("t.csv"));
+        api.http.post(format!("{}{path}", api.base)).multipart(form).send().await.unwrap()
+    } else {
+        api.post(path, sample).await
+    }
+}
 
 #[test]
 fn every_server_function_has_a_row() {
@@ -136,7 +160,7 @@ async fn everyone_not_allowed_is_refused(pool: PgPool) {
         signed_in.push((role, email, app.client()));
     }
     for (path, access, sample) in MATRIX {
-        let (status, body) = json(visitor.post(path, sample).await).await;
+        let (status, body) = json(call(&visitor, path, sample).await).await;
         match access {
             Public => assert!(
                 !matches!(body["kind"].as_str(), Some("unauthenticated" | "forbidden")),
@@ -153,7 +177,7 @@ async fn everyone_not_allowed_is_refused(pool: PgPool) {
             if api.me().await.is_none() {
                 assert_eq!(api.login(email, PASSWORD).await.status(), 200);
             }
-            let (status, body) = json(api.post(path, sample).await).await;
+            let (status, body) = json(call(api, path, sample).await).await;
             let allowed = match access {
                 Public => true,
                 Roles(roles) => roles.contains(role),

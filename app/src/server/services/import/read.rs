@@ -1,0 +1,371 @@
+//! Reading an uploaded file as records, without holding it in memory: raw bytes are counted
+//! and hashed, a BOM picks UTF-8 or UTF-16 (transcoded to UTF-8), the first bytes pick JSON
+//! or CSV (and comma or semicolon), then records are handed over one at a time.
+
+use encoding_rs_io::DecodeReaderBytesBuilder;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+
+/// Counts and hashes the raw bytes as they are read.
+pub struct Metered<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Metered<R> {
+    pub fn new(inner: R) -> Self {
+        Metered {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<R: Read> Read for Metered<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// What was read: size, hash and shape of the file.
+pub struct FileFacts {
+    pub bytes: u64,
+    pub sha256: Vec<u8>,
+    pub format: String,
+    /// Numbers may use a decimal comma (semicolon-separated CSV).
+    pub comma_decimal: bool,
+}
+
+/// Why a whole file was refused.
+#[derive(Debug)]
+pub enum Refusal {
+    Empty,
+    NotText,
+    MissingColumns {
+        missing: Vec<&'static str>,
+        found: Vec<String>,
+    },
+    BadJson(String),
+    Io(String),
+    /// The consumer stopped (the database side failed); not the file's fault.
+    Stopped,
+}
+
+impl Refusal {
+    pub fn message(&self, what: &str) -> String {
+        match self {
+            Refusal::Empty => "The file is empty.".into(),
+            Refusal::NotText => {
+                "This is not a CSV or JSON text file (it is not UTF-8 or UTF-16 text).".into()
+            }
+            Refusal::MissingColumns { missing, found } => {
+                let found = if found.is_empty() {
+                    "none".to_owned()
+                } else {
+                    found.join(", ")
+                };
+                format!(
+                    "This does not look like {what}: the columns {} are required but missing (columns found: {found}).",
+                    missing.join(", ")
+                )
+            }
+            Refusal::BadJson(e) => format!("The JSON cannot be read: {e}."),
+            Refusal::Io(e) => format!("The upload was interrupted: {e}."),
+            Refusal::Stopped => "The import stopped.".into(),
+        }
+    }
+}
+
+/// One record: its line (CSV) or position (JSON), and the values by field index.
+pub type Values<'a> = [Option<&'a str>];
+
+/// Maps a header to a field index, and lists the required fields by index and name.
+pub struct Schema<'s> {
+    pub field_of: &'s dyn Fn(&str) -> Option<usize>,
+    pub fields: usize,
+    pub required: &'s [(usize, &'static str)],
+}
+
+/// Reads every record, calling `on_record(line, values)`; `on_record` returns false to stop.
+pub fn read_records<R: Read>(
+    raw: R,
+    schema: &Schema<'_>,
+    mut on_record: impl FnMut(u32, &Values<'_>, bool) -> bool,
+) -> Result<FileFacts, Refusal> {
+    let mut metered = Metered::new(raw);
+    let decoded = DecodeReaderBytesBuilder::new()
+        .bom_sniffing(true)
+        .strip_bom(true)
+        .utf8_passthru(true)
+        .build(&mut metered);
+    let mut reader = BufReader::with_capacity(256 * 1024, decoded);
+    let head = reader.fill_buf().map_err(|e| Refusal::Io(e.to_string()))?;
+    let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
+    let Some(first) = first else {
+        return Err(Refusal::Empty);
+    };
+    if head.contains(&0) {
+        return Err(Refusal::NotText);
+    }
+    let (format, comma_decimal) = if first == b'[' || first == b'{' {
+        read_json(&mut reader, schema, &mut on_record)?;
+        ("json".to_owned(), false)
+    } else {
+        let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
+        let header = &head[..line_end];
+        let semicolons = header.iter().filter(|b| **b == b';').count();
+        let commas = header.iter().filter(|b| **b == b',').count();
+        let delimiter = if semicolons > commas { b';' } else { b',' };
+        read_csv(&mut reader, delimiter, schema, &mut on_record)?;
+        (
+            if delimiter == b';' { "csv;" } else { "csv" }.to_owned(),
+            delimiter == b';',
+        )
+    };
+    drop(reader);
+    Ok(FileFacts {
+        bytes: metered.bytes,
+        sha256: metered.hasher.finalize().to_vec(),
+        format,
+        comma_decimal,
+    })
+}
+
+fn check_columns(schema: &Schema<'_>, headers: &[String]) -> Result<Vec<Option<usize>>, Refusal> {
+    let columns: Vec<Option<usize>> = headers.iter().map(|h| (schema.field_of)(h)).collect();
+    let missing: Vec<&'static str> = schema
+        .required
+        .iter()
+        .filter(|(i, _)| !columns.contains(&Some(*i)))
+        .map(|(_, name)| *name)
+        .collect();
+    if missing.is_empty() {
+        Ok(columns)
+    } else {
+        let found = headers
+            .iter()
+            .take(12)
+            .map(|h| h.trim().chars().take(30).collect())
+            .collect();
+        Err(Refusal::MissingColumns { missing, found })
+    }
+}
+
+fn read_csv<R: Read>(
+    reader: R,
+    delimiter: u8,
+    schema: &Schema<'_>,
+    on_record: &mut impl FnMut(u32, &Values<'_>, bool) -> bool,
+) -> Result<(), Refusal> {
+    let comma_decimal = delimiter == b';';
+    let mut csv = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(reader);
+    let headers = csv
+        .byte_headers()
+        .map_err(|e| Refusal::Io(e.to_string()))?
+        .clone();
+    let headers: Vec<String> = match headers
+        .iter()
+        .map(|h| std::str::from_utf8(h).map(str::to_owned))
+        .collect()
+    {
+        Ok(h) => h,
+        Err(_) => return Err(Refusal::NotText),
+    };
+    let columns = check_columns(schema, &headers)?;
+    let mut record = csv::ByteRecord::new();
+    let mut unreadable: Vec<Option<&str>> = vec![None; schema.fields];
+    unreadable[0] = Some("\u{0}");
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => return Err(Refusal::Io(e.to_string())),
+        }
+        let line = record.position().map_or(0, |p| p.line()) as u32;
+        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+            continue; // blank line
+        }
+        let mut values: Vec<Option<&str>> = vec![None; schema.fields];
+        let mut text_ok = true;
+        for (i, field) in record.iter().enumerate() {
+            if let Some(Some(idx)) = columns.get(i) {
+                match std::str::from_utf8(field) {
+                    Ok(s) if !s.trim().is_empty() => values[*idx] = Some(s),
+                    Ok(_) => {}
+                    Err(_) => text_ok = false,
+                }
+            }
+        }
+        let keep_going = if text_ok {
+            on_record(line, &values, comma_decimal)
+        } else {
+            // An unreadable row is signalled by a NUL marker no text field can hold.
+            on_record(line, &unreadable, comma_decimal)
+        };
+        if !keep_going {
+            return Err(Refusal::Stopped);
+        }
+    }
+}
+
+/// JSON: an array of objects, or an object whose `trips` (or `sessions`, `data`, `items`) member
+/// is that array. Elements are read one at a time.
+fn read_json<R: Read>(
+    reader: R,
+    schema: &Schema<'_>,
+    on_record: &mut impl FnMut(u32, &Values<'_>, bool) -> bool,
+) -> Result<(), Refusal> {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut state = JsonState {
+        schema,
+        on_record,
+        count: 0,
+        stopped: false,
+        refusal: None,
+        checked: false,
+    };
+    let result = de::Deserializer::deserialize_any(&mut de, TopLevel(&mut state));
+    if let Some(r) = state.refusal {
+        return Err(r);
+    }
+    if state.stopped {
+        return Err(Refusal::Stopped);
+    }
+    result.map_err(|e| Refusal::BadJson(e.to_string()))?;
+    de.end().map_err(|e| Refusal::BadJson(e.to_string()))
+}
+
+struct JsonState<'a, F> {
+    schema: &'a Schema<'a>,
+    on_record: &'a mut F,
+    count: u32,
+    stopped: bool,
+    refusal: Option<Refusal>,
+    checked: bool,
+}
+
+struct TopLevel<'s, 'a, F>(&'s mut JsonState<'a, F>);
+
+impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> Visitor<'de> for TopLevel<'_, '_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of records, or an object with a \"trips\" array")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        Elements(self.0).visit_seq(seq)
+    }
+
+    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if !found
+                && matches!(
+                    key.as_str(),
+                    "trips"
+                        | "sessions"
+                        | "charging_sessions"
+                        | "chargingSessions"
+                        | "data"
+                        | "items"
+                )
+            {
+                map.next_value_seed(ElementsSeed(&mut *self.0))?;
+                found = true;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        if !found {
+            return Err(de::Error::custom("the object has no \"trips\" array"));
+        }
+        Ok(())
+    }
+}
+
+struct ElementsSeed<'s, 'a, F>(&'s mut JsonState<'a, F>);
+
+impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> DeserializeSeed<'de>
+    for ElementsSeed<'_, '_, F>
+{
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(Elements(self.0))
+    }
+}
+
+struct Elements<'s, 'a, F>(&'s mut JsonState<'a, F>);
+
+impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> Visitor<'de> for Elements<'_, '_, F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let state = self.0;
+        let mut values: Vec<Option<String>> = vec![None; state.schema.fields];
+        while let Some(element) = seq.next_element::<BTreeMap<String, Box<RawValue>>>()? {
+            state.count += 1;
+            if !state.checked {
+                // A record may lack a field (that row is rejected); a first record with none
+                // of the required fields means this is not the kind of data expected.
+                let keys: Vec<String> = element.keys().cloned().collect();
+                if let Err(Refusal::MissingColumns { missing, found }) =
+                    check_columns(state.schema, &keys)
+                {
+                    if missing.len() == state.schema.required.len() {
+                        state.refusal = Some(Refusal::MissingColumns { missing, found });
+                        return Err(de::Error::custom("refused"));
+                    }
+                }
+                state.checked = true;
+            }
+            values.iter_mut().for_each(|v| *v = None);
+            for (key, raw) in &element {
+                if let Some(idx) = (state.schema.field_of)(key) {
+                    let text = raw.get();
+                    values[idx] = if text == "null" {
+                        None
+                    } else if text.starts_with('"') {
+                        serde_json::from_str::<String>(text)
+                            .ok()
+                            .filter(|s| !s.trim().is_empty())
+                    } else {
+                        Some(text.to_owned())
+                    };
+                }
+            }
+            let borrowed: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+            if !(state.on_record)(state.count, &borrowed, false) {
+                state.stopped = true;
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        if !state.checked {
+            // An empty array: nothing to import, but nothing wrong either.
+            state.checked = true;
+        }
+        Ok(())
+    }
+}
+
+/// The marker `read_csv` uses for a row whose bytes are not text.
+pub fn is_unreadable(values: &Values<'_>) -> bool {
+    values.first().copied().flatten() == Some("\u{0}")
+}

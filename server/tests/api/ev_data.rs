@@ -1,0 +1,288 @@
+//! Vehicles and trip / charging-session imports (SPEC §3.1).
+
+use super::support::{field_error, json, Api, TestApp};
+use app::domain::user::Role;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::str::FromStr;
+
+const VIN_A: &str = "1M8GDM9AXKP042788";
+const VIN_B: &str = "11111111111111111";
+
+async fn register(api: &Api, vin: &str) -> (u16, Value) {
+    let form = [
+        ("make", "VinFast"),
+        ("model", "VF 8"),
+        ("year", "2024"),
+        ("vin", vin),
+        ("plate", "51K-123.45"),
+        ("battery_kwh", "87.7"),
+        ("efficiency_kwh_per_100km", "18,5"),
+        ("grid_region", "VN"),
+        ("time_zone", "Asia/Ho_Chi_Minh"),
+    ];
+    json(api.post("/api/vehicles/register", &form).await).await
+}
+
+async fn vehicle(api: &Api, vin: &str) -> String {
+    let (status, body) = register(api, vin).await;
+    assert_eq!(status, 200, "{body}");
+    body["id"].as_str().unwrap().to_owned()
+}
+
+async fn upload(api: &Api, vehicle_id: &str, kind: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    let form = reqwest::multipart::Form::new()
+        .text("vehicle_id", vehicle_id.to_owned())
+        .text("kind", kind.to_owned())
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
+    let res = api.http.post(format!("{}/api/imports/upload", api.base)).multipart(form).send().await.unwrap();
+    json(res).await
+}
+
+fn reasons(report: &Value) -> Vec<(i64, String)> {
+    report["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_i64().unwrap(), r["reason"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn dec(v: &Value) -> Decimal {
+    Decimal::from_str(v.as_str().unwrap()).unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn vehicles_are_checked_unique_and_private(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let (other, _) = app.signed_in(Role::EvOwner).await;
+
+    let bad = [
+        ("make", ""),
+        ("model", "VF 8"),
+        ("year", "1950"),
+        ("vin", "1M8GDM9A1KP042788"),
+        ("plate", "51K/1"),
+        ("battery_kwh", "-3"),
+        ("efficiency_kwh_per_100km", "abc"),
+        ("grid_region", "ZZ"),
+        ("time_zone", "Mars/Olympus"),
+    ];
+    let (status, body) = json(owner.post("/api/vehicles/register", &bad).await).await;
+    assert_eq!(status, 422);
+    for field in ["make", "year", "vin", "plate", "battery_kwh", "efficiency_kwh_per_100km", "grid_region", "time_zone"] {
+        assert!(field_error(&body, field).is_some(), "{field}: {body}");
+    }
+    assert!(field_error(&body, "vin").unwrap().contains("should be X"));
+
+    let id = vehicle(&owner, VIN_A).await;
+    let (status, body) = register(&other, &VIN_A.to_lowercase()).await;
+    assert_eq!(status, 422);
+    assert_eq!(field_error(&body, "vin").unwrap(), "A vehicle with this VIN is already registered on the platform.");
+
+    let (_, mine) = json(owner.post("/api/vehicles", &[]).await).await;
+    assert_eq!(mine.as_array().unwrap().len(), 1);
+    assert_eq!(mine[0]["efficiency_kwh_per_100km"], "18.5");
+    let (_, theirs) = json(other.post("/api/vehicles", &[]).await).await;
+    assert_eq!(theirs.as_array().unwrap().len(), 0);
+    let (status, _) = json(other.post("/api/vehicles/get", &[("vehicle_id", &id)]).await).await;
+    assert_eq!(status, 404, "another owner's vehicle does not exist for them");
+
+    let (status, body) = json(owner.post("/api/vehicles/archive", &[("vehicle_id", &id), ("archived", "true")]).await).await;
+    assert_eq!(status, 200);
+    assert!(body["archived_at"].is_string());
+    let (_, active) = json(owner.post("/api/vehicles", &[]).await).await;
+    assert_eq!(active.as_array().unwrap().len(), 0);
+    let (_, all) = json(owner.post("/api/vehicles", &[("archived", "true")]).await).await;
+    assert_eq!(all.as_array().unwrap().len(), 1);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_A).await;
+    let csv = "start_time,end_time,distance_km,energy_kwh,notes\n\
+        2026-03-01T08:00:00+07:00,2026-03-01T08:30:00+07:00,12.5,2.1,to work\n\
+        2026-03-01T17:00:00+07:00,2026-03-01T17:40:00+07:00,1000,,too fast\n\
+        2026-03-02T08:00:00+07:00,2026-03-02T07:00:00+07:00,10,,backwards\n\
+        2026-03-03T08:00:00+07:00,2026-03-03T08:30:00+07:00,0,,zero\n\
+        2099-03-03T08:00:00+07:00,2099-03-03T08:30:00+07:00,5,,future\n\
+        2026-03-04T08:00:00+07:00,,5,,no end\n\
+        2026-03-05T08:00:00+07:00,2026-03-05T08:30:00+07:00,ten,,garbled\n\
+        2026-03-01T08:10:00+07:00,2026-03-01T08:20:00+07:00,3,,inside line 2\n\
+        2026-03-01T08:00:00+07:00,2026-03-01T08:30:00+07:00,12.5,2.1,same as line 2\n\
+        2026-03-06T08:00:00+07:00,2026-03-06T09:00:00+07:00,987.5,,\n";
+    let (status, report) = upload(&owner, &id, "trips", "march.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rows_total"], 10);
+    assert_eq!(report["rows_imported"], 2);
+    assert_eq!(report["rows_rejected"], 8);
+    assert_eq!(report["rows_duplicate"], 1);
+    assert_eq!(
+        reasons(&report),
+        vec![
+            (3, "average speed 1500 km/h is above 250 km/h; distance or times are wrong".to_owned()),
+            (4, "end_time is not after start_time".to_owned()),
+            (5, "distance_km must be more than 0".to_owned()),
+            (6, "end_time is in the future".to_owned()),
+            (7, "end_time is missing".to_owned()),
+            (8, "distance_km “ten” is not a number".to_owned()),
+            (9, "overlaps the trip on line 2".to_owned()),
+            (10, "duplicate of the trip on line 2".to_owned()),
+        ]
+    );
+    // SEED-2025: 100 g/km avoided → (12.5 + 987.5) km → 100 kg.
+    assert_eq!(dec(&report["avoided_kg"]), Decimal::from(100));
+    let stored: (i64, Decimal, String) = sqlx::query_as(
+        "SELECT count(*), sum(avoided_kg), min(start_time)::text FROM trips WHERE vehicle_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!((stored.0, stored.1), (2, Decimal::from(100)));
+    assert_eq!(stored.2, "2026-03-01 01:00:00+00");
+    let day: (i32, Decimal) =
+        sqlx::query_as("SELECT trips, distance_km FROM trip_days WHERE vehicle_id = $1::uuid AND day = '2026-03-01'")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(day, (1, Decimal::new(125, 1)));
+
+    // Re-importing the same file imports nothing and says so.
+    let (status, again) = upload(&owner, &id, "trips", "march.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(status, 200);
+    assert_eq!(again["rows_imported"], 0);
+    assert!(again["earlier_same_file"].is_string());
+    assert_eq!(reasons(&again)[0], (2, "duplicate of a trip already imported".to_owned()));
+    assert_eq!(app.count("SELECT count(*) FROM trips").await, 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn bom_semicolons_decimal_commas_camel_case_and_local_times(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_A).await;
+    let mut file = vec![0xEF, 0xBB, 0xBF];
+    file.extend_from_slice(
+        "startTime;endTime;distanceKm;energyConsumed;start_long;startLat\r\n\
+         2026-03-01 08:00:00;2026-03-01 08:30:00;12,5;2,25;106,7;10,8\r\n"
+            .as_bytes(),
+    );
+    let (status, report) = upload(&owner, &id, "trips", "export.csv", file).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!((report["rows_imported"].as_i64(), report["format"].as_str()), (Some(1), Some("csv;")));
+    let row: (String, Decimal, Decimal, Decimal) = sqlx::query_as(
+        "SELECT start_time::text, distance_km, energy_kwh, start_lng FROM trips WHERE vehicle_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    // 08:00 in Ho Chi Minh City (UTC+7) is 01:00 UTC.
+    assert_eq!(row, ("2026-03-01 01:00:00+00".to_owned(), Decimal::new(12500, 3), Decimal::new(2250, 3), Decimal::new(106700000, 6)));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn utf16_and_json_files(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_A).await;
+
+    let text = "start_time,end_time,distance_km\n2026-02-01T08:00:00Z,2026-02-01T09:00:00Z,40\n";
+    let mut utf16 = vec![0xFF, 0xFE];
+    for unit in text.encode_utf16() {
+        utf16.extend_from_slice(&unit.to_le_bytes());
+    }
+    let (status, report) = upload(&owner, &id, "trips", "utf16.csv", utf16).await;
+    assert_eq!((status, report["rows_imported"].as_i64()), (200, Some(1)), "{report}");
+
+    let array = r#"[{"startTime":"2026-02-02T08:00:00Z","endTime":"2026-02-02T09:00:00Z","distanceKm":30.5,"energy_kwh":"5.1"},
+                    {"startTime":"2026-02-03T08:00:00Z","endTime":"2026-02-03T09:00:00Z"}]"#;
+    let (status, report) = upload(&owner, &id, "trips", "a.json", array.as_bytes().to_vec()).await;
+    assert_eq!((status, report["rows_imported"].as_i64(), report["format"].as_str()), (200, Some(1), Some("json")), "{report}");
+    assert_eq!(reasons(&report), vec![(2, "distance_km is missing".to_owned())]);
+
+    let wrapped = r#"{"vehicle":"mine","trips":[{"start_time":"2026-02-04T08:00:00","end_time":"2026-02-04T09:00:00","distance_km":"20"}]}"#;
+    let (status, report) = upload(&owner, &id, "trips", "b.json", wrapped.as_bytes().to_vec()).await;
+    assert_eq!((status, report["rows_imported"].as_i64()), (200, Some(1)), "{report}");
+    let stored: Decimal = sqlx::query_scalar("SELECT distance_km FROM trips WHERE line = 1 AND distance_km = 30.5")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, Decimal::new(30500, 3));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn files_that_are_not_trip_data_are_refused_and_leave_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_A).await;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.csv", Vec::new(), "The file is empty."),
+        ("photo.png", vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13], "not a CSV or JSON text file"),
+        ("people.csv", b"name,email\nAn,an@example.com\n".to_vec(), "start_time, end_time, distance_km are required"),
+        ("config.json", br#"{"debug": true}"#.to_vec(), "no \"trips\" array"),
+        ("broken.json", br#"[{"start_time": "2026-01-01T00:00:00Z", "#.to_vec(), "The JSON cannot be read"),
+    ];
+    for (name, bytes, expected) in cases {
+        let (status, body) = upload(&owner, &id, "trips", name, bytes).await;
+        assert_eq!(status, 422, "{name}: {body}");
+        let message = field_error(&body, "file").unwrap();
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+    assert_eq!(app.count("SELECT count(*) FROM data_imports").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM trips").await, 0);
+
+    // Someone else's vehicle is not there for them.
+    let (other, _) = app.signed_in(Role::EvOwner).await;
+    let (status, _) = upload(&other, &id, "trips", "x.csv", b"start_time,end_time,distance_km\n".to_vec()).await;
+    assert_eq!(status, 404);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn overlaps_with_stored_trips_and_claimed_trips_are_read_only(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_B).await;
+    let first = "start_time,end_time,distance_km\n2026-01-10T08:00:00Z,2026-01-10T09:00:00Z,50\n";
+    upload(&owner, &id, "trips", "1.csv", first.as_bytes().to_vec()).await;
+    let second = "start_time,end_time,distance_km\n2026-01-10T08:30:00Z,2026-01-10T09:30:00Z,50\n2026-01-10T09:00:00Z,2026-01-10T10:00:00Z,50\n";
+    let (_, report) = upload(&owner, &id, "trips", "2.csv", second.as_bytes().to_vec()).await;
+    assert_eq!(reasons(&report), vec![(2, "overlaps a trip already imported for this vehicle".to_owned())]);
+    assert_eq!(report["rows_imported"], 1, "a trip starting when another ends is fine");
+
+    sqlx::query("UPDATE trips SET claim_id = gen_random_uuid() WHERE line = 2").execute(&app.pool).await.unwrap();
+    let edit = sqlx::query("UPDATE trips SET distance_km = 1 WHERE claim_id IS NOT NULL").execute(&app.pool).await;
+    assert!(edit.is_err(), "a claimed trip cannot be edited");
+    let delete = sqlx::query("DELETE FROM trips WHERE claim_id IS NOT NULL").execute(&app.pool).await;
+    assert!(delete.is_err(), "a claimed trip cannot be deleted");
+    let release = sqlx::query("UPDATE trips SET claim_id = NULL WHERE claim_id IS NOT NULL").execute(&app.pool).await;
+    assert!(release.is_ok(), "only the claim itself may change");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn charging_sessions_are_imported_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_A).await;
+    let csv = "sessionId,chargerId,start,end,kWh\n\
+        S-1,CH-9,2026-03-01T22:00:00+07:00,2026-03-02T01:00:00+07:00,31.5\n\
+        S-2,CH-9,2026-03-03T22:00:00+07:00,2026-03-04T01:00:00+07:00,0\n\
+        S-1,CH-9,2026-03-05T22:00:00+07:00,2026-03-06T01:00:00+07:00,20\n";
+    let (status, report) = upload(&owner, &id, "charging", "sessions.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rows_imported"], 1);
+    assert_eq!(
+        reasons(&report),
+        vec![(3, "energy_kwh “0” is not more than 0 kWh".to_owned()), (4, "the same session as line 2".to_owned())]
+    );
+    let (_, again) = upload(&owner, &id, "charging", "sessions.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(again["rows_imported"], 0);
+    assert_eq!(reasons(&again)[0], (2, "session S-1 was already imported".to_owned()));
+    assert_eq!(app.count("SELECT count(*) FROM charging_sessions").await, 1);
+}
