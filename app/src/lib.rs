@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
-use pages::{account, admin, home, public};
+use pages::{account, admin, home, owner, public};
 
 /// The HTML document around the app; rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -94,6 +94,10 @@ pub fn App() -> impl IntoView {
                     />
                     <Route path=path!("/profile") view=account::profile::ProfilePage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=admin::users::UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/vehicles") view=owner::vehicles::VehiclesPage ssr=SsrMode::Async />
+                    <Route path=path!("/vehicles/:id") view=owner::vehicles::VehiclePage ssr=SsrMode::Async />
+                    <Route path=path!("/import") view=owner::import::ImportPage ssr=SsrMode::Async />
+                    <Route path=path!("/imports/:id") view=owner::import::ImportReportPage ssr=SsrMode::Async />
                 </Routes>
             </main>
             <footer class="site-footer">

@@ -12,7 +12,12 @@ use leptos_router::components::A;
 fn links(role: Role) -> &'static [(&'static str, &'static str)] {
     match role {
         Role::Admin => &[("/", "Home"), ("/admin/users", "Users")],
-        Role::EvOwner | Role::Buyer | Role::Cva => &[("/", "Home")],
+        Role::EvOwner => &[
+            ("/", "Home"),
+            ("/vehicles", "Vehicles"),
+            ("/import", "Import data"),
+        ],
+        Role::Buyer | Role::Cva => &[("/", "Home")],
     }
 }
 

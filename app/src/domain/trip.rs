@@ -230,6 +230,10 @@ pub enum Rejection {
     SessionAlreadyImported {
         session_id: String,
     },
+    /// The same session id as an earlier line of the file.
+    SessionRepeated {
+        line: u32,
+    },
     TooLong {
         field: String,
         max: usize,
@@ -277,7 +281,9 @@ impl Rejection {
     pub fn is_duplicate(&self) -> bool {
         matches!(
             self,
-            Rejection::Duplicate { .. } | Rejection::SessionAlreadyImported { .. }
+            Rejection::Duplicate { .. }
+                | Rejection::SessionAlreadyImported { .. }
+                | Rejection::SessionRepeated { .. }
         )
     }
 }

@@ -102,9 +102,42 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     ("/api/vehicles", Roles(OWNER), &[]),
     ("/api/vehicles/get", Roles(OWNER), &[("vehicle_id", NIL)]),
     ("/api/vehicles/options", Roles(OWNER), &[]),
-    ("/api/vehicles/register", Roles(OWNER), &[("make", ""), ("model", ""), ("year", ""), ("vin", ""), ("plate", ""), ("battery_kwh", ""), ("efficiency_kwh_per_100km", ""), ("grid_region", ""), ("time_zone", "")]),
-    ("/api/vehicles/update", Roles(OWNER), &[("vehicle_id", NIL), ("make", ""), ("model", ""), ("year", ""), ("vin", ""), ("plate", ""), ("battery_kwh", ""), ("efficiency_kwh_per_100km", ""), ("grid_region", ""), ("time_zone", "")]),
-    ("/api/vehicles/archive", Roles(OWNER), &[("vehicle_id", NIL), ("archived", "true")]),
+    (
+        "/api/vehicles/register",
+        Roles(OWNER),
+        &[
+            ("make", ""),
+            ("model", ""),
+            ("year", ""),
+            ("vin", ""),
+            ("plate", ""),
+            ("battery_kwh", ""),
+            ("efficiency_kwh_per_100km", ""),
+            ("grid_region", ""),
+            ("time_zone", ""),
+        ],
+    ),
+    (
+        "/api/vehicles/update",
+        Roles(OWNER),
+        &[
+            ("vehicle_id", NIL),
+            ("make", ""),
+            ("model", ""),
+            ("year", ""),
+            ("vin", ""),
+            ("plate", ""),
+            ("battery_kwh", ""),
+            ("efficiency_kwh_per_100km", ""),
+            ("grid_region", ""),
+            ("time_zone", ""),
+        ],
+    ),
+    (
+        "/api/vehicles/archive",
+        Roles(OWNER),
+        &[("vehicle_id", NIL), ("archived", "true")],
+    ),
     ("/api/imports/upload", Roles(OWNER), MULTIPART),
     ("/api/imports/report", Roles(OWNER), &[("import_id", NIL)]),
 ];
@@ -114,8 +147,17 @@ async fn call(api: &super::support::Api, path: &str, sample: &[(&str, &str)]) ->
         let form = reqwest::multipart::Form::new()
             .text("vehicle_id", NIL)
             .text("kind", "trips")
-            .part("file", reqwest::multipart::Part::bytes(b"start_time,end_time,distance_km\n".to_vec()).file_name("t.csv"));
-        api.http.post(format!("{}{path}", api.base)).multipart(form).send().await.unwrap()
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(b"start_time,end_time,distance_km\n".to_vec())
+                    .file_name("t.csv"),
+            );
+        api.http
+            .post(format!("{}{path}", api.base))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
     } else {
         api.post(path, sample).await
     }

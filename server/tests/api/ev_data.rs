@@ -31,12 +31,27 @@ async fn vehicle(api: &Api, vin: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn upload(api: &Api, vehicle_id: &str, kind: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+async fn upload(
+    api: &Api,
+    vehicle_id: &str,
+    kind: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (u16, Value) {
     let form = reqwest::multipart::Form::new()
         .text("vehicle_id", vehicle_id.to_owned())
         .text("kind", kind.to_owned())
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()));
-    let res = api.http.post(format!("{}/api/imports/upload", api.base)).multipart(form).send().await.unwrap();
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    let res = api
+        .http
+        .post(format!("{}/api/imports/upload", api.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     json(res).await
 }
 
@@ -45,7 +60,12 @@ fn reasons(report: &Value) -> Vec<(i64, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["line"].as_i64().unwrap(), r["reason"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            (
+                r["line"].as_i64().unwrap(),
+                r["reason"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -72,7 +92,16 @@ async fn vehicles_are_checked_unique_and_private(pool: PgPool) {
     ];
     let (status, body) = json(owner.post("/api/vehicles/register", &bad).await).await;
     assert_eq!(status, 422);
-    for field in ["make", "year", "vin", "plate", "battery_kwh", "efficiency_kwh_per_100km", "grid_region", "time_zone"] {
+    for field in [
+        "make",
+        "year",
+        "vin",
+        "plate",
+        "battery_kwh",
+        "efficiency_kwh_per_100km",
+        "grid_region",
+        "time_zone",
+    ] {
         assert!(field_error(&body, field).is_some(), "{field}: {body}");
     }
     assert!(field_error(&body, "vin").unwrap().contains("should be X"));
@@ -80,17 +109,36 @@ async fn vehicles_are_checked_unique_and_private(pool: PgPool) {
     let id = vehicle(&owner, VIN_A).await;
     let (status, body) = register(&other, &VIN_A.to_lowercase()).await;
     assert_eq!(status, 422);
-    assert_eq!(field_error(&body, "vin").unwrap(), "A vehicle with this VIN is already registered on the platform.");
+    assert_eq!(
+        field_error(&body, "vin").unwrap(),
+        "A vehicle with this VIN is already registered on the platform."
+    );
 
     let (_, mine) = json(owner.post("/api/vehicles", &[]).await).await;
     assert_eq!(mine.as_array().unwrap().len(), 1);
     assert_eq!(mine[0]["efficiency_kwh_per_100km"], "18.5");
     let (_, theirs) = json(other.post("/api/vehicles", &[]).await).await;
     assert_eq!(theirs.as_array().unwrap().len(), 0);
-    let (status, _) = json(other.post("/api/vehicles/get", &[("vehicle_id", &id)]).await).await;
-    assert_eq!(status, 404, "another owner's vehicle does not exist for them");
+    let (status, _) = json(
+        other
+            .post("/api/vehicles/get", &[("vehicle_id", &id)])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "another owner's vehicle does not exist for them"
+    );
 
-    let (status, body) = json(owner.post("/api/vehicles/archive", &[("vehicle_id", &id), ("archived", "true")]).await).await;
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/vehicles/archive",
+                &[("vehicle_id", &id), ("archived", "true")],
+            )
+            .await,
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(body["archived_at"].is_string());
     let (_, active) = json(owner.post("/api/vehicles", &[]).await).await;
@@ -114,7 +162,7 @@ async fn a_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(pool
         2026-03-05T08:00:00+07:00,2026-03-05T08:30:00+07:00,ten,,garbled\n\
         2026-03-01T08:10:00+07:00,2026-03-01T08:20:00+07:00,3,,inside line 2\n\
         2026-03-01T08:00:00+07:00,2026-03-01T08:30:00+07:00,12.5,2.1,same as line 2\n\
-        2026-03-06T08:00:00+07:00,2026-03-06T09:00:00+07:00,987.5,,\n";
+        2026-03-06T08:00:00+07:00,2026-03-06T12:00:00+07:00,987.5,,\n";
     let (status, report) = upload(&owner, &id, "trips", "march.csv", csv.as_bytes().to_vec()).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["rows_total"], 10);
@@ -122,9 +170,16 @@ async fn a_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(pool
     assert_eq!(report["rows_rejected"], 8);
     assert_eq!(report["rows_duplicate"], 1);
     assert_eq!(
+        report["rows_flagged"], 1,
+        "247 km/h on average is above the 150 km/h anomaly line"
+    );
+    assert_eq!(
         reasons(&report),
         vec![
-            (3, "average speed 1500 km/h is above 250 km/h; distance or times are wrong".to_owned()),
+            (
+                3,
+                "average speed 1500 km/h is above 250 km/h; distance or times are wrong".to_owned()
+            ),
             (4, "end_time is not after start_time".to_owned()),
             (5, "distance_km must be more than 0".to_owned()),
             (6, "end_time is in the future".to_owned()),
@@ -158,7 +213,10 @@ async fn a_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(pool
     assert_eq!(status, 200);
     assert_eq!(again["rows_imported"], 0);
     assert!(again["earlier_same_file"].is_string());
-    assert_eq!(reasons(&again)[0], (2, "duplicate of a trip already imported".to_owned()));
+    assert_eq!(
+        reasons(&again)[0],
+        (2, "duplicate of a trip already imported".to_owned())
+    );
     assert_eq!(app.count("SELECT count(*) FROM trips").await, 2);
 }
 
@@ -175,7 +233,10 @@ async fn bom_semicolons_decimal_commas_camel_case_and_local_times(pool: PgPool) 
     );
     let (status, report) = upload(&owner, &id, "trips", "export.csv", file).await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!((report["rows_imported"].as_i64(), report["format"].as_str()), (Some(1), Some("csv;")));
+    assert_eq!(
+        (report["rows_imported"].as_i64(), report["format"].as_str()),
+        (Some(1), Some("csv;"))
+    );
     let row: (String, Decimal, Decimal, Decimal) = sqlx::query_as(
         "SELECT start_time::text, distance_km, energy_kwh, start_lng FROM trips WHERE vehicle_id = $1::uuid",
     )
@@ -184,7 +245,15 @@ async fn bom_semicolons_decimal_commas_camel_case_and_local_times(pool: PgPool) 
     .await
     .unwrap();
     // 08:00 in Ho Chi Minh City (UTC+7) is 01:00 UTC.
-    assert_eq!(row, ("2026-03-01 01:00:00+00".to_owned(), Decimal::new(12500, 3), Decimal::new(2250, 3), Decimal::new(106700000, 6)));
+    assert_eq!(
+        row,
+        (
+            "2026-03-01 01:00:00+00".to_owned(),
+            Decimal::new(12500, 3),
+            Decimal::new(2250, 3),
+            Decimal::new(106700000, 6)
+        )
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -199,21 +268,42 @@ async fn utf16_and_json_files(pool: PgPool) {
         utf16.extend_from_slice(&unit.to_le_bytes());
     }
     let (status, report) = upload(&owner, &id, "trips", "utf16.csv", utf16).await;
-    assert_eq!((status, report["rows_imported"].as_i64()), (200, Some(1)), "{report}");
+    assert_eq!(
+        (status, report["rows_imported"].as_i64()),
+        (200, Some(1)),
+        "{report}"
+    );
 
     let array = r#"[{"startTime":"2026-02-02T08:00:00Z","endTime":"2026-02-02T09:00:00Z","distanceKm":30.5,"energy_kwh":"5.1"},
                     {"startTime":"2026-02-03T08:00:00Z","endTime":"2026-02-03T09:00:00Z"}]"#;
     let (status, report) = upload(&owner, &id, "trips", "a.json", array.as_bytes().to_vec()).await;
-    assert_eq!((status, report["rows_imported"].as_i64(), report["format"].as_str()), (200, Some(1), Some("json")), "{report}");
-    assert_eq!(reasons(&report), vec![(2, "distance_km is missing".to_owned())]);
+    assert_eq!(
+        (
+            status,
+            report["rows_imported"].as_i64(),
+            report["format"].as_str()
+        ),
+        (200, Some(1), Some("json")),
+        "{report}"
+    );
+    assert_eq!(
+        reasons(&report),
+        vec![(2, "distance_km is missing".to_owned())]
+    );
 
     let wrapped = r#"{"vehicle":"mine","trips":[{"start_time":"2026-02-04T08:00:00","end_time":"2026-02-04T09:00:00","distance_km":"20"}]}"#;
-    let (status, report) = upload(&owner, &id, "trips", "b.json", wrapped.as_bytes().to_vec()).await;
-    assert_eq!((status, report["rows_imported"].as_i64()), (200, Some(1)), "{report}");
-    let stored: Decimal = sqlx::query_scalar("SELECT distance_km FROM trips WHERE line = 1 AND distance_km = 30.5")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
+    let (status, report) =
+        upload(&owner, &id, "trips", "b.json", wrapped.as_bytes().to_vec()).await;
+    assert_eq!(
+        (status, report["rows_imported"].as_i64()),
+        (200, Some(1)),
+        "{report}"
+    );
+    let stored: Decimal =
+        sqlx::query_scalar("SELECT distance_km FROM trips WHERE line = 1 AND distance_km = 30.5")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(stored, Decimal::new(30500, 3));
 }
 
@@ -224,10 +314,26 @@ async fn files_that_are_not_trip_data_are_refused_and_leave_nothing(pool: PgPool
     let id = vehicle(&owner, VIN_A).await;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty.csv", Vec::new(), "The file is empty."),
-        ("photo.png", vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13], "not a CSV or JSON text file"),
-        ("people.csv", b"name,email\nAn,an@example.com\n".to_vec(), "start_time, end_time, distance_km are required"),
-        ("config.json", br#"{"debug": true}"#.to_vec(), "no \"trips\" array"),
-        ("broken.json", br#"[{"start_time": "2026-01-01T00:00:00Z", "#.to_vec(), "The JSON cannot be read"),
+        (
+            "photo.png",
+            vec![0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13],
+            "not a CSV or JSON text file",
+        ),
+        (
+            "people.csv",
+            b"name,email\nAn,an@example.com\n".to_vec(),
+            "start_time, end_time, distance_km are required",
+        ),
+        (
+            "config.json",
+            br#"{"debug": true}"#.to_vec(),
+            "no \"trips\" array",
+        ),
+        (
+            "broken.json",
+            br#"[{"start_time": "2026-01-01T00:00:00Z", "#.to_vec(),
+            "The JSON cannot be read",
+        ),
     ];
     for (name, bytes, expected) in cases {
         let (status, body) = upload(&owner, &id, "trips", name, bytes).await;
@@ -240,7 +346,14 @@ async fn files_that_are_not_trip_data_are_refused_and_leave_nothing(pool: PgPool
 
     // Someone else's vehicle is not there for them.
     let (other, _) = app.signed_in(Role::EvOwner).await;
-    let (status, _) = upload(&other, &id, "trips", "x.csv", b"start_time,end_time,distance_km\n".to_vec()).await;
+    let (status, _) = upload(
+        &other,
+        &id,
+        "trips",
+        "x.csv",
+        b"start_time,end_time,distance_km\n".to_vec(),
+    )
+    .await;
     assert_eq!(status, 404);
 }
 
@@ -253,15 +366,33 @@ async fn overlaps_with_stored_trips_and_claimed_trips_are_read_only(pool: PgPool
     upload(&owner, &id, "trips", "1.csv", first.as_bytes().to_vec()).await;
     let second = "start_time,end_time,distance_km\n2026-01-10T08:30:00Z,2026-01-10T09:30:00Z,50\n2026-01-10T09:00:00Z,2026-01-10T10:00:00Z,50\n";
     let (_, report) = upload(&owner, &id, "trips", "2.csv", second.as_bytes().to_vec()).await;
-    assert_eq!(reasons(&report), vec![(2, "overlaps a trip already imported for this vehicle".to_owned())]);
-    assert_eq!(report["rows_imported"], 1, "a trip starting when another ends is fine");
+    assert_eq!(
+        reasons(&report),
+        vec![(
+            2,
+            "overlaps a trip already imported for this vehicle".to_owned()
+        )]
+    );
+    assert_eq!(
+        report["rows_imported"], 1,
+        "a trip starting when another ends is fine"
+    );
 
-    sqlx::query("UPDATE trips SET claim_id = gen_random_uuid() WHERE line = 2").execute(&app.pool).await.unwrap();
-    let edit = sqlx::query("UPDATE trips SET distance_km = 1 WHERE claim_id IS NOT NULL").execute(&app.pool).await;
+    sqlx::query("UPDATE trips SET claim_id = gen_random_uuid() WHERE line = 2")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let edit = sqlx::query("UPDATE trips SET distance_km = 1 WHERE claim_id IS NOT NULL")
+        .execute(&app.pool)
+        .await;
     assert!(edit.is_err(), "a claimed trip cannot be edited");
-    let delete = sqlx::query("DELETE FROM trips WHERE claim_id IS NOT NULL").execute(&app.pool).await;
+    let delete = sqlx::query("DELETE FROM trips WHERE claim_id IS NOT NULL")
+        .execute(&app.pool)
+        .await;
     assert!(delete.is_err(), "a claimed trip cannot be deleted");
-    let release = sqlx::query("UPDATE trips SET claim_id = NULL WHERE claim_id IS NOT NULL").execute(&app.pool).await;
+    let release = sqlx::query("UPDATE trips SET claim_id = NULL WHERE claim_id IS NOT NULL")
+        .execute(&app.pool)
+        .await;
     assert!(release.is_ok(), "only the claim itself may change");
 }
 
@@ -274,15 +405,35 @@ async fn charging_sessions_are_imported_once(pool: PgPool) {
         S-1,CH-9,2026-03-01T22:00:00+07:00,2026-03-02T01:00:00+07:00,31.5\n\
         S-2,CH-9,2026-03-03T22:00:00+07:00,2026-03-04T01:00:00+07:00,0\n\
         S-1,CH-9,2026-03-05T22:00:00+07:00,2026-03-06T01:00:00+07:00,20\n";
-    let (status, report) = upload(&owner, &id, "charging", "sessions.csv", csv.as_bytes().to_vec()).await;
+    let (status, report) = upload(
+        &owner,
+        &id,
+        "charging",
+        "sessions.csv",
+        csv.as_bytes().to_vec(),
+    )
+    .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["rows_imported"], 1);
     assert_eq!(
         reasons(&report),
-        vec![(3, "energy_kwh “0” is not more than 0 kWh".to_owned()), (4, "the same session as line 2".to_owned())]
+        vec![
+            (3, "energy_kwh “0” is not more than 0 kWh".to_owned()),
+            (4, "the same session as line 2".to_owned())
+        ]
     );
-    let (_, again) = upload(&owner, &id, "charging", "sessions.csv", csv.as_bytes().to_vec()).await;
+    let (_, again) = upload(
+        &owner,
+        &id,
+        "charging",
+        "sessions.csv",
+        csv.as_bytes().to_vec(),
+    )
+    .await;
     assert_eq!(again["rows_imported"], 0);
-    assert_eq!(reasons(&again)[0], (2, "session S-1 was already imported".to_owned()));
+    assert_eq!(
+        reasons(&again)[0],
+        (2, "session S-1 was already imported".to_owned())
+    );
     assert_eq!(app.count("SELECT count(*) FROM charging_sessions").await, 1);
 }

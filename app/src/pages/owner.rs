@@ -1,0 +1,4 @@
+//! The EV owner's screens.
+
+pub mod import;
+pub mod vehicles;

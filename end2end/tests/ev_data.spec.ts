@@ -1,0 +1,109 @@
+import { test, expect, Page } from '@playwright/test';
+import * as path from 'path';
+import { gotoHydrated, hydrated, login, uniqueEmail } from './helpers';
+
+const fixture = path.join(__dirname, '..', 'fixtures', 'trips-with-bad-rows.csv');
+
+/** A valid 17-character VIN with a random serial (check digit computed). */
+function randomVin(): string {
+  const chars = 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789';
+  const values: Record<string, number> = {};
+  'ABCDEFGH'.split('').forEach((c, i) => (values[c] = i + 1));
+  'JKLMN'.split('').forEach((c, i) => (values[c] = i + 1));
+  values['P'] = 7; values['R'] = 9;
+  'STUVWXYZ'.split('').forEach((c, i) => (values[c] = i + 2));
+  for (let d = 0; d <= 9; d++) values[String(d)] = d;
+  const weights = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2];
+  const vin = ('RLL' + Array.from({ length: 14 }, () => chars[Math.floor(Math.random() * chars.length)]).join('')).split('');
+  const sum = vin.reduce((s, c, i) => s + values[c] * weights[i], 0) % 11;
+  vin[8] = sum === 10 ? 'X' : String(sum);
+  return vin.join('');
+}
+
+async function signUpOwner(page: Page): Promise<void> {
+  await gotoHydrated(page, '/signup');
+  await page.getByLabel('Full name').fill('Võ Thị Thu');
+  await page.getByLabel('E-mail').fill(uniqueEmail('driver'));
+  await page.getByLabel('Phone').fill('+84 93 111 2233');
+  await page.getByLabel('Password', { exact: true }).fill('quiet electric miles');
+  await page.getByLabel('Repeat the password').fill('quiet electric miles');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page.getByRole('heading', { name: 'Your EV owner home' })).toBeVisible();
+}
+
+async function registerVehicle(page: Page, vin: string): Promise<void> {
+  await page.getByRole('link', { name: 'Vehicles' }).click();
+  await expect(page.getByRole('heading', { name: 'Your vehicles' })).toBeVisible();
+  await hydrated(page);
+  const form = page.locator('section', { hasText: 'Register a vehicle' });
+  await form.getByLabel('Make').fill('VinFast');
+  await form.getByLabel('Model', { exact: true }).fill('VF e34');
+  await form.getByLabel('Model year').fill('2023');
+  await form.getByLabel('VIN').fill(vin.slice(0, 8) + (vin[8] === '1' ? '2' : '1') + vin.slice(9));
+  await form.getByLabel('Licence plate').fill('30H-555.21');
+  await form.getByLabel('Battery (kWh)').fill('42');
+  await form.getByLabel('Efficiency (kWh/100 km)').fill('15,5');
+  await form.getByRole('button', { name: 'Register vehicle' }).click();
+  await expect(form.getByText('check digit')).toBeVisible();
+  await form.getByLabel('VIN').fill(vin);
+  await form.getByRole('button', { name: 'Register vehicle' }).click();
+  await expect(page.locator(`tr[data-vin="${vin}"]`)).toContainText('2023 VinFast VF e34 (30H-555.21)');
+}
+
+test('an owner registers a vehicle, imports a file with bad rows and reads the report', async ({ page }) => {
+  await signUpOwner(page);
+  await registerVehicle(page, randomVin());
+
+  await page.getByRole('link', { name: 'Import data' }).click();
+  await expect(page.getByRole('heading', { name: 'Import trips or charging sessions' })).toBeVisible();
+  await hydrated(page);
+  await page.getByLabel('File', { exact: true }).setInputFiles(fixture);
+  await page.getByRole('button', { name: 'Import' }).click();
+
+  await expect(page.getByRole('heading', { name: 'Import report' })).toBeVisible();
+  await expect(page.getByTestId('import-headline')).toHaveText('2 of 5 rows imported as trips.');
+  await expect(page.getByTestId('rejected')).toHaveText('3');
+  const rows = page.locator('table.rejections tbody tr');
+  await expect(rows).toHaveCount(3);
+  await expect(rows.nth(0)).toContainText('4');
+  await expect(rows.nth(0)).toContainText('end_time is not after start_time');
+  await expect(rows.nth(1)).toContainText('distance_km “abc” is not a number');
+  await expect(rows.nth(2)).toContainText('overlaps the trip on line 2');
+
+  // The same file again: nothing new, and the page says so.
+  await gotoHydrated(page, '/import');
+  await page.getByLabel('File', { exact: true }).setInputFiles(fixture);
+  await page.getByRole('button', { name: 'Import' }).click();
+  await expect(page.getByTestId('imported')).toHaveText('0');
+  await expect(page.getByText('This same file was imported before')).toBeVisible();
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('a file that is not trip data is refused with a clear message', async ({ browser }) => {
+    // Sign up and register with JavaScript, then import with it off.
+    const setup = await browser.newContext();
+    const page = await setup.newPage();
+    await signUpOwner(page);
+    await registerVehicle(page, randomVin());
+    const cookies = await setup.cookies();
+    await setup.close();
+
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    await context.addCookies(cookies);
+    const plain = await context.newPage();
+    await plain.goto('/import');
+    await plain.getByLabel('File', { exact: true }).setInputFiles({
+      name: 'contacts.csv', mimeType: 'text/csv', buffer: Buffer.from('name,email\nAn,an@example.com\n'),
+    });
+    await plain.getByRole('button', { name: 'Import' }).click();
+    await expect(plain.getByRole('alert')).toContainText('This does not look like trip data');
+
+    await plain.getByLabel('File', { exact: true }).setInputFiles(fixture);
+    await plain.getByRole('button', { name: 'Import' }).click();
+    await expect(plain.getByRole('heading', { name: 'Import report' })).toBeVisible();
+    await expect(plain.getByTestId('imported')).toHaveText('2');
+    await context.close();
+  });
+});
