@@ -83,7 +83,7 @@ test.describe('without JavaScript', () => {
 
   test('a file that is not trip data is refused with a clear message', async ({ browser }) => {
     // Sign up and register with JavaScript, then import with it off.
-    const setup = await browser.newContext();
+    const setup = await browser.newContext({ javaScriptEnabled: true });
     const page = await setup.newPage();
     await signUpOwner(page);
     await registerVehicle(page, randomVin());

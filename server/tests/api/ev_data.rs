@@ -233,12 +233,20 @@ async fn bom_semicolons_decimal_commas_camel_case_and_local_times(pool: PgPool) 
     );
     let (status, report) = upload(&owner, &id, "trips", "export.csv", file).await;
     assert_eq!(status, 200, "{report}");
+    let plain = "startTime;endTime;distanceKm\n2026-03-02 08:00:00;2026-03-02 08:30:00;7,5\n";
+    let (status, second) =
+        upload(&owner, &id, "trips", "plain.csv", plain.as_bytes().to_vec()).await;
+    assert_eq!(
+        (status, second["rows_imported"].as_i64()),
+        (200, Some(1)),
+        "semicolons without a BOM: {second}"
+    );
     assert_eq!(
         (report["rows_imported"].as_i64(), report["format"].as_str()),
         (Some(1), Some("csv;"))
     );
     let row: (String, Decimal, Decimal, Decimal) = sqlx::query_as(
-        "SELECT start_time::text, distance_km, energy_kwh, start_lng FROM trips WHERE vehicle_id = $1::uuid",
+        "SELECT start_time::text, distance_km, energy_kwh, start_lng FROM trips WHERE vehicle_id = $1::uuid AND line = 2 AND energy_kwh IS NOT NULL",
     )
     .bind(&id)
     .fetch_one(&app.pool)

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 
 /// Counts and hashes the raw bytes as they are read.
 pub struct Metered<R> {
@@ -102,29 +102,41 @@ pub fn read_records<R: Read>(
     mut on_record: impl FnMut(u32, &Values<'_>, bool) -> bool,
 ) -> Result<FileFacts, Refusal> {
     let mut metered = Metered::new(raw);
-    let decoded = DecodeReaderBytesBuilder::new()
+    let mut decoded = DecodeReaderBytesBuilder::new()
         .bom_sniffing(true)
         .strip_bom(true)
         .utf8_passthru(true)
         .build(&mut metered);
-    let mut reader = BufReader::with_capacity(256 * 1024, decoded);
-    let head = reader.fill_buf().map_err(|e| Refusal::Io(e.to_string()))?;
-    let first = head.iter().copied().find(|b| !b.is_ascii_whitespace());
-    let Some(first) = first else {
+    // Look at the start of the file (at least its first line, up to 64 KiB) to tell the format;
+    // the decoder may hand out only a few bytes per read while it sniffs the BOM.
+    let mut head = Vec::with_capacity(64 * 1024);
+    let mut buf = [0u8; 8192];
+    while head.len() < 64 * 1024 && !head.contains(&b'\n') {
+        let n = decoded
+            .read(&mut buf)
+            .map_err(|e| Refusal::Io(e.to_string()))?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let Some(first) = head.iter().copied().find(|b| !b.is_ascii_whitespace()) else {
         return Err(Refusal::Empty);
     };
     if head.contains(&0) {
         return Err(Refusal::NotText);
     }
-    let (format, comma_decimal) = if first == b'[' || first == b'{' {
+    let is_json = first == b'[' || first == b'{';
+    let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
+    let semicolons = head[..line_end].iter().filter(|b| **b == b';').count();
+    let commas = head[..line_end].iter().filter(|b| **b == b',').count();
+    let delimiter = if semicolons > commas { b';' } else { b',' };
+    let mut reader =
+        BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head).chain(decoded));
+    let (format, comma_decimal) = if is_json {
         read_json(&mut reader, schema, &mut on_record)?;
         ("json".to_owned(), false)
     } else {
-        let line_end = head.iter().position(|b| *b == b'\n').unwrap_or(head.len());
-        let header = &head[..line_end];
-        let semicolons = header.iter().filter(|b| **b == b';').count();
-        let commas = header.iter().filter(|b| **b == b',').count();
-        let delimiter = if semicolons > commas { b';' } else { b',' };
         read_csv(&mut reader, delimiter, schema, &mut on_record)?;
         (
             if delimiter == b';' { "csv;" } else { "csv" }.to_owned(),
