@@ -246,12 +246,24 @@ async fn bom_semicolons_decimal_commas_camel_case_and_local_times(pool: PgPool) 
         (Some(1), Some("csv;"))
     );
     let row: (String, Decimal, Decimal, Decimal) = sqlx::query_as(
-        "SELECT start_time::text, distance_km, energy_kwh, start_lng FROM trips WHERE vehicle_id = $1::uuid AND line = 2 AND energy_kwh IS NOT NULL",
+        "SELECT start_time::text, distance_km, energy_kwh, start_lng FROM trips WHERE vehicle_id = $1::uuid AND distance_km = 12.5",
     )
     .bind(&id)
     .fetch_one(&app.pool)
     .await
     .unwrap();
+    let lines: Vec<Option<i32>> = sqlx::query_scalar(
+        "SELECT line FROM trips WHERE vehicle_id = $1::uuid ORDER BY start_time",
+    )
+    .bind(&id)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        lines,
+        vec![Some(2), Some(2)],
+        "the first data row is line 2 (after the header), CRLF or not"
+    );
     // 08:00 in Ho Chi Minh City (UTC+7) is 01:00 UTC.
     assert_eq!(
         row,

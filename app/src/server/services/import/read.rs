@@ -179,8 +179,12 @@ fn read_csv<R: Read>(
     on_record: &mut impl FnMut(u32, &Values<'_>, bool) -> bool,
 ) -> Result<(), Refusal> {
     let comma_decimal = delimiter == b';';
+    // Records end at '\n' only: with the default CRLF handling a record's position points at the
+    // end of the previous line, and reports would name the wrong line. A trailing '\r' is
+    // whitespace, trimmed with the rest.
     let mut csv = csv::ReaderBuilder::new()
         .delimiter(delimiter)
+        .terminator(csv::Terminator::Any(b'\n'))
         .flexible(true)
         .has_headers(true)
         .from_reader(reader);
