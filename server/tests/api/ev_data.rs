@@ -457,3 +457,59 @@ async fn charging_sessions_are_imported_once(pool: PgPool) {
     );
     assert_eq!(app.count("SELECT count(*) FROM charging_sessions").await, 1);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_stored_calculation_can_be_redone_exactly(pool: PgPool) {
+    use app::domain::methodology::{Methodology, TripInput};
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_A).await;
+    // Make ENERGY-2025 the active methodology (the admin screen does this, audited).
+    app::server::services::methodology::ensure_defaults(&app.pool).await.unwrap();
+    sqlx::query(
+        "UPDATE methodology_active SET version_id = (SELECT id FROM methodology_versions WHERE code = 'ENERGY-2025' AND version = 1)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let csv = "start_time,end_time,distance_km,energy_kwh\n\
+        2026-01-10T08:00:00Z,2026-01-10T09:00:00Z,250,40\n\
+        2026-01-11T08:00:00Z,2026-01-11T08:45:00Z,37.5,\n\
+        2026-01-12T08:00:00Z,2026-01-12T08:20:00Z,10,9\n";
+    let (status, report) = upload(&owner, &id, "trips", "energy.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!((status, report["rows_imported"].as_i64()), (200, Some(3)), "{report}");
+
+    // Redo it from what is stored: the version's parameters, the vehicle inputs of the
+    // calculation, and each trip.
+    let (methodology, efficiency, region, total): (sqlx::types::Json<Methodology>, Decimal, String, Decimal) = sqlx::query_as(
+        "SELECT v.methodology, c.efficiency_kwh_per_100km, c.grid_region, c.avoided_kg
+         FROM co2_calculations c JOIN methodology_versions v ON v.id = c.methodology_version_id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(methodology.0.code.as_str(), "ENERGY-2025");
+    let trips: Vec<(Decimal, Option<Decimal>, Decimal)> =
+        sqlx::query_as("SELECT distance_km, energy_kwh, avoided_kg FROM trips ORDER BY start_time")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let mut sum = Decimal::ZERO;
+    for (distance_km, measured, stored) in &trips {
+        let input = TripInput {
+            distance_km: *distance_km,
+            measured_energy_kwh: *measured,
+            efficiency_kwh_per_100km: efficiency,
+            region: region.clone(),
+        };
+        let redone = methodology.0.calculate(&input).unwrap();
+        assert_eq!(redone.avoided_kg, *stored, "trip of {distance_km} km");
+        sum += redone.avoided_kg;
+    }
+    assert_eq!(sum, total);
+    // Hand check of the first trip (see the methodology tests): 250 km, 40 kWh measured in VN:
+    // 250 × 7.0 / 100 × 2.348 − 40 × 0.6592 × 1.08 = 41.09 − 28.47744 = 12.61256 kg.
+    assert_eq!(trips[0].2, Decimal::from_str("12.61256").unwrap());
+    // 10 km with 9 kWh emits more on the grid than a petrol car would: nothing avoided.
+    assert_eq!(trips[2].2, Decimal::ZERO);
+}
