@@ -3,6 +3,7 @@
 
 pub mod anomaly;
 pub mod methodology;
+pub mod period;
 pub mod trip;
 pub mod user;
 pub mod vehicle;

@@ -2,6 +2,7 @@
 //! database access, password hashing, mail.
 
 pub mod audit;
+pub mod chart;
 pub mod db;
 pub mod demo;
 pub mod mail;

@@ -54,6 +54,9 @@ test('an owner registers a vehicle, imports a file with bad rows and reads the r
   await signUpOwner(page);
   await registerVehicle(page, randomVin());
 
+  await page.getByRole('link', { name: 'Dashboard' }).click();
+  await expect(page.getByTestId('total-avoided')).toHaveText('0.0 kg');
+
   await page.getByRole('link', { name: 'Import data' }).click();
   await expect(page.getByRole('heading', { name: 'Import trips or charging sessions' })).toBeVisible();
   await hydrated(page);
@@ -69,6 +72,14 @@ test('an owner registers a vehicle, imports a file with bad rows and reads the r
   await expect(rows.nth(0)).toContainText('end_time is not after start_time');
   await expect(rows.nth(1)).toContainText('distance_km “abc” is not a number');
   await expect(rows.nth(2)).toContainText('overlaps the trip on line 2');
+
+  // The dashboard now shows the two trips: 37.4 km × 100 g/km = 3.74 kg, and the chart has a bar.
+  await gotoHydrated(page, '/dashboard?by=year');
+  await expect(page.getByTestId('total-avoided')).toHaveText('3.7 kg');
+  await expect(page.getByTestId('total-trips')).toHaveText('2');
+  await expect(page.getByTestId('total-distance')).toHaveText('37 km');
+  await expect(page.locator('figure.chart svg rect').first()).toBeAttached();
+  await expect(page.locator('table.dashboard-table tbody tr').first()).toContainText('3.7');
 
   // The same file again: nothing new, and the page says so.
   await gotoHydrated(page, '/import');

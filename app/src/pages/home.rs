@@ -57,6 +57,17 @@ fn RoleHome(user: User) -> impl IntoView {
                     </dl>
                     <p><a class="button secondary" href="/profile">"Edit your profile"</a></p>
                 </section>
+                {(user.role == Role::EvOwner).then(|| view! {
+                    <section class="card">
+                        <h2>"Your driving"</h2>
+                        <p>"Register your cars, import their trips and charging sessions, and watch the CO₂ you avoid."</p>
+                        <p class="actions">
+                            <a class="button" href="/dashboard">"CO₂ dashboard"</a>" "
+                            <a class="button secondary" href="/vehicles">"Vehicles"</a>" "
+                            <a class="button secondary" href="/import">"Import data"</a>
+                        </p>
+                    </section>
+                })}
             }.into_any(),
         }}
     }

@@ -1,4 +1,5 @@
 //! The EV owner's screens.
 
+pub mod dashboard;
 pub mod import;
 pub mod vehicles;

@@ -140,6 +140,7 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     ),
     ("/api/imports/upload", Roles(OWNER), MULTIPART),
     ("/api/imports/report", Roles(OWNER), &[("import_id", NIL)]),
+    ("/api/dashboard", Roles(OWNER), &[("by", "month")]),
 ];
 
 async fn call(api: &super::support::Api, path: &str, sample: &[(&str, &str)]) -> reqwest::Response {

@@ -465,7 +465,9 @@ async fn every_stored_calculation_can_be_redone_exactly(pool: PgPool) {
     let (owner, _) = app.signed_in(Role::EvOwner).await;
     let id = vehicle(&owner, VIN_A).await;
     // Make ENERGY-2025 the active methodology (the admin screen does this, audited).
-    app::server::services::methodology::ensure_defaults(&app.pool).await.unwrap();
+    app::server::services::methodology::ensure_defaults(&app.pool)
+        .await
+        .unwrap();
     sqlx::query(
         "UPDATE methodology_active SET version_id = (SELECT id FROM methodology_versions WHERE code = 'ENERGY-2025' AND version = 1)",
     )
@@ -476,12 +478,22 @@ async fn every_stored_calculation_can_be_redone_exactly(pool: PgPool) {
         2026-01-10T08:00:00Z,2026-01-10T09:00:00Z,250,40\n\
         2026-01-11T08:00:00Z,2026-01-11T08:45:00Z,37.5,\n\
         2026-01-12T08:00:00Z,2026-01-12T08:20:00Z,10,9\n";
-    let (status, report) = upload(&owner, &id, "trips", "energy.csv", csv.as_bytes().to_vec()).await;
-    assert_eq!((status, report["rows_imported"].as_i64()), (200, Some(3)), "{report}");
+    let (status, report) =
+        upload(&owner, &id, "trips", "energy.csv", csv.as_bytes().to_vec()).await;
+    assert_eq!(
+        (status, report["rows_imported"].as_i64()),
+        (200, Some(3)),
+        "{report}"
+    );
 
     // Redo it from what is stored: the version's parameters, the vehicle inputs of the
     // calculation, and each trip.
-    let (methodology, efficiency, region, total): (sqlx::types::Json<Methodology>, Decimal, String, Decimal) = sqlx::query_as(
+    let (methodology, efficiency, region, total): (
+        sqlx::types::Json<Methodology>,
+        Decimal,
+        String,
+        Decimal,
+    ) = sqlx::query_as(
         "SELECT v.methodology, c.efficiency_kwh_per_100km, c.grid_region, c.avoided_kg
          FROM co2_calculations c JOIN methodology_versions v ON v.id = c.methodology_version_id",
     )
@@ -512,4 +524,64 @@ async fn every_stored_calculation_can_be_redone_exactly(pool: PgPool) {
     assert_eq!(trips[0].2, Decimal::from_str("12.61256").unwrap());
     // 10 km with 9 kWh emits more on the grid than a petrol car would: nothing avoided.
     assert_eq!(trips[2].2, Decimal::ZERO);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_dashboard_sums_by_local_day_month_and_year(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let a = vehicle(&owner, VIN_A).await;
+    let b = vehicle(&owner, VIN_B).await;
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today - chrono::Duration::days(1);
+    // 23:30 local (UTC+7) yesterday is 16:30 UTC: it counts on yesterday's local date.
+    let csv_a = format!("start_time,end_time,distance_km\n{yesterday}T23:30:00,{yesterday}T23:50:00,20\n{yesterday}T08:00:00,{yesterday}T08:30:00,10\n");
+    let csv_b = format!("start_time,end_time,distance_km,energy_kwh\n{yesterday}T09:00:00+07:00,{yesterday}T10:00:00+07:00,70,11\n");
+    upload(&owner, &a, "trips", "a.csv", csv_a.into_bytes()).await;
+    upload(&owner, &b, "trips", "b.csv", csv_b.into_bytes()).await;
+
+    let (status, all) = json(owner.post("/api/dashboard", &[("by", "day")]).await).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(all["total_trips"], 3);
+    assert_eq!(
+        dec(&all["total_avoided_kg"]),
+        Decimal::from(10),
+        "100 km × 100 g/km"
+    );
+    assert_eq!(dec(&all["credit_equivalent"]), Decimal::new(10, 3));
+    let buckets = all["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 30);
+    let day = buckets
+        .iter()
+        .find(|b| b["start"] == yesterday.to_string())
+        .unwrap();
+    assert_eq!(
+        (day["trips"].as_i64(), dec(&day["distance_km"])),
+        (Some(3), Decimal::from(100))
+    );
+    assert!(all["chart_svg"].as_str().unwrap().starts_with("<svg"));
+    assert!(all["chart_svg"].as_str().unwrap().contains("<rect"));
+
+    let (_, only_b) = json(
+        owner
+            .post("/api/dashboard", &[("by", "year"), ("vehicle_id", &b)])
+            .await,
+    )
+    .await;
+    assert_eq!(dec(&only_b["total_distance_km"]), Decimal::from(70));
+    // Energy: measured 11 kWh for b; a's 30 km are estimated at 18.5 kWh/100 km = 5.55 kWh.
+    let (_, month) = json(owner.post("/api/dashboard", &[("by", "month")]).await).await;
+    assert_eq!(dec(&month["total_energy_kwh"]), Decimal::new(166, 1));
+
+    let (other, _) = app.signed_in(Role::EvOwner).await;
+    let (_, theirs) = json(other.post("/api/dashboard", &[]).await).await;
+    assert_eq!(
+        theirs["total_trips"], 0,
+        "an owner sees only their own driving"
+    );
+    let (status, _) = json(other.post("/api/dashboard", &[("vehicle_id", &a)]).await).await;
+    assert_eq!(status, 200);
+    let (status, body) = json(owner.post("/api/dashboard", &[("by", "week")]).await).await;
+    assert_eq!(status, 422);
+    assert!(field_error(&body, "by").is_some());
 }
