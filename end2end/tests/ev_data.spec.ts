@@ -32,7 +32,7 @@ async function signUpOwner(page: Page): Promise<void> {
 }
 
 async function registerVehicle(page: Page, vin: string): Promise<void> {
-  await page.getByRole('link', { name: 'Vehicles' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Vehicles' }).click();
   await expect(page.getByRole('heading', { name: 'Your vehicles' })).toBeVisible();
   await hydrated(page);
   const form = page.locator('section', { hasText: 'Register a vehicle' });
@@ -54,10 +54,10 @@ test('an owner registers a vehicle, imports a file with bad rows and reads the r
   await signUpOwner(page);
   await registerVehicle(page, randomVin());
 
-  await page.getByRole('link', { name: 'Dashboard' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Dashboard' }).click();
   await expect(page.getByTestId('total-avoided')).toHaveText('0.0 kg');
 
-  await page.getByRole('link', { name: 'Import data' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Import data' }).click();
   await expect(page.getByRole('heading', { name: 'Import trips or charging sessions' })).toBeVisible();
   await hydrated(page);
   await page.getByLabel('File', { exact: true }).setInputFiles(fixture);
@@ -81,11 +81,23 @@ test('an owner registers a vehicle, imports a file with bad rows and reads the r
   await expect(page.locator('figure.chart svg rect').first()).toBeAttached();
   await expect(page.locator('table.dashboard-table tbody tr').first()).toContainText('3.7');
 
+  // The trips page lists them; the owner deletes one and the dashboard follows.
+  await gotoHydrated(page, '/trips');
+  await expect(page.getByText('2 trips')).toBeVisible();
+  const last = page.locator('table.trips tbody tr').first();
+  await expect(last).toContainText('2026-01-05 17:30');
+  await last.getByText('Delete', { exact: true }).click();
+  await last.getByRole('button', { name: 'Delete this trip' }).click();
+  await expect(page.getByText('1 trip', { exact: true })).toBeVisible();
+  await gotoHydrated(page, '/dashboard?by=year');
+  await expect(page.getByTestId('total-distance')).toHaveText('18 km');
+
   // The same file again: nothing new, and the page says so.
   await gotoHydrated(page, '/import');
   await page.getByLabel('File', { exact: true }).setInputFiles(fixture);
   await page.getByRole('button', { name: 'Import' }).click();
-  await expect(page.getByTestId('imported')).toHaveText('0');
+  // The deleted trip comes back; the other rows are duplicates now.
+  await expect(page.getByTestId('imported')).toHaveText('1');
   await expect(page.getByText('This same file was imported before')).toBeVisible();
 });
 

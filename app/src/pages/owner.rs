@@ -2,4 +2,5 @@
 
 pub mod dashboard;
 pub mod import;
+pub mod trips;
 pub mod vehicles;

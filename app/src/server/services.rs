@@ -5,5 +5,6 @@ pub mod dashboard;
 pub mod import;
 pub mod methodology;
 pub mod rate_limit;
+pub mod trips;
 pub mod user_admin;
 pub mod vehicles;

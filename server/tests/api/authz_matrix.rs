@@ -141,6 +141,20 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     ("/api/imports/upload", Roles(OWNER), MULTIPART),
     ("/api/imports/report", Roles(OWNER), &[("import_id", NIL)]),
     ("/api/dashboard", Roles(OWNER), &[("by", "month")]),
+    ("/api/trips", Roles(OWNER), &[]),
+    (
+        "/api/trips/update",
+        Roles(OWNER),
+        &[
+            ("trip_id", "0"),
+            ("start_time", ""),
+            ("end_time", ""),
+            ("distance_km", ""),
+            ("energy_kwh", ""),
+            ("notes", ""),
+        ],
+    ),
+    ("/api/trips/delete", Roles(OWNER), &[("trip_id", "0")]),
 ];
 
 async fn call(api: &super::support::Api, path: &str, sample: &[(&str, &str)]) -> reqwest::Response {

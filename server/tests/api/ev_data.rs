@@ -585,3 +585,122 @@ async fn the_dashboard_sums_by_local_day_month_and_year(pool: PgPool) {
     assert_eq!(status, 422);
     assert!(field_error(&body, "by").is_some());
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn trips_are_listed_edited_and_deleted_unless_claimed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_A).await;
+    let csv = "start_time,end_time,distance_km,energy_kwh\n\
+        2026-02-01T08:00:00+07:00,2026-02-01T08:30:00+07:00,10,\n\
+        2026-02-01T09:00:00+07:00,2026-02-01T09:30:00+07:00,20,1\n\
+        2026-02-02T09:00:00+07:00,2026-02-02T09:30:00+07:00,30,\n";
+    upload(&owner, &id, "trips", "feb.csv", csv.as_bytes().to_vec()).await;
+
+    let (status, page) = json(
+        owner
+            .post(
+                "/api/trips",
+                &[("from", "2026-02-01"), ("to", "2026-02-01")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!((status, page["total"].as_i64()), (200, Some(2)), "{page}");
+    let (_, flagged) = json(owner.post("/api/trips", &[("flagged", "true")]).await).await;
+    assert_eq!(flagged["total"], 1, "1 kWh for 20 km is below 8 kWh/100 km");
+    let trips = page["trips"].as_array().unwrap();
+    let (second, first) = (
+        trips[0]["id"].as_i64().unwrap().to_string(),
+        trips[1]["id"].as_i64().unwrap().to_string(),
+    );
+    assert_eq!(trips[1]["local_start"], "2026-02-01T08:00");
+
+    // Editing into an overlap is refused; a good edit moves CO₂ and the day totals.
+    let overlap = [
+        ("trip_id", first.as_str()),
+        ("start_time", "2026-02-01T08:50"),
+        ("end_time", "2026-02-01T09:10"),
+        ("distance_km", "10"),
+        ("energy_kwh", ""),
+        ("notes", ""),
+    ];
+    let (status, body) = json(owner.post("/api/trips/update", &overlap).await).await;
+    assert_eq!(status, 422);
+    assert!(field_error(&body, "start_time")
+        .unwrap()
+        .contains("overlaps your trip of 2026-02-01 09:00"));
+    let edit = [
+        ("trip_id", first.as_str()),
+        ("start_time", "2026-02-01T07:00"),
+        ("end_time", "2026-02-01T07:40"),
+        ("distance_km", "15,5"),
+        ("energy_kwh", ""),
+        ("notes", "fixed"),
+    ];
+    let (status, trip) = json(owner.post("/api/trips/update", &edit).await).await;
+    assert_eq!(status, 200, "{trip}");
+    assert_eq!(dec(&trip["avoided_kg"]), Decimal::new(155, 2));
+    let day: (i32, Decimal, Decimal) = sqlx::query_as(
+        "SELECT trips, distance_km, avoided_kg FROM trip_days WHERE vehicle_id = $1::uuid AND day = '2026-02-01'",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(day, (2, Decimal::new(355, 1), Decimal::new(355, 2)));
+    let bad = [
+        ("trip_id", first.as_str()),
+        ("start_time", "2026-02-01T07:00"),
+        ("end_time", "2026-02-01T06:00"),
+        ("distance_km", "0"),
+        ("energy_kwh", "x"),
+        ("notes", ""),
+    ];
+    let (status, body) = json(owner.post("/api/trips/update", &bad).await).await;
+    assert_eq!(status, 422);
+    assert!(field_error(&body, "energy_kwh").is_some(), "{body}");
+
+    // Another owner cannot touch it; a claimed trip cannot change.
+    let (other, _) = app.signed_in(Role::EvOwner).await;
+    assert_eq!(
+        other
+            .post("/api/trips/delete", &[("trip_id", &second)])
+            .await
+            .status(),
+        404
+    );
+    sqlx::query("UPDATE trips SET claim_id = gen_random_uuid() WHERE id = $1::bigint")
+        .bind(&second)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = json(
+        owner
+            .post("/api/trips/delete", &[("trip_id", &second)])
+            .await,
+    )
+    .await;
+    assert_eq!((status, body["kind"].as_str()), (409, Some("conflict")));
+
+    assert_eq!(
+        owner
+            .post("/api/trips/delete", &[("trip_id", &first)])
+            .await
+            .status(),
+        200
+    );
+    let day: (i32, Decimal) = sqlx::query_as(
+        "SELECT trips, distance_km FROM trip_days WHERE vehicle_id = $1::uuid AND day = '2026-02-01'",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(day, (1, Decimal::from(20)));
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action IN ('trip.update', 'trip.delete')")
+            .await,
+        2
+    );
+}

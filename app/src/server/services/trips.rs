@@ -1,0 +1,381 @@
+//! An owner's trips: list with filters, edit or delete a trip that is not claimed. Every
+//! change recomputes the trip's CO₂ (a new stored calculation) and keeps the per-day
+//! aggregates in step, in one transaction with the vehicle locked.
+
+use crate::domain::methodology::TripInput;
+use crate::domain::trip::{check_trip, parse_number, Rejection, Timestamp, TripRecord};
+use crate::error::{AppError, FieldErrors};
+use crate::server::audit::{self, AuditEntry};
+use crate::server::db::vehicles::{self, VehicleRow};
+use crate::server::db::violated_constraint;
+use crate::server::services::methodology;
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+use sqlx::{FromRow, PgConnection, PgPool};
+use uuid::Uuid;
+
+pub const PAGE_SIZE: i64 = 50;
+pub const CLAIMED: &str = "claimed_read_only";
+
+#[derive(Debug, Clone, FromRow)]
+pub struct TripRow {
+    pub id: i64,
+    pub vehicle_id: Uuid,
+    pub start_time: DateTime<Utc>,
+    pub end_time: DateTime<Utc>,
+    pub distance_km: Decimal,
+    pub energy_kwh: Option<Decimal>,
+    pub notes: Option<String>,
+    pub flags: Vec<String>,
+    pub avoided_kg: Decimal,
+    pub claimed: bool,
+    pub time_zone: String,
+}
+
+pub struct Filter {
+    pub vehicle: Option<Uuid>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub flagged_only: bool,
+    pub page: i64,
+}
+
+const SELECT: &str = "SELECT t.id, t.vehicle_id, t.start_time, t.end_time, t.distance_km, t.energy_kwh, t.notes, t.flags,
+        t.avoided_kg, t.claim_id IS NOT NULL AS claimed, v.time_zone
+    FROM trips t JOIN vehicles v ON v.id = t.vehicle_id";
+
+/// One page of the owner's trips, newest first, and how many match. Dates are the
+/// vehicle's local dates.
+pub async fn list(pool: &PgPool, owner: Uuid, f: &Filter) -> Result<(Vec<TripRow>, i64), AppError> {
+    let filter = "v.owner_id = $1 AND ($2::uuid IS NULL OR t.vehicle_id = $2)
+        AND ($3::date IS NULL OR (t.start_time AT TIME ZONE v.time_zone)::date >= $3)
+        AND ($4::date IS NULL OR (t.start_time AT TIME ZONE v.time_zone)::date <= $4)
+        AND (NOT $5 OR cardinality(t.flags) > 0)";
+    let rows = sqlx::query_as::<_, TripRow>(&format!(
+        "{SELECT} WHERE {filter} ORDER BY t.start_time DESC, t.id DESC LIMIT $6 OFFSET $7"
+    ))
+    .bind(owner)
+    .bind(f.vehicle)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.flagged_only)
+    .bind(PAGE_SIZE)
+    .bind((f.page.max(1) - 1) * PAGE_SIZE)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM trips t JOIN vehicles v ON v.id = t.vehicle_id WHERE {filter}"
+    ))
+    .bind(owner)
+    .bind(f.vehicle)
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.flagged_only)
+    .fetch_one(pool)
+    .await?;
+    Ok((rows, total))
+}
+
+/// Raw edit form input; times are local to the vehicle unless they carry an offset.
+pub struct TripEdit {
+    pub start_time: String,
+    pub end_time: String,
+    pub distance_km: String,
+    pub energy_kwh: String,
+    pub notes: String,
+}
+
+struct Locked {
+    trip: TripRow,
+    vehicle: VehicleRow,
+}
+
+async fn lock(conn: &mut PgConnection, owner: Uuid, id: i64) -> Result<Locked, AppError> {
+    let vehicle_id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT t.vehicle_id FROM trips t JOIN vehicles v ON v.id = t.vehicle_id WHERE t.id = $1 AND v.owner_id = $2",
+    )
+    .bind(id)
+    .bind(owner)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let vehicle_id = vehicle_id.ok_or_else(|| AppError::not_found("The trip"))?;
+    let vehicle = vehicles::owned_for_update(conn, owner, vehicle_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("The trip"))?;
+    let trip = sqlx::query_as::<_, TripRow>(&format!("{SELECT} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    if trip.claimed {
+        return Err(claimed());
+    }
+    Ok(Locked { trip, vehicle })
+}
+
+fn claimed() -> AppError {
+    AppError::conflict("This trip is part of a credit request and can no longer change.")
+}
+
+fn local_day(t: DateTime<Utc>, zone: &str) -> NaiveDate {
+    let tz: chrono_tz::Tz = zone.parse().unwrap_or(chrono_tz::UTC);
+    t.with_timezone(&tz).date_naive()
+}
+
+/// Adds (sign 1) or removes (sign -1) a trip from its local day's aggregate. Removal is a
+/// plain UPDATE: the proposed row of an upsert would break the table's CHECKs.
+async fn adjust_day(
+    conn: &mut PgConnection,
+    vehicle: &VehicleRow,
+    start: DateTime<Utc>,
+    distance: Decimal,
+    energy: Option<Decimal>,
+    avoided: Decimal,
+    sign: i32,
+) -> Result<(), sqlx::Error> {
+    let energy =
+        energy.unwrap_or(distance * vehicle.efficiency_kwh_per_100km / Decimal::ONE_HUNDRED);
+    let day = local_day(start, &vehicle.time_zone);
+    let sql = if sign > 0 {
+        "INSERT INTO trip_days (vehicle_id, day, trips, distance_km, energy_kwh, avoided_kg) VALUES ($1, $2, 1, $3, $4, $5)
+         ON CONFLICT (vehicle_id, day) DO UPDATE SET trips = trip_days.trips + 1,
+             distance_km = trip_days.distance_km + EXCLUDED.distance_km,
+             energy_kwh = trip_days.energy_kwh + EXCLUDED.energy_kwh,
+             avoided_kg = trip_days.avoided_kg + EXCLUDED.avoided_kg"
+    } else {
+        "UPDATE trip_days SET trips = trips - 1, distance_km = distance_km - $3, energy_kwh = energy_kwh - $4,
+             avoided_kg = avoided_kg - $5 WHERE vehicle_id = $1 AND day = $2"
+    };
+    sqlx::query(sql)
+        .bind(vehicle.id)
+        .bind(day)
+        .bind(distance)
+        .bind(energy)
+        .bind(avoided)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+fn parse_edit(e: &TripEdit, zone: chrono_tz::Tz) -> Result<TripRecord, AppError> {
+    let mut errors = FieldErrors::new();
+    let time = |raw: &str, field: &str| -> Result<DateTime<Utc>, String> {
+        // A datetime-local input sends "2026-03-01T08:30".
+        match Timestamp::parse(raw) {
+            Some(Timestamp::Absolute(t)) => Ok(t.with_timezone(&Utc)),
+            Some(Timestamp::Local(l)) => match l.and_local_timezone(zone) {
+                chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                    Ok(t.with_timezone(&Utc))
+                }
+                chrono::LocalResult::None => Err(format!(
+                    "{raw} does not exist in {} (the clocks skip it).",
+                    zone.name()
+                )),
+            },
+            None => Err(format!("Enter the {field} as a date and time.")),
+        }
+    };
+    let start = errors.check("start_time", time(&e.start_time, "start"));
+    let end = errors.check("end_time", time(&e.end_time, "end"));
+    let distance = errors.check(
+        "distance_km",
+        parse_number(&e.distance_km, true)
+            .ok_or_else(|| "Enter the distance in km, like 12.5.".to_owned()),
+    );
+    let energy = if e.energy_kwh.trim().is_empty() {
+        Some(None)
+    } else {
+        errors.check(
+            "energy_kwh",
+            parse_number(&e.energy_kwh, true)
+                .filter(|v| *v >= Decimal::ZERO)
+                .map(Some)
+                .ok_or_else(|| {
+                    "Enter the energy in kWh, or leave it empty to estimate it.".to_owned()
+                }),
+        )
+    };
+    errors.finish()?;
+    let notes = e.notes.trim();
+    Ok(TripRecord {
+        start: start.unwrap(),
+        end: end.unwrap(),
+        distance_km: distance.unwrap().round_dp(3),
+        energy_kwh: energy.unwrap().map(|v| v.round_dp(3)),
+        start_lat: None,
+        start_lng: None,
+        end_lat: None,
+        end_lng: None,
+        odometer_start_km: None,
+        odometer_end_km: None,
+        notes: (!notes.is_empty()).then(|| notes.to_owned()),
+    })
+}
+
+fn rejection_field(r: &Rejection) -> &'static str {
+    match r {
+        Rejection::DistanceNotPositive | Rejection::TooFast { .. } => "distance_km",
+        Rejection::TooLong { .. } => "notes",
+        Rejection::EndNotAfterStart | Rejection::InFuture { .. } => "end_time",
+        _ => "start_time",
+    }
+}
+
+#[tracing::instrument(skip(pool, edit), err(level = "info"))]
+pub async fn update(
+    pool: &PgPool,
+    owner: Uuid,
+    id: i64,
+    edit: TripEdit,
+) -> Result<TripRow, AppError> {
+    let version = methodology::active(pool).await?;
+    let mut tx = pool.begin().await?;
+    let Locked { trip, vehicle } = lock(&mut tx, owner, id).await?;
+    let zone: chrono_tz::Tz = vehicle.time_zone.parse().map_err(crate::server::internal)?;
+    let record = parse_edit(&edit, zone)?;
+    check_trip(&record, Utc::now())
+        .map_err(|r| AppError::invalid(rejection_field(&r), capitalise(&r.message())))?;
+    let overlap: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT start_time FROM trips WHERE vehicle_id = $1 AND id <> $2 AND start_time < $4 AND end_time > $3 LIMIT 1",
+    )
+    .bind(vehicle.id)
+    .bind(id)
+    .bind(record.start)
+    .bind(record.end)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if let Some(other) = overlap {
+        let when = other.with_timezone(&zone).format("%Y-%m-%d %H:%M");
+        return Err(AppError::invalid(
+            "start_time",
+            format!("This overlaps your trip of {when}."),
+        ));
+    }
+    let calc = version
+        .methodology
+        .calculate(&TripInput {
+            distance_km: record.distance_km,
+            measured_energy_kwh: record.energy_kwh,
+            efficiency_kwh_per_100km: vehicle.efficiency_kwh_per_100km,
+            region: vehicle.grid_region.clone(),
+        })
+        .map_err(crate::server::internal)?;
+    let calculation_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO co2_calculations (id, methodology_version_id, vehicle_id, efficiency_kwh_per_100km, grid_region,
+             trips, distance_km, baseline_kg, project_kg, avoided_kg) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9)",
+    )
+    .bind(calculation_id)
+    .bind(version.id)
+    .bind(vehicle.id)
+    .bind(vehicle.efficiency_kwh_per_100km)
+    .bind(&vehicle.grid_region)
+    .bind(record.distance_km)
+    .bind(calc.baseline_kg)
+    .bind(calc.project_kg)
+    .bind(calc.avoided_kg)
+    .execute(&mut *tx)
+    .await?;
+    adjust_day(
+        &mut tx,
+        &vehicle,
+        trip.start_time,
+        trip.distance_km,
+        trip.energy_kwh,
+        trip.avoided_kg,
+        -1,
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE trips SET start_time = $2, end_time = $3, distance_km = $4, energy_kwh = $5, notes = $6,
+                calculation_id = $7, avoided_kg = $8 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(record.start)
+    .bind(record.end)
+    .bind(record.distance_km)
+    .bind(record.energy_kwh)
+    .bind(&record.notes)
+    .bind(calculation_id)
+    .bind(calc.avoided_kg)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| if violated_constraint(&e) == Some(CLAIMED) { claimed() } else { e.into() })?;
+    adjust_day(
+        &mut tx,
+        &vehicle,
+        record.start,
+        record.distance_km,
+        record.energy_kwh,
+        calc.avoided_kg,
+        1,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(owner),
+            action: "trip.update",
+            entity: "trip",
+            entity_id: id.to_string(),
+            before: Some(json!({"start": trip.start_time, "end": trip.end_time, "distance_km": trip.distance_km, "energy_kwh": trip.energy_kwh})),
+            after: Some(json!({"start": record.start, "end": record.end, "distance_km": record.distance_km, "energy_kwh": record.energy_kwh})),
+        },
+    )
+    .await?;
+    let updated = sqlx::query_as::<_, TripRow>(&format!("{SELECT} WHERE t.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+#[tracing::instrument(skip(pool), err(level = "info"))]
+pub async fn delete(pool: &PgPool, owner: Uuid, id: i64) -> Result<(), AppError> {
+    let mut tx = pool.begin().await?;
+    let Locked { trip, vehicle } = lock(&mut tx, owner, id).await?;
+    sqlx::query("DELETE FROM trips WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if violated_constraint(&e) == Some(CLAIMED) {
+                claimed()
+            } else {
+                e.into()
+            }
+        })?;
+    adjust_day(
+        &mut tx,
+        &vehicle,
+        trip.start_time,
+        trip.distance_km,
+        trip.energy_kwh,
+        trip.avoided_kg,
+        -1,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(owner),
+            action: "trip.delete",
+            entity: "trip",
+            entity_id: id.to_string(),
+            before: Some(json!({"start": trip.start_time, "end": trip.end_time, "distance_km": trip.distance_km})),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().collect::<String>() + c.as_str() + ".",
+        None => String::new(),
+    }
+}
