@@ -54,7 +54,10 @@ test-rust:
 	./target/debug/server pg-run --data-dir target/test-pg --no-fsync -- cargo leptos test
 
 ## Playwright against the freshly built server (it starts its own embedded PostgreSQL).
-test-e2e:
+## Built again here: `cargo test` of the server package replaces target/debug/server with a
+## binary of its own, so the e2e server must be (re)linked right before the suite.
+test-e2e: setup-node
+	cargo leptos build
 	cd end2end && npx playwright test
 
 ## Benchmarks (../shared/BENCHMARKS.md); each prints `BENCH <name> <metric>=<value> …`.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod dashboard;
 pub mod imports;
+pub mod methodology;
 pub mod trips;
 pub mod vehicles;
 

@@ -94,6 +94,7 @@ pub fn App() -> impl IntoView {
                     />
                     <Route path=path!("/profile") view=account::profile::ProfilePage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=admin::users::UsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/methodology") view=admin::methodology::MethodologyPage ssr=SsrMode::Async />
                     <Route path=path!("/dashboard") view=owner::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/trips") view=owner::trips::TripsPage ssr=SsrMode::Async />
                     <Route path=path!("/vehicles") view=owner::vehicles::VehiclesPage ssr=SsrMode::Async />

@@ -11,7 +11,11 @@ use leptos_router::components::A;
 /// Links per role. Only screens that exist are listed.
 fn links(role: Role) -> &'static [(&'static str, &'static str)] {
     match role {
-        Role::Admin => &[("/", "Home"), ("/admin/users", "Users")],
+        Role::Admin => &[
+            ("/", "Home"),
+            ("/admin/users", "Users"),
+            ("/admin/methodology", "Methodology"),
+        ],
         Role::EvOwner => &[
             ("/", "Home"),
             ("/vehicles", "Vehicles"),

@@ -1,3 +1,4 @@
 //! The admin's screens.
 
+pub mod methodology;
 pub mod users;

@@ -142,6 +142,17 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     ("/api/imports/report", Roles(OWNER), &[("import_id", NIL)]),
     ("/api/dashboard", Roles(OWNER), &[("by", "month")]),
     ("/api/trips", Roles(OWNER), &[]),
+    ("/api/admin/methodologies", Roles(ADMIN), &[]),
+    (
+        "/api/admin/methodologies/add",
+        Roles(ADMIN),
+        &[("code", "SEED-2025"), ("buffer_share", ""), ("note", "")],
+    ),
+    (
+        "/api/admin/methodologies/activate",
+        Roles(ADMIN),
+        &[("version_id", NIL)],
+    ),
     (
         "/api/trips/update",
         Roles(OWNER),

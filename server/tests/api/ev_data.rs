@@ -704,3 +704,76 @@ async fn trips_are_listed_edited_and_deleted_unless_claimed(pool: PgPool) {
         2
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn admins_add_methodology_versions_and_choose_the_active_one(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (admin, admin_id) = app.signed_in(Role::Admin).await;
+    let (_, versions) = json(admin.post("/api/admin/methodologies", &[]).await).await;
+    let versions = versions.as_array().unwrap().clone();
+    assert_eq!(versions.len(), 2);
+    assert!(versions
+        .iter()
+        .any(|v| v["active"] == true && v["methodology"]["code"] == "SEED-2025"));
+
+    let bad = [
+        ("code", "ENERGY-2025"),
+        ("baseline_l_per_100km", "7"),
+        ("fuel_kg_co2_per_l", "2.348"),
+        ("losses_share", "1.5"),
+        ("grid_factors", "VN=0.7\nnonsense"),
+        ("buffer_share", "0.05"),
+        ("note", ""),
+    ];
+    let (status, body) = json(admin.post("/api/admin/methodologies/add", &bad).await).await;
+    assert_eq!(status, 422);
+    for field in ["grid_kg_co2_per_kwh", "note"] {
+        assert!(field_error(&body, field).is_some(), "{field}: {body}");
+    }
+    let good = [
+        ("code", "ENERGY-2025"),
+        ("baseline_l_per_100km", "7,2"),
+        ("fuel_kg_co2_per_l", "2.348"),
+        ("losses_share", "0.08"),
+        ("grid_factors", "VN=0.6800\nTH=0.4500"),
+        ("buffer_share", "0.05"),
+        ("note", "MONRE 2024 grid factor"),
+    ];
+    let (status, id) = json(admin.post("/api/admin/methodologies/add", &good).await).await;
+    assert_eq!(status, 200, "{id}");
+    let id = id.as_str().unwrap().to_owned();
+    let (status, _) = json(
+        admin
+            .post("/api/admin/methodologies/activate", &[("version_id", &id)])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let active: (String, i32) = sqlx::query_as(
+        "SELECT v.code, v.version FROM methodology_active a JOIN methodology_versions v ON v.id = a.version_id",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(active, ("ENERGY-2025".to_owned(), 2));
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action LIKE 'methodology.%'")
+            .await,
+        2
+    );
+    let actor: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT actor_id FROM audit_log WHERE action = 'methodology.activate'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(actor, Some(admin_id));
+    // Vehicles may now choose TH, the newest ENERGY version's region.
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let (_, options) = json(owner.post("/api/vehicles/options", &[]).await).await;
+    assert_eq!(options["grid_regions"], serde_json::json!(["TH", "VN"]));
+    // Versions are append-only in the schema.
+    assert!(sqlx::query("UPDATE methodology_versions SET note = 'x'")
+        .execute(&app.pool)
+        .await
+        .is_err());
+}

@@ -84,3 +84,135 @@ pub async fn grid_regions(pool: &PgPool) -> Result<Vec<String>, AppError> {
         Params::Seed(_) => Vec::new(),
     })
 }
+
+/// A stored version with when and why it was added, and whether it is the active one.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: Uuid,
+    pub methodology: Methodology,
+    pub note: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub active: bool,
+}
+
+/// Every version, newest first per methodology.
+pub async fn list(pool: &PgPool) -> Result<Vec<Listed>, AppError> {
+    ensure_defaults(pool).await?;
+    let rows: Vec<(Uuid, Json<Methodology>, String, chrono::DateTime<chrono::Utc>, bool)> = sqlx::query_as(
+        "SELECT v.id, v.methodology, v.note, v.created_at, v.id = a.version_id
+         FROM methodology_versions v CROSS JOIN methodology_active a ORDER BY v.code DESC, v.version DESC",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, Json(methodology), note, created_at, active)| Listed {
+            id,
+            methodology,
+            note,
+            created_at,
+            active,
+        })
+        .collect())
+}
+
+/// Adds `methodology` as the next version of its code (its own version number is ignored).
+/// Parameters are checked by the domain; nothing is ever edited in place.
+#[tracing::instrument(skip(pool, methodology), err(level = "info"))]
+pub async fn add_version(
+    pool: &PgPool,
+    actor: Uuid,
+    mut methodology: Methodology,
+    note: &str,
+) -> Result<Uuid, AppError> {
+    ensure_defaults(pool).await?;
+    let mut tx = pool.begin().await?;
+    // One writer at a time per code, so two admins cannot take the same number.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+        .bind(methodology.code.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let next: i32 = sqlx::query_scalar(
+        "SELECT coalesce(max(version), 0) + 1 FROM methodology_versions WHERE code = $1",
+    )
+    .bind(methodology.code.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    methodology.version = next;
+    if let Err(problems) = methodology.validate() {
+        return Err(AppError::Invalid {
+            fields: problems
+                .into_iter()
+                .map(|(field, message)| crate::error::FieldError { field, message })
+                .collect(),
+        });
+    }
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO methodology_versions (id, code, version, methodology, note, created_by) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(methodology.code.as_str())
+    .bind(next)
+    .bind(Json(&methodology))
+    .bind(note.trim())
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    crate::server::audit::record(
+        &mut tx,
+        crate::server::audit::AuditEntry {
+            actor_id: Some(actor),
+            action: "methodology.add_version",
+            entity: "methodology_version",
+            entity_id: id.to_string(),
+            before: None,
+            after: Some(serde_json::to_value(&methodology).map_err(crate::server::internal)?),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Makes a version the one new calculations use.
+#[tracing::instrument(skip(pool), err(level = "info"))]
+pub async fn activate(pool: &PgPool, actor: Uuid, version_id: Uuid) -> Result<(), AppError> {
+    ensure_defaults(pool).await?;
+    let mut tx = pool.begin().await?;
+    let before: Uuid = sqlx::query_scalar("SELECT version_id FROM methodology_active FOR UPDATE")
+        .fetch_one(&mut *tx)
+        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM methodology_versions WHERE id = $1)")
+            .bind(version_id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if !exists {
+        return Err(AppError::not_found("The methodology version"));
+    }
+    if before == version_id {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE methodology_active SET version_id = $1, changed_by = $2, changed_at = now()",
+    )
+    .bind(version_id)
+    .bind(actor)
+    .execute(&mut *tx)
+    .await?;
+    crate::server::audit::record(
+        &mut tx,
+        crate::server::audit::AuditEntry {
+            actor_id: Some(actor),
+            action: "methodology.activate",
+            entity: "methodology_active",
+            entity_id: "active".into(),
+            before: Some(serde_json::json!({ "version_id": before })),
+            after: Some(serde_json::json!({ "version_id": version_id })),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
