@@ -18,6 +18,8 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
         ],
         Role::EvOwner => &[
             ("/", "Home"),
+            ("/dashboard", "Dashboard"),
+            ("/trips", "Trips"),
             ("/vehicles", "Vehicles"),
             ("/import", "Import data"),
         ],
