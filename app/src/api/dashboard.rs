@@ -4,6 +4,7 @@ use crate::domain::period::Grain;
 use crate::error::AppError;
 use chrono::NaiveDate;
 use leptos::prelude::*;
+use leptos::server_fn::codec::{GetUrl, StreamingText, TextStream};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +36,9 @@ pub struct Dashboard {
     /// The bar chart of CO₂ avoided per bucket, as an SVG document drawn by the server.
     pub chart_svg: String,
     pub methodology: String,
+    /// Links to the CSV downloads of these buckets and of the trips behind them.
+    pub export_url: String,
+    pub trips_export_url: String,
 }
 
 /// CO₂ avoided, distance and energy by `by` (`day`: last 30 days, `month`: last 12 months,
@@ -95,7 +99,65 @@ pub async fn owner_dashboard(
                 active.methodology.code.as_str(),
                 active.methodology.version
             ),
+            export_url: format!(
+                "/api/dashboard/export?by={}&vehicle_id={}",
+                grain.as_str(),
+                vehicle.map(|v| v.to_string()).unwrap_or_default()
+            ),
+            trips_export_url: format!(
+                "/api/trips/export?vehicle_id={}",
+                vehicle.map(|v| v.to_string()).unwrap_or_default()
+            ),
         })
+    })
+    .await
+}
+
+/// The dashboard's buckets as a CSV download (same inputs as `dashboard`).
+#[server(endpoint = "dashboard/export", input = GetUrl, output = StreamingText)]
+pub async fn export_dashboard(
+    by: Option<String>,
+    vehicle_id: Option<String>,
+) -> Result<TextStream<AppError>, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(&[Role::EvOwner]).await?;
+        let grain =
+            Grain::parse(by.as_deref().unwrap_or("")).map_err(|m| AppError::invalid("by", m))?;
+        let vehicle = match vehicle_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+        {
+            None => None,
+            Some(v) => Some(super::parse_id("vehicle_id", v)?),
+        };
+        let today = chrono::Utc::now().date_naive();
+        let (series, _) = dashboard::series(&state.pool, caller.id, vehicle, grain, today).await?;
+        let mut out = csv::Writer::from_writer(Vec::new());
+        let _ = out.write_record([
+            "period_start",
+            "period",
+            "trips",
+            "distance_km",
+            "energy_kwh",
+            "avoided_kg",
+        ]);
+        for (start, f) in series {
+            let _ = out.write_record([
+                start.to_string(),
+                grain.bucket_label(start),
+                f.trips.to_string(),
+                f.distance_km.normalize().to_string(),
+                f.energy_kwh.normalize().to_string(),
+                f.avoided_kg.normalize().to_string(),
+            ]);
+        }
+        let text = String::from_utf8(out.into_inner().map_err(crate::server::internal)?)
+            .map_err(crate::server::internal)?;
+        super::trips::csv_download(&format!("co2-by-{}.csv", grain.as_str()));
+        Ok(TextStream::new(futures::stream::once(
+            async move { Ok(text) },
+        )))
     })
     .await
 }

@@ -5,6 +5,7 @@ use crate::error::AppError;
 use chrono::NaiveDate;
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
+use leptos::server_fn::codec::{GetUrl, StreamingText, TextStream};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -23,6 +24,7 @@ const OWNER: &[Role] = &[Role::EvOwner];
 pub struct Trip {
     pub id: i64,
     pub vehicle_id: Uuid,
+    pub plate: String,
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
     /// Start and end in the vehicle's time zone, as `YYYY-MM-DDTHH:MM` (for forms and lists).
@@ -45,6 +47,7 @@ impl From<trips::TripRow> for Trip {
         Trip {
             id: r.id,
             vehicle_id: r.vehicle_id,
+            plate: r.plate,
             local_start: local(r.start_time),
             local_end: local(r.end_time),
             start_time: r.start_time,
@@ -75,6 +78,75 @@ fn date(field: &str, raw: Option<String>) -> Result<Option<NaiveDate>, AppError>
             .map(Some)
             .map_err(|_| AppError::invalid(field, "Use a date like 2026-03-01.")),
     }
+}
+
+#[cfg(feature = "ssr")]
+fn filter(
+    vehicle_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    flagged: Option<String>,
+    page: i64,
+) -> Result<trips::Filter, AppError> {
+    let vehicle = match vehicle_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(v) => Some(super::parse_id("vehicle_id", v)?),
+    };
+    let (from, to) = (date("from", from)?, date("to", to)?);
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(AppError::invalid(
+                "to",
+                "The end date is before the start date.",
+            ));
+        }
+    }
+    Ok(trips::Filter {
+        vehicle,
+        from,
+        to,
+        flagged_only: flagged.as_deref() == Some("true"),
+        page,
+    })
+}
+
+/// Sets the response up as a CSV download named `name`.
+#[cfg(feature = "ssr")]
+pub(crate) fn csv_download(name: &str) {
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.insert_header(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/csv; charset=utf-8"),
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            options.insert_header(http::header::CONTENT_DISPOSITION, v);
+        }
+    }
+}
+
+/// All the caller's matching trips as a CSV download (same filters as `trips`, no paging).
+#[server(endpoint = "trips/export", input = GetUrl, output = StreamingText)]
+pub async fn export_trips(
+    vehicle_id: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    flagged: Option<String>,
+) -> Result<TextStream<AppError>, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(OWNER).await?;
+        let filter = filter(vehicle_id, from, to, flagged, 1)?;
+        csv_download("trips.csv");
+        Ok(TextStream::new(trips::export_csv(
+            state.pool.clone(),
+            caller.id,
+            filter,
+        )))
+    })
+    .await
 }
 
 /// The caller's trips, newest first, 50 a page. Filters (all optional): `vehicle_id`, `from`

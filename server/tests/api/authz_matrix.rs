@@ -142,6 +142,8 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     ("/api/imports/report", Roles(OWNER), &[("import_id", NIL)]),
     ("/api/dashboard", Roles(OWNER), &[("by", "month")]),
     ("/api/trips", Roles(OWNER), &[]),
+    ("/api/trips/export", Roles(OWNER), &[]),
+    ("/api/dashboard/export", Roles(OWNER), &[("by", "year")]),
     ("/api/admin/methodologies", Roles(ADMIN), &[]),
     (
         "/api/admin/methodologies/add",
@@ -184,9 +186,23 @@ async fn call(api: &super::support::Api, path: &str, sample: &[(&str, &str)]) ->
             .send()
             .await
             .unwrap()
+    } else if is_get(path) {
+        let query: Vec<(&str, &str)> = sample.to_vec();
+        api.http
+            .get(format!("{}{path}", api.base))
+            .query(&query)
+            .send()
+            .await
+            .unwrap()
     } else {
         api.post(path, sample).await
     }
+}
+
+/// Downloads are GET endpoints (they change nothing).
+fn is_get(path: &str) -> bool {
+    leptos::server_fn::axum::server_fn_paths()
+        .any(|(p, method)| p == path && method == http::Method::GET)
 }
 
 #[test]

@@ -82,6 +82,10 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
             <div><dt>"Energy"</dt><dd>{format!("{:.0} kWh", d.total_energy_kwh)}</dd></div>
             <div><dt>"Trips"</dt><dd data-testid="total-trips">{d.total_trips}</dd></div>
         </dl>
+        <p class="actions">
+            <a class="button secondary small" href=d.export_url.clone() download>"Download these numbers (CSV)"</a>" "
+            <a class="button secondary small" href=d.trips_export_url.clone() download>"Download all trips (CSV)"</a>
+        </p>
         <p class="muted">"Figures as computed when each trip was imported. New imports use "{d.methodology.clone()}". A credit is one tonne; the buffer share is set aside at issuance."</p>
         <div class="chart-and-table">
             // The SVG is drawn by our own server code from numbers only; no user text is in it.

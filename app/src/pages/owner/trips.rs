@@ -127,12 +127,34 @@ fn TripTable(page: TripPage, actions: Actions) -> impl IntoView {
         format!("/trips?{keep}page={p}")
     };
     let (current, pages, total) = (page.page, page.pages, page.total);
+    let export = {
+        let m = query.read_untracked();
+        let keep: Vec<String> = [
+            ("vehicle", "vehicle_id"),
+            ("from", "from"),
+            ("to", "to"),
+            ("flagged", "flagged"),
+        ]
+        .iter()
+        .filter_map(|(k, name)| {
+            m.get(k)
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{name}={}", urlencode(&v)))
+        })
+        .collect();
+        format!("/api/trips/export?{}", keep.join("&"))
+    };
     view! {
-        <p class="muted" role="status">{format!("{total} trip{}", if total == 1 { "" } else { "s" })}</p>
+        <p class="muted" role="status">
+            {format!("{total} trip{}", if total == 1 { "" } else { "s" })}
+            " · "
+            <a href=export download>"Download them as CSV"</a>
+        </p>
         <div class="table-wrap">
             <table class="data trips">
                 <thead>
                     <tr>
+                        <th scope="col">"Vehicle"</th>
                         <th scope="col">"Start (local)"</th>
                         <th scope="col">"End"</th>
                         <th scope="col" class="num">"km"</th>
@@ -202,6 +224,7 @@ fn TripRow(t: Trip, actions: Actions) -> impl IntoView {
     };
     view! {
         <tr data-trip=row_id class:flagged=flagged>
+            <td class="nowrap">{t.plate.clone()}</td>
             <td class="nowrap">{start_shown}</td>
             <td class="nowrap">{end_shown}</td>
             <td class="num">{t.distance_km.to_string()}</td>

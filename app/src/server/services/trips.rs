@@ -31,6 +31,7 @@ pub struct TripRow {
     pub avoided_kg: Decimal,
     pub claimed: bool,
     pub time_zone: String,
+    pub plate: String,
 }
 
 pub struct Filter {
@@ -42,7 +43,7 @@ pub struct Filter {
 }
 
 const SELECT: &str = "SELECT t.id, t.vehicle_id, t.start_time, t.end_time, t.distance_km, t.energy_kwh, t.notes, t.flags,
-        t.avoided_kg, t.claim_id IS NOT NULL AS claimed, v.time_zone
+        t.avoided_kg, t.claim_id IS NOT NULL AS claimed, v.time_zone, v.plate
     FROM trips t JOIN vehicles v ON v.id = t.vehicle_id";
 
 /// One page of the owner's trips, newest first, and how many match. Dates are the
@@ -378,4 +379,101 @@ fn capitalise(s: &str) -> String {
         Some(first) => first.to_uppercase().collect::<String>() + c.as_str() + ".",
         None => String::new(),
     }
+}
+
+/// All matching trips as CSV, oldest first, produced 2,000 rows at a time (keyset paging), so
+/// memory stays flat however many trips there are.
+pub fn export_csv(
+    pool: PgPool,
+    owner: Uuid,
+    filter: Filter,
+) -> impl futures::Stream<Item = Result<String, AppError>> + Send + 'static {
+    struct State {
+        pool: PgPool,
+        owner: Uuid,
+        filter: Filter,
+        after: Option<(DateTime<Utc>, i64)>,
+        header: bool,
+        done: bool,
+    }
+    let start = State {
+        pool,
+        owner,
+        filter,
+        after: None,
+        header: false,
+        done: false,
+    };
+    futures::stream::unfold(start, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        let mut out = csv::Writer::from_writer(Vec::new());
+        if !st.header {
+            st.header = true;
+            let _ = out.write_record([
+                "vehicle_plate",
+                "start_time_utc",
+                "end_time_utc",
+                "local_start",
+                "distance_km",
+                "energy_kwh",
+                "avoided_kg",
+                "flags",
+                "claimed",
+                "notes",
+            ]);
+        }
+        let f = &st.filter;
+        let rows = sqlx::query_as::<_, TripRow>(&format!(
+            "{SELECT} WHERE v.owner_id = $1 AND ($2::uuid IS NULL OR t.vehicle_id = $2)
+               AND ($3::date IS NULL OR (t.start_time AT TIME ZONE v.time_zone)::date >= $3)
+               AND ($4::date IS NULL OR (t.start_time AT TIME ZONE v.time_zone)::date <= $4)
+               AND (NOT $5 OR cardinality(t.flags) > 0)
+               AND ($6::timestamptz IS NULL OR (t.start_time, t.id) > ($6, $7))
+             ORDER BY t.start_time, t.id LIMIT 2000"
+        ))
+        .bind(st.owner)
+        .bind(f.vehicle)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.flagged_only)
+        .bind(st.after.map(|a| a.0))
+        .bind(st.after.map_or(0, |a| a.1))
+        .fetch_all(&st.pool)
+        .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            Err(e) => {
+                st.done = true;
+                return Some((Err(AppError::from(e)), st));
+            }
+        };
+        if rows.len() < 2000 {
+            st.done = true;
+        }
+        for r in &rows {
+            let tz: chrono_tz::Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
+            let _ = out.write_record([
+                r.plate.clone(),
+                r.start_time.to_rfc3339(),
+                r.end_time.to_rfc3339(),
+                r.start_time
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string(),
+                r.distance_km.normalize().to_string(),
+                r.energy_kwh
+                    .map(|e| e.normalize().to_string())
+                    .unwrap_or_default(),
+                r.avoided_kg.normalize().to_string(),
+                r.flags.join(" "),
+                r.claimed.to_string(),
+                r.notes.clone().unwrap_or_default(),
+            ]);
+        }
+        st.after = rows.last().map(|r| (r.start_time, r.id));
+        let text = String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default();
+        Some((Ok(text), st))
+    })
 }
