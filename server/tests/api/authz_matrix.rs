@@ -226,9 +226,10 @@ fn every_server_function_has_a_row() {
     let doc =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md")).unwrap();
     for path in &registered {
+        let method = if is_get(path) { "GET" } else { "POST" };
         assert!(
-            doc.contains(&format!("`POST {path}`")),
-            "{path} is not in docs/API.md"
+            doc.contains(&format!("`{method} {path}`")),
+            "{method} {path} is not in docs/API.md"
         );
     }
 }

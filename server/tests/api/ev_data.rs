@@ -703,6 +703,51 @@ async fn trips_are_listed_edited_and_deleted_unless_claimed(pool: PgPool) {
             .await,
         2
     );
+
+    // The CSV download has every matching trip, oldest first.
+    let res = owner
+        .http
+        .get(format!("{}/api/trips/export", owner.base))
+        .query(&[("vehicle_id", id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(res.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("trips.csv"));
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("vehicle_plate,start_time_utc"));
+    assert!(
+        lines[1].contains("2026-02-01 09:00")
+            && lines[1].contains(",20,1,")
+            && lines[1].contains(",energy_out_of_range,true,"),
+        "{csv}"
+    );
+    assert!(
+        lines[2].contains(",30,") && lines[2].ends_with(",false,"),
+        "{csv}"
+    );
+
+    let res = owner
+        .http
+        .get(format!("{}/api/dashboard/export", owner.base))
+        .query(&[("by", "year")])
+        .send()
+        .await
+        .unwrap();
+    let csv = res.text().await.unwrap();
+    assert!(
+        csv.starts_with("period_start,period,trips,distance_km,energy_kwh,avoided_kg"),
+        "{csv}"
+    );
+    assert!(csv.contains("2026-01-01,2026,2,50,"), "{csv}");
+    let visitor = app.client();
+    assert_eq!(visitor.get("/api/trips/export").await.status(), 401);
 }
 
 #[sqlx::test(migrations = "../migrations")]
