@@ -44,6 +44,16 @@ impl From<crate::server::db::users::UserRow> for User {
 /// Every role, for endpoints any signed-in account may call.
 pub const ANY_ROLE: &[Role] = &Role::ALL;
 
+/// A 1-based page number from a form or URL; empty means the first page.
+pub fn parse_page(raw: Option<&str>) -> Result<i64, crate::error::AppError> {
+    match raw.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Ok(1),
+        Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 1).ok_or_else(|| {
+            crate::error::AppError::invalid("page", "The page must be a whole number from 1.")
+        }),
+    }
+}
+
 /// Parses an id from a form or URL, refusing garbage with a clear message.
 pub fn parse_id(field: &str, raw: &str) -> Result<Uuid, crate::error::AppError> {
     Uuid::parse_str(raw.trim())

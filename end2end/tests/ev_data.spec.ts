@@ -83,12 +83,12 @@ test('an owner registers a vehicle, imports a file with bad rows and reads the r
 
   // The trips page lists them; the owner deletes one and the dashboard follows.
   await gotoHydrated(page, '/trips');
-  await expect(page.getByText('2 trips')).toBeVisible();
+  await expect(page.getByTestId('trip-count')).toHaveText('2 trips');
   const last = page.locator('table.trips tbody tr').first();
   await expect(last).toContainText('2026-01-05 17:30');
   await last.getByText('Delete', { exact: true }).click();
   await last.getByRole('button', { name: 'Delete this trip' }).click();
-  await expect(page.getByText('1 trip', { exact: true })).toBeVisible();
+  await expect(page.getByTestId('trip-count')).toHaveText('1 trip');
   await gotoHydrated(page, '/dashboard?by=year');
   await expect(page.getByTestId('total-distance')).toHaveText('18 km');
 

@@ -50,12 +50,7 @@ pub async fn list_users(
                 .map(|s| AccountStatus::parse(&s))
                 .transpose()
                 .map_err(|m| AppError::invalid("status", m))?,
-            page: match non_empty(page) {
-                None => 1,
-                Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                    AppError::invalid("page", "The page must be a whole number from 1.")
-                })?,
-            },
+            page: super::parse_page(page.as_deref())?,
         };
         let (rows, total) = user_admin::search(&state.pool, &filter).await?;
         let pages = ((total + user_admin::PAGE_SIZE - 1) / user_admin::PAGE_SIZE).max(1);

@@ -41,6 +41,25 @@ pub struct Dashboard {
     pub trips_export_url: String,
 }
 
+/// The period and the optional vehicle of a dashboard request.
+#[cfg(feature = "ssr")]
+fn inputs(
+    by: Option<String>,
+    vehicle_id: Option<String>,
+) -> Result<(Grain, Option<uuid::Uuid>), AppError> {
+    let grain =
+        Grain::parse(by.as_deref().unwrap_or("")).map_err(|m| AppError::invalid("by", m))?;
+    let vehicle = match vehicle_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        None => None,
+        Some(v) => Some(super::parse_id("vehicle_id", v)?),
+    };
+    Ok((grain, vehicle))
+}
+
 /// CO₂ avoided, distance and energy by `by` (`day`: last 30 days, `month`: last 12 months,
 /// `year`), for one vehicle or all (`vehicle_id` empty).
 #[server(endpoint = "dashboard")]
@@ -50,16 +69,7 @@ pub async fn owner_dashboard(
 ) -> Result<Dashboard, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::EvOwner]).await?;
-        let grain =
-            Grain::parse(by.as_deref().unwrap_or("")).map_err(|m| AppError::invalid("by", m))?;
-        let vehicle = match vehicle_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            None => None,
-            Some(v) => Some(super::parse_id("vehicle_id", v)?),
-        };
+        let (grain, vehicle) = inputs(by, vehicle_id)?;
         let today = chrono::Utc::now().date_naive();
         let (series, totals) =
             dashboard::series(&state.pool, caller.id, vehicle, grain, today).await?;
@@ -121,16 +131,7 @@ pub async fn export_dashboard(
 ) -> Result<TextStream<AppError>, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::EvOwner]).await?;
-        let grain =
-            Grain::parse(by.as_deref().unwrap_or("")).map_err(|m| AppError::invalid("by", m))?;
-        let vehicle = match vehicle_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            None => None,
-            Some(v) => Some(super::parse_id("vehicle_id", v)?),
-        };
+        let (grain, vehicle) = inputs(by, vehicle_id)?;
         let today = chrono::Utc::now().date_naive();
         let (series, _) = dashboard::series(&state.pool, caller.id, vehicle, grain, today).await?;
         let mut out = csv::Writer::from_writer(Vec::new());

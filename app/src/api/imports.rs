@@ -159,12 +159,7 @@ pub async fn import_report(
     session::respond(async {
         let (state, caller) = session::require(OWNER).await?;
         let id = super::parse_id("import_id", &import_id)?;
-        let page = match page.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-            None => 1,
-            Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                AppError::invalid("page", "The page must be a whole number from 1.")
-            })?,
-        };
+        let page = super::parse_page(page.as_deref())?;
         report(&state.pool, caller.id, id, page).await
     })
     .await

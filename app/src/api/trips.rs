@@ -161,36 +161,8 @@ pub async fn list_trips(
 ) -> Result<TripPage, AppError> {
     session::respond(async {
         let (state, caller) = session::require(OWNER).await?;
-        let vehicle = match vehicle_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(v) => Some(super::parse_id("vehicle_id", v)?),
-        };
-        let (from, to) = (date("from", from)?, date("to", to)?);
-        if let (Some(f), Some(t)) = (from, to) {
-            if f > t {
-                return Err(AppError::invalid(
-                    "to",
-                    "The end date is before the start date.",
-                ));
-            }
-        }
-        let page = match page.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-            None => 1,
-            Some(p) => p.parse::<i64>().ok().filter(|p| *p >= 1).ok_or_else(|| {
-                AppError::invalid("page", "The page must be a whole number from 1.")
-            })?,
-        };
-        let filter = trips::Filter {
-            vehicle,
-            from,
-            to,
-            flagged_only: flagged.as_deref() == Some("true"),
-            page,
-        };
+        let page = super::parse_page(page.as_deref())?;
+        let filter = filter(vehicle_id, from, to, flagged, page)?;
         let (rows, total) = trips::list(&state.pool, caller.id, &filter).await?;
         Ok(TripPage {
             trips: rows.into_iter().map(Trip::from).collect(),

@@ -63,7 +63,8 @@ fn Users() -> impl IntoView {
         <form method="get" action="/admin/users" class="filters" role="search">
             <div class="field">
                 <label for="q">"Search"</label>
-                <input id="q" name="q" type="search" value=move || q("q") placeholder="E-mail, name or phone" />
+                <input id="q" name="q" type="search" value=move || q("q") aria-describedby="q-hint" />
+                <small class="hint" id="q-hint">"E-mail, name or phone"</small>
             </div>
             <div class="field">
                 <label for="role">"Role"</label>

@@ -146,7 +146,7 @@ fn TripTable(page: TripPage, actions: Actions) -> impl IntoView {
     };
     view! {
         <p class="muted" role="status">
-            {format!("{total} trip{}", if total == 1 { "" } else { "s" })}
+            <span data-testid="trip-count">{format!("{total} trip{}", if total == 1 { "" } else { "s" })}</span>
             " · "
             <a href=export download>"Download them as CSV"</a>
         </p>
