@@ -243,6 +243,34 @@ where
     Ok(import_id)
 }
 
+/// A time from a file or a form: with an offset, or local to the vehicle's `zone` (an hour
+/// repeated when clocks go back is taken at its first occurrence; one they skip is refused).
+pub(crate) fn read_time(
+    raw: &str,
+    field: &str,
+    zone: chrono_tz::Tz,
+) -> Result<DateTime<Utc>, crate::domain::trip::Rejection> {
+    use crate::domain::trip::{Rejection, Timestamp};
+    match Timestamp::parse(raw) {
+        Some(Timestamp::Absolute(t)) => Ok(t.with_timezone(&Utc)),
+        Some(Timestamp::Local(local)) => match local.and_local_timezone(zone) {
+            chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
+                Ok(t.with_timezone(&Utc))
+            }
+            chrono::LocalResult::None => Err(Rejection::LocalTimeInvalid {
+                field: field.into(),
+                value: raw.trim().into(),
+                zone: zone.name().into(),
+            }),
+        },
+        None => Err(Rejection::Garbled {
+            field: field.into(),
+            value: raw.trim().into(),
+            expected: "a date and time like 2026-03-01T08:30:00+07:00".into(),
+        }),
+    }
+}
+
 fn refusal_error(refusal: Refusal, kind: Kind) -> AppError {
     match refusal {
         Refusal::Stopped => crate::server::internal("import reader stopped"),
@@ -307,6 +335,7 @@ fn read_trips<R: std::io::Read>(
     };
     let mut rows_total = 0u64;
     let facts = read_records(reader, &schema, |line, values, comma_decimal| {
+        // `values` is None for a row whose bytes are not text.
         rows_total += 1;
         pipeline.comma_decimal = comma_decimal;
         pipeline.record(line, values);

@@ -3,7 +3,7 @@
 //! aggregates in step, in one transaction with the vehicle locked.
 
 use crate::domain::methodology::TripInput;
-use crate::domain::trip::{check_trip, parse_number, Rejection, Timestamp, TripRecord};
+use crate::domain::trip::{check_trip, parse_number, Rejection, TripRecord};
 use crate::error::{AppError, FieldErrors};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::db::vehicles::{self, VehicleRow};
@@ -160,24 +160,13 @@ async fn adjust_day(
 
 fn parse_edit(e: &TripEdit, zone: chrono_tz::Tz) -> Result<TripRecord, AppError> {
     let mut errors = FieldErrors::new();
-    let time = |raw: &str, field: &str| -> Result<DateTime<Utc>, String> {
-        // A datetime-local input sends "2026-03-01T08:30".
-        match Timestamp::parse(raw) {
-            Some(Timestamp::Absolute(t)) => Ok(t.with_timezone(&Utc)),
-            Some(Timestamp::Local(l)) => match l.and_local_timezone(zone) {
-                chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
-                    Ok(t.with_timezone(&Utc))
-                }
-                chrono::LocalResult::None => Err(format!(
-                    "{raw} does not exist in {} (the clocks skip it).",
-                    zone.name()
-                )),
-            },
-            None => Err(format!("Enter the {field} as a date and time.")),
-        }
+    // A datetime-local input sends "2026-03-01T08:30", read in the vehicle's zone.
+    let time = |raw: &str, field: &str| {
+        crate::server::services::import::read_time(raw, field, zone)
+            .map_err(|r| capitalise(&r.message()))
     };
-    let start = errors.check("start_time", time(&e.start_time, "start"));
-    let end = errors.check("end_time", time(&e.end_time, "end"));
+    let start = errors.check("start_time", time(&e.start_time, "start_time"));
+    let end = errors.check("end_time", time(&e.end_time, "end_time"));
     let distance = errors.check(
         "distance_km",
         parse_number(&e.distance_km, true)

@@ -3,11 +3,9 @@
 //! (`ON CONFLICT DO NOTHING`), so two imports racing for one session cannot both take it.
 
 use super::copy_text::{push_decimal, push_text, push_timestamp};
-use super::read::{is_unreadable, read_records, Refusal, Schema, Values};
+use super::read::{read_records, Refusal, Schema, Values};
 use super::{Outcome, CHUNK};
-use crate::domain::trip::{
-    check_charging, parse_number, ChargingField, ChargingRecord, Rejection, Timestamp,
-};
+use crate::domain::trip::{check_charging, parse_number, ChargingField, ChargingRecord, Rejection};
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -95,12 +93,14 @@ pub fn read<R: std::io::Read>(
     })
 }
 
-fn resolve(v: &Values<'_>, zone: Tz, comma_decimal: bool) -> Result<ChargingRecord, Rejection> {
-    if is_unreadable(v) {
-        return Err(Rejection::Unreadable {
-            detail: "it is not valid text".into(),
-        });
-    }
+fn resolve(
+    v: Option<&Values<'_>>,
+    zone: Tz,
+    comma_decimal: bool,
+) -> Result<ChargingRecord, Rejection> {
+    let v = v.ok_or_else(|| Rejection::Unreadable {
+        detail: "it is not valid text".into(),
+    })?;
     let text = |i: usize, field: &str| -> Result<String, Rejection> {
         v[i].map(|s| s.trim().to_owned())
             .ok_or_else(|| Rejection::Missing {
@@ -111,24 +111,7 @@ fn resolve(v: &Values<'_>, zone: Tz, comma_decimal: bool) -> Result<ChargingReco
         let raw = v[i].ok_or_else(|| Rejection::Missing {
             field: field.into(),
         })?;
-        match Timestamp::parse(raw) {
-            Some(Timestamp::Absolute(t)) => Ok(t.with_timezone(&Utc)),
-            Some(Timestamp::Local(local)) => match local.and_local_timezone(zone) {
-                chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => {
-                    Ok(t.with_timezone(&Utc))
-                }
-                chrono::LocalResult::None => Err(Rejection::LocalTimeInvalid {
-                    field: field.into(),
-                    value: raw.trim().into(),
-                    zone: zone.name().into(),
-                }),
-            },
-            None => Err(Rejection::Garbled {
-                field: field.into(),
-                value: raw.trim().into(),
-                expected: "a date and time like 2026-03-01T22:10:00+07:00".into(),
-            }),
-        }
+        super::read_time(raw, field, zone)
     };
     let raw_energy = v[4].ok_or_else(|| Rejection::Missing {
         field: "energy_kwh".into(),

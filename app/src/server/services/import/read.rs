@@ -95,11 +95,12 @@ pub struct Schema<'s> {
     pub required: &'s [(usize, &'static str)],
 }
 
-/// Reads every record, calling `on_record(line, values)`; `on_record` returns false to stop.
+/// Reads every record, calling `on_record(line, values, comma_decimal)` with `values` None for a
+/// row whose bytes are not text; `on_record` returns false to stop.
 pub fn read_records<R: Read>(
     raw: R,
     schema: &Schema<'_>,
-    mut on_record: impl FnMut(u32, &Values<'_>, bool) -> bool,
+    mut on_record: impl FnMut(u32, Option<&Values<'_>>, bool) -> bool,
 ) -> Result<FileFacts, Refusal> {
     let mut metered = Metered::new(raw);
     let mut decoded = DecodeReaderBytesBuilder::new()
@@ -176,7 +177,7 @@ fn read_csv<R: Read>(
     reader: R,
     delimiter: u8,
     schema: &Schema<'_>,
-    on_record: &mut impl FnMut(u32, &Values<'_>, bool) -> bool,
+    on_record: &mut impl FnMut(u32, Option<&Values<'_>>, bool) -> bool,
 ) -> Result<(), Refusal> {
     let comma_decimal = delimiter == b';';
     // Records end at '\n' only: with the default CRLF handling a record's position points at the
@@ -202,8 +203,6 @@ fn read_csv<R: Read>(
     };
     let columns = check_columns(schema, &headers)?;
     let mut record = csv::ByteRecord::new();
-    let mut unreadable: Vec<Option<&str>> = vec![None; schema.fields];
-    unreadable[0] = Some("\u{0}");
     loop {
         match csv.read_byte_record(&mut record) {
             Ok(false) => return Ok(()),
@@ -225,12 +224,7 @@ fn read_csv<R: Read>(
                 }
             }
         }
-        let keep_going = if text_ok {
-            on_record(line, &values, comma_decimal)
-        } else {
-            // An unreadable row is signalled by a NUL marker no text field can hold.
-            on_record(line, &unreadable, comma_decimal)
-        };
+        let keep_going = on_record(line, text_ok.then_some(values.as_slice()), comma_decimal);
         if !keep_going {
             return Err(Refusal::Stopped);
         }
@@ -242,7 +236,7 @@ fn read_csv<R: Read>(
 fn read_json<R: Read>(
     reader: R,
     schema: &Schema<'_>,
-    on_record: &mut impl FnMut(u32, &Values<'_>, bool) -> bool,
+    on_record: &mut impl FnMut(u32, Option<&Values<'_>>, bool) -> bool,
 ) -> Result<(), Refusal> {
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut state = JsonState {
@@ -275,7 +269,7 @@ struct JsonState<'a, F> {
 
 struct TopLevel<'s, 'a, F>(&'s mut JsonState<'a, F>);
 
-impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> Visitor<'de> for TopLevel<'_, '_, F> {
+impl<'de, F: FnMut(u32, Option<&Values<'_>>, bool) -> bool> Visitor<'de> for TopLevel<'_, '_, F> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -315,7 +309,7 @@ impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> Visitor<'de> for TopLevel<'_
 
 struct ElementsSeed<'s, 'a, F>(&'s mut JsonState<'a, F>);
 
-impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> DeserializeSeed<'de>
+impl<'de, F: FnMut(u32, Option<&Values<'_>>, bool) -> bool> DeserializeSeed<'de>
     for ElementsSeed<'_, '_, F>
 {
     type Value = ();
@@ -326,7 +320,7 @@ impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> DeserializeSeed<'de>
 
 struct Elements<'s, 'a, F>(&'s mut JsonState<'a, F>);
 
-impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> Visitor<'de> for Elements<'_, '_, F> {
+impl<'de, F: FnMut(u32, Option<&Values<'_>>, bool) -> bool> Visitor<'de> for Elements<'_, '_, F> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -368,7 +362,7 @@ impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> Visitor<'de> for Elements<'_
                 }
             }
             let borrowed: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
-            if !(state.on_record)(state.count, &borrowed, false) {
+            if !(state.on_record)(state.count, Some(&borrowed), false) {
                 state.stopped = true;
                 return Err(de::Error::custom("stopped"));
             }
@@ -379,9 +373,4 @@ impl<'de, F: FnMut(u32, &Values<'_>, bool) -> bool> Visitor<'de> for Elements<'_
         }
         Ok(())
     }
-}
-
-/// The marker `read_csv` uses for a row whose bytes are not text.
-pub fn is_unreadable(values: &Values<'_>) -> bool {
-    values.first().copied().flatten() == Some("\u{0}")
 }

@@ -4,10 +4,10 @@
 //! it as a line of PostgreSQL COPY text.
 
 use super::copy_text::{push_decimal, push_opt_decimal, push_text, push_timestamp};
-use super::read::{is_unreadable, Values};
+use super::read::Values;
 use crate::domain::anomaly::{self, TripFacts};
 use crate::domain::methodology::{Methodology, TripInput};
-use crate::domain::trip::{check_trip, parse_number, Rejection, Timestamp, TripField, TripRecord};
+use crate::domain::trip::{check_trip, parse_number, Rejection, TripField, TripRecord};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
@@ -74,19 +74,18 @@ pub struct Pipeline<'a> {
 
 impl Pipeline<'_> {
     /// Handles one record; the COPY text accumulates in `out`.
-    pub fn record(&mut self, line: u32, values: &Values<'_>) {
+    /// `values` is None when the row's bytes are not text.
+    pub fn record(&mut self, line: u32, values: Option<&Values<'_>>) {
         match self.accept(line, values) {
             Ok(()) => {}
             Err(rejection) => self.rejections.push((line, rejection)),
         }
     }
 
-    fn accept(&mut self, line: u32, values: &Values<'_>) -> Result<(), Rejection> {
-        if is_unreadable(values) {
-            return Err(Rejection::Unreadable {
-                detail: "it is not valid text".into(),
-            });
-        }
+    fn accept(&mut self, line: u32, values: Option<&Values<'_>>) -> Result<(), Rejection> {
+        let values = values.ok_or_else(|| Rejection::Unreadable {
+            detail: "it is not valid text".into(),
+        })?;
         let trip = self.resolve(values)?;
         check_trip(&trip, self.now)?;
         let (start, end) = (trip.start.timestamp_micros(), trip.end.timestamp_micros());
@@ -156,24 +155,7 @@ impl Pipeline<'_> {
             let raw = v[i].ok_or_else(|| Rejection::Missing {
                 field: field.into(),
             })?;
-            match Timestamp::parse(raw) {
-                Some(Timestamp::Absolute(t)) => Ok(t.with_timezone(&Utc)),
-                Some(Timestamp::Local(local)) => match local.and_local_timezone(self.zone) {
-                    chrono::LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
-                    // The hour repeated when clocks go back: the first occurrence.
-                    chrono::LocalResult::Ambiguous(first, _) => Ok(first.with_timezone(&Utc)),
-                    chrono::LocalResult::None => Err(Rejection::LocalTimeInvalid {
-                        field: field.into(),
-                        value: raw.trim().into(),
-                        zone: self.zone.name().into(),
-                    }),
-                },
-                None => Err(Rejection::Garbled {
-                    field: field.into(),
-                    value: raw.trim().into(),
-                    expected: "a date and time like 2026-03-01T08:30:00+07:00".into(),
-                }),
-            }
+            super::read_time(raw, field, self.zone)
         };
         let number = |i: usize, field: &str| -> Result<Option<Decimal>, Rejection> {
             match v[i] {
