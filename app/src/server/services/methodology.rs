@@ -72,17 +72,25 @@ pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Version, AppError> {
 
 /// Regions with a grid emission factor in the newest ENERGY-2025 version.
 pub async fn grid_regions(pool: &PgPool) -> Result<Vec<String>, AppError> {
-    ensure_defaults(pool).await?;
-    let newest: Json<Methodology> = sqlx::query_scalar(
-        "SELECT methodology FROM methodology_versions WHERE code = $1 ORDER BY version DESC LIMIT 1",
-    )
-    .bind(MethodologyCode::Energy2025.as_str())
-    .fetch_one(pool)
-    .await?;
-    Ok(match newest.0.params {
-        Params::Energy(p) => p.grid_kg_co2_per_kwh.keys().cloned().collect(),
-        Params::Seed(_) => Vec::new(),
-    })
+    // Read first: the defaults are written only on a fresh database, not on every call.
+    for _ in 0..2 {
+        let newest: Option<Json<Methodology>> = sqlx::query_scalar(
+            "SELECT methodology FROM methodology_versions WHERE code = $1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(MethodologyCode::Energy2025.as_str())
+        .fetch_optional(pool)
+        .await?;
+        if let Some(Json(m)) = newest {
+            return Ok(match m.params {
+                Params::Energy(p) => p.grid_kg_co2_per_kwh.keys().cloned().collect(),
+                Params::Seed(_) => Vec::new(),
+            });
+        }
+        ensure_defaults(pool).await?;
+    }
+    Err(crate::server::internal(
+        "no ENERGY-2025 version after creating the defaults",
+    ))
 }
 
 /// A stored version with when and why it was added, and whether it is the active one.
