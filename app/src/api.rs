@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod charging;
 pub mod dashboard;
 pub mod imports;
 pub mod methodology;

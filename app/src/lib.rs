@@ -97,6 +97,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admin/methodology") view=admin::methodology::MethodologyPage ssr=SsrMode::Async />
                     <Route path=path!("/dashboard") view=owner::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/trips") view=owner::trips::TripsPage ssr=SsrMode::Async />
+                    <Route path=path!("/charging") view=owner::charging::ChargingPage ssr=SsrMode::Async />
                     <Route path=path!("/vehicles") view=owner::vehicles::VehiclesPage ssr=SsrMode::Async />
                     <Route path=path!("/vehicles/:id") view=owner::vehicles::VehiclePage ssr=SsrMode::Async />
                     <Route path=path!("/import") view=owner::import::ImportPage ssr=SsrMode::Async />

@@ -58,10 +58,6 @@ pub async fn upload_import(data: MultipartData) -> Result<ImportSummary, AppErro
             message: "no form data".into(),
         })?;
         let (mut vehicle_id, mut kind) = (None, import::Kind::Trips);
-        let bad = |e: leptos::server_fn::error::ServerFnErrorErr| AppError::BadRequest {
-            message: e.to_string(),
-        };
-        let _ = bad;
         loop {
             let field = multipart
                 .next_field()

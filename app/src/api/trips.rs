@@ -81,7 +81,7 @@ fn date(field: &str, raw: Option<String>) -> Result<Option<NaiveDate>, AppError>
 }
 
 #[cfg(feature = "ssr")]
-fn filter(
+pub(crate) fn filter(
     vehicle_id: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -169,6 +169,66 @@ pub async fn list_trips(
             total,
             page,
             pages: ((total + trips::PAGE_SIZE - 1) / trips::PAGE_SIZE).max(1),
+        })
+    })
+    .await
+}
+
+/// One period check that found something.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodFlag {
+    pub code: String,
+    pub message: String,
+}
+
+/// The period checks over one vehicle's trips in a date range.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodReview {
+    /// Trips in the range.
+    pub trips: i64,
+    /// False when there were too many trips to check at once (more than `limit`).
+    pub checked: bool,
+    pub limit: i64,
+    pub flags: Vec<PeriodFlag>,
+}
+
+/// The checks over a whole period (SPEC §3.3: long days, odometer gaps and reversals, trips far
+/// from the usual region, volume jumps against the previous 12 months, identical trips) for one
+/// vehicle between `from` and `to` (local dates, inclusive, either may be empty).
+#[server(endpoint = "trips/period-checks")]
+pub async fn period_checks(
+    vehicle_id: String,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<PeriodReview, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(OWNER).await?;
+        let f = filter(Some(vehicle_id), from, to, None, 1)?;
+        let vehicle = f
+            .vehicle
+            .ok_or_else(|| AppError::invalid("vehicle_id", "Choose a vehicle."))?;
+        let limit = trips::PERIOD_CHECK_LIMIT;
+        let found =
+            trips::period_flags(&state.pool, caller.id, vehicle, f.from, f.to, limit).await?;
+        Ok(match found {
+            None => PeriodReview {
+                trips: limit + 1,
+                checked: false,
+                limit,
+                flags: Vec::new(),
+            },
+            Some((trips, flags)) => PeriodReview {
+                trips,
+                checked: true,
+                limit,
+                flags: flags
+                    .iter()
+                    .map(|f| PeriodFlag {
+                        code: f.code().to_owned(),
+                        message: f.message(),
+                    })
+                    .collect(),
+            },
         })
     })
     .await

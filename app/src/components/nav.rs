@@ -20,6 +20,7 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/", "Home"),
             ("/dashboard", "Dashboard"),
             ("/trips", "Trips"),
+            ("/charging", "Charging"),
             ("/vehicles", "Vehicles"),
             ("/import", "Import data"),
         ],

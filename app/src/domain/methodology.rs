@@ -149,6 +149,16 @@ pub struct Calculation {
     pub steps: Vec<Step>,
 }
 
+/// The numbers of a calculation, without its explanation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    pub baseline_kg: Decimal,
+    pub project_kg: Decimal,
+    pub avoided_kg: Decimal,
+    pub energy_kwh: Decimal,
+    pub energy_source: EnergySource,
+}
+
 /// Sums over many calculations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
@@ -310,103 +320,74 @@ impl Methodology {
     /// Emissions of one trip, with every step written out. Decimal fields keep full precision;
     /// only the display strings are rounded.
     pub fn calculate(&self, input: &TripInput) -> Result<Calculation, String> {
+        let f = self.figures(input)?;
         let d = input.distance_km;
-        match (&self.params, self.code) {
-            (Params::Seed(p), MethodologyCode::Seed2025) => {
-                let thousand = Decimal::new(1000, 0);
-                let baseline = d * p.baseline_g_per_km / thousand;
-                let project = d * p.ev_g_per_km / thousand;
-                let avoided = baseline - project;
-                let steps = vec![
-                    step(
-                        "Baseline emissions",
-                        format!(
-                            "{} km × {} g/km ÷ 1,000 g/kg",
-                            group(d),
-                            group(p.baseline_g_per_km)
-                        ),
-                        kg(baseline),
+        let steps = match &self.params {
+            Params::Seed(p) => vec![
+                step(
+                    "Baseline emissions",
+                    format!(
+                        "{} km × {} g/km ÷ 1,000 g/kg",
+                        group(d),
+                        group(p.baseline_g_per_km)
                     ),
-                    step(
-                        "Project emissions",
-                        format!(
-                            "{} km × {} g/km ÷ 1,000 g/kg",
-                            group(d),
-                            group(p.ev_g_per_km)
-                        ),
-                        kg(project),
+                    kg(f.baseline_kg),
+                ),
+                step(
+                    "Project emissions",
+                    format!(
+                        "{} km × {} g/km ÷ 1,000 g/kg",
+                        group(d),
+                        group(p.ev_g_per_km)
                     ),
-                    step(
-                        "Avoided emissions",
-                        format!("{} − {}", kg(baseline), kg(project)),
-                        kg(avoided),
-                    ),
-                ];
-                Ok(Calculation {
-                    code: self.code,
-                    version: self.version,
-                    baseline_kg: baseline,
-                    project_kg: project,
-                    avoided_kg: avoided,
-                    energy_kwh: Decimal::ZERO,
-                    energy_source: EnergySource::NotUsed,
-                    steps,
-                })
-            }
-            (Params::Energy(p), MethodologyCode::Energy2025) => {
-                let region = input.region.trim().to_ascii_uppercase();
-                let Some(grid) = p.grid_kg_co2_per_kwh.get(&region).copied() else {
-                    return Err(format!(
-                        "No grid emission factor for region {region} in {}.",
-                        self.name()
-                    ));
-                };
-                let hundred = Decimal::new(100, 0);
-                let baseline = d * p.baseline_l_per_100km / hundred * p.fuel_kg_co2_per_l;
-                let (energy, source, energy_step) = match input.measured_energy_kwh {
-                    Some(e) => (
-                        e,
-                        EnergySource::Measured,
+                    kg(f.project_kg),
+                ),
+                step(
+                    "Avoided emissions",
+                    format!("{} − {}", kg(f.baseline_kg), kg(f.project_kg)),
+                    kg(f.avoided_kg),
+                ),
+            ],
+            Params::Energy(p) => {
+                let region = normalized_region(&input.region);
+                // `figures` succeeded, so the region has a factor.
+                let grid = p
+                    .grid_kg_co2_per_kwh
+                    .get(region.as_ref())
+                    .copied()
+                    .unwrap_or_default();
+                let (energy_step, energy_shown) = match f.energy_source {
+                    EnergySource::Measured => (
                         step(
                             "Electricity used (measured)",
                             "metered for this trip".to_owned(),
-                            format!("{} kWh", group(e)),
+                            format!("{} kWh", group(f.energy_kwh)),
                         ),
+                        group(f.energy_kwh),
                     ),
-                    None => {
-                        let e = d * input.efficiency_kwh_per_100km / hundred;
-                        (
-                            e,
-                            EnergySource::Estimated,
-                            step(
-                                "Electricity used (estimated)",
-                                format!(
-                                    "{} km × {} kWh/100 km",
-                                    group(d),
-                                    group(input.efficiency_kwh_per_100km)
-                                ),
-                                format!("{} kWh", group(round3(e))),
+                    _ => (
+                        step(
+                            "Electricity used (estimated)",
+                            format!(
+                                "{} km × {} kWh/100 km",
+                                group(d),
+                                group(input.efficiency_kwh_per_100km)
                             ),
-                        )
-                    }
+                            format!("{} kWh", group(round3(f.energy_kwh))),
+                        ),
+                        group(round3(f.energy_kwh)),
+                    ),
                 };
-                let project = energy * grid * (Decimal::ONE + p.losses_share);
-                let raw_avoided = baseline - project;
-                let avoided = raw_avoided.max(Decimal::ZERO);
-                let avoided_formula = if raw_avoided < Decimal::ZERO {
+                let avoided_formula = if f.baseline_kg < f.project_kg {
                     format!(
                         "max(0, {} − {}): the trip emitted more than the baseline",
-                        kg(baseline),
-                        kg(project)
+                        kg(f.baseline_kg),
+                        kg(f.project_kg)
                     )
                 } else {
-                    format!("{} − {}", kg(baseline), kg(project))
+                    format!("{} − {}", kg(f.baseline_kg), kg(f.project_kg))
                 };
-                let energy_shown = match source {
-                    EnergySource::Measured => group(energy),
-                    _ => group(round3(energy)),
-                };
-                let steps = vec![
+                vec![
                     step(
                         "Baseline emissions",
                         format!(
@@ -415,7 +396,7 @@ impl Methodology {
                             group(p.baseline_l_per_100km),
                             group(p.fuel_kg_co2_per_l)
                         ),
-                        kg(baseline),
+                        kg(f.baseline_kg),
                     ),
                     energy_step,
                     step(
@@ -425,19 +406,65 @@ impl Methodology {
                             group(grid),
                             group(p.losses_share)
                         ),
-                        kg(project),
+                        kg(f.project_kg),
                     ),
-                    step("Avoided emissions", avoided_formula, kg(avoided)),
-                ];
-                Ok(Calculation {
-                    code: self.code,
-                    version: self.version,
+                    step("Avoided emissions", avoided_formula, kg(f.avoided_kg)),
+                ]
+            }
+        };
+        Ok(Calculation {
+            code: self.code,
+            version: self.version,
+            baseline_kg: f.baseline_kg,
+            project_kg: f.project_kg,
+            avoided_kg: f.avoided_kg,
+            energy_kwh: f.energy_kwh,
+            energy_source: f.energy_source,
+            steps,
+        })
+    }
+
+    /// The figures of `calculate` without the explanation: what an import of a million trips
+    /// needs, without formatting a single string.
+    pub fn figures(&self, input: &TripInput) -> Result<Figures, String> {
+        let d = input.distance_km;
+        match (&self.params, self.code) {
+            (Params::Seed(p), MethodologyCode::Seed2025) => {
+                let thousand = Decimal::new(1000, 0);
+                let baseline = d * p.baseline_g_per_km / thousand;
+                let project = d * p.ev_g_per_km / thousand;
+                Ok(Figures {
                     baseline_kg: baseline,
                     project_kg: project,
-                    avoided_kg: avoided,
+                    avoided_kg: baseline - project,
+                    energy_kwh: Decimal::ZERO,
+                    energy_source: EnergySource::NotUsed,
+                })
+            }
+            (Params::Energy(p), MethodologyCode::Energy2025) => {
+                let region = normalized_region(&input.region);
+                let Some(grid) = p.grid_kg_co2_per_kwh.get(region.as_ref()).copied() else {
+                    return Err(format!(
+                        "No grid emission factor for region {region} in {}.",
+                        self.name()
+                    ));
+                };
+                let hundred = Decimal::new(100, 0);
+                let baseline = d * p.baseline_l_per_100km / hundred * p.fuel_kg_co2_per_l;
+                let (energy, source) = match input.measured_energy_kwh {
+                    Some(e) => (e, EnergySource::Measured),
+                    None => (
+                        d * input.efficiency_kwh_per_100km / hundred,
+                        EnergySource::Estimated,
+                    ),
+                };
+                let project = energy * grid * (Decimal::ONE + p.losses_share);
+                Ok(Figures {
+                    baseline_kg: baseline,
+                    project_kg: project,
+                    avoided_kg: (baseline - project).max(Decimal::ZERO),
                     energy_kwh: energy,
                     energy_source: source,
-                    steps,
                 })
             }
             (_, code) => Err(format!(
@@ -493,6 +520,16 @@ fn valid_region_code(code: &str) -> bool {
         && code
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A region code as the parameter sets key it: trimmed, upper case (borrowed when it already is).
+fn normalized_region(region: &str) -> std::borrow::Cow<'_, str> {
+    let trimmed = region.trim();
+    if trimmed.bytes().any(|b| b.is_ascii_lowercase()) {
+        std::borrow::Cow::Owned(trimmed.to_ascii_uppercase())
+    } else {
+        std::borrow::Cow::Borrowed(trimmed)
+    }
 }
 
 fn step(label: &str, formula: String, value: String) -> Step {
@@ -858,6 +895,43 @@ mod tests {
                 .insert(good.to_owned(), dec("0.5"));
             assert_eq!(m.validate(), Ok(()), "{good:?}");
         }
+    }
+
+    #[test]
+    fn figures_are_the_numbers_of_calculate() {
+        let inputs = [
+            trip("1000", None, "16", "VN"),
+            trip("250", Some("40"), "16", "vn "),
+            trip("100", Some("50"), "16", "VN"),
+            trip("0.001", None, "99.99", "VN"),
+        ];
+        for m in [Methodology::seed_default(), Methodology::energy_default()] {
+            for input in &inputs {
+                let c = m.calculate(input).unwrap();
+                let f = m.figures(input).unwrap();
+                assert_eq!(
+                    (
+                        f.baseline_kg,
+                        f.project_kg,
+                        f.avoided_kg,
+                        f.energy_kwh,
+                        f.energy_source
+                    ),
+                    (
+                        c.baseline_kg,
+                        c.project_kg,
+                        c.avoided_kg,
+                        c.energy_kwh,
+                        c.energy_source
+                    ),
+                    "{} {input:?}",
+                    m.code
+                );
+            }
+        }
+        let unknown = trip("10", None, "16", "XX");
+        let m = Methodology::energy_default();
+        assert_eq!(m.figures(&unknown), Err(m.calculate(&unknown).unwrap_err()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The EV owner's screens.
 
+pub mod charging;
 pub mod dashboard;
 pub mod import;
 pub mod trips;

@@ -168,6 +168,12 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
         ],
     ),
     ("/api/trips/delete", Roles(OWNER), &[("trip_id", "0")]),
+    (
+        "/api/trips/period-checks",
+        Roles(OWNER),
+        &[("vehicle_id", NIL)],
+    ),
+    ("/api/charging", Roles(OWNER), &[]),
 ];
 
 async fn call(api: &super::support::Api, path: &str, sample: &[(&str, &str)]) -> reqwest::Response {

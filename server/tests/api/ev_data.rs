@@ -456,6 +456,132 @@ async fn charging_sessions_are_imported_once(pool: PgPool) {
         (2, "session S-1 was already imported".to_owned())
     );
     assert_eq!(app.count("SELECT count(*) FROM charging_sessions").await, 1);
+
+    // The owner lists them, filtered by local date; another owner sees none of them.
+    let (status, page) = json(
+        owner
+            .post(
+                "/api/charging",
+                &[
+                    ("vehicle_id", &id),
+                    ("from", "2026-03-01"),
+                    ("to", "2026-03-01"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["total"], 1);
+    assert_eq!(dec(&page["total_kwh"]), Decimal::from_str("31.5").unwrap());
+    assert_eq!(page["sessions"][0]["session_id"], "S-1");
+    assert_eq!(page["sessions"][0]["local_start"], "2026-03-01 22:00");
+    let (_, none) = json(owner.post("/api/charging", &[("from", "2026-03-02")]).await).await;
+    assert_eq!(none["total"], 0);
+    let (other, _) = app.signed_in(Role::EvOwner).await;
+    let (_, theirs) = json(other.post("/api/charging", &[]).await).await;
+    assert_eq!(theirs["total"], 0);
+    let (status, body) = json(owner.post("/api/charging", &[("vehicle_id", "nope")]).await).await;
+    assert_eq!(status, 422, "{body}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn period_checks_find_long_days_odometer_gaps_and_identical_trips(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let id = vehicle(&owner, VIN_A).await;
+    // Five identical 2-hour, 120 km trips on 1 March (odometer continuous), then on 2 March
+    // trips adding up to 1,100 km with an odometer jump of 500 km before the first of them.
+    // (UTC times: the daily distance check counts UTC days, the date filter the vehicle's local
+    // days, and these trips fall on the same dates in both.)
+    let mut csv = String::from(
+        "start_time,end_time,distance_km,energy_kwh,odometer_start_km,odometer_end_km\n",
+    );
+    let mut odo = 1000;
+    for h in [0, 3, 6, 9, 12] {
+        csv.push_str(&format!(
+            "2026-03-01T{h:02}:00:00Z,2026-03-01T{:02}:00:00Z,120,20,{odo},{}\n",
+            h + 2,
+            odo + 120
+        ));
+        odo += 120;
+    }
+    odo += 500;
+    for h in [0, 4, 8, 12, 16] {
+        csv.push_str(&format!(
+            "2026-03-02T{h:02}:00:00Z,2026-03-02T{:02}:30:00Z,220,35,{odo},{}\n",
+            h + 3,
+            odo + 220
+        ));
+        odo += 220;
+    }
+    let (status, report) = upload(&owner, &id, "trips", "t.csv", csv.into_bytes()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["rows_imported"], 10);
+
+    let checks = |from: &'static str, to: &'static str| {
+        let owner = &owner;
+        let id = id.clone();
+        async move {
+            let (status, body) = json(
+                owner
+                    .post(
+                        "/api/trips/period-checks",
+                        &[("vehicle_id", &id), ("from", from), ("to", to)],
+                    )
+                    .await,
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let codes = |body: &Value| -> Vec<String> {
+        body["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["code"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let both = checks("2026-03-01", "2026-03-02").await;
+    assert_eq!(both["trips"], 10);
+    assert_eq!(both["checked"], true);
+    let found = codes(&both);
+    for code in ["daily_distance_high", "odometer_gap", "identical_trips"] {
+        assert!(
+            found.contains(&code.to_owned()),
+            "{code} missing from {found:?}"
+        );
+    }
+    // 1 March alone: the identical trips only.
+    let first = checks("2026-03-01", "2026-03-01").await;
+    assert_eq!(first["trips"], 5);
+    assert_eq!(codes(&first), vec!["identical_trips".to_owned()]);
+    // A day without trips: nothing to find.
+    let empty = checks("2026-04-01", "2026-04-30").await;
+    assert_eq!((empty["trips"].as_i64(), codes(&empty).len()), (Some(0), 0));
+
+    // Only the owner's own vehicle; a vehicle is required.
+    let (other, _) = app.signed_in(Role::EvOwner).await;
+    let (status, _) = json(
+        other
+            .post("/api/trips/period-checks", &[("vehicle_id", &id)])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = json(
+        owner
+            .post("/api/trips/period-checks", &[("vehicle_id", "")])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        field_error(&body, "vehicle_id").as_deref(),
+        Some("Choose a vehicle.")
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -56,6 +56,7 @@ fn ImportForm() -> impl IntoView {
         _ => url_error(),
     });
     let preselected = move || query.read().get("vehicle").unwrap_or_default();
+    let charging = move || query.read().get("kind").as_deref() == Some("charging");
 
     let navigate = leptos_router::hooks::use_navigate();
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
@@ -104,8 +105,8 @@ fn ImportForm() -> impl IntoView {
                             </div>
                             <fieldset class="role-choice">
                                 <legend>"The file holds"</legend>
-                                <label class="choice"><input type="radio" name="kind" value="trips" checked=true />" Trips"</label>
-                                <label class="choice"><input type="radio" name="kind" value="charging" />" Charging sessions (session id, charger id, start, end, kWh)"</label>
+                                <label class="choice"><input type="radio" name="kind" value="trips" checked=!charging() />" Trips"</label>
+                                <label class="choice"><input type="radio" name="kind" value="charging" checked=charging() />" Charging sessions (session id, charger id, start, end, kWh)"</label>
                             </fieldset>
                             <div class="field">
                                 <label for="import-file">"File"</label>

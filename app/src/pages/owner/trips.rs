@@ -1,7 +1,7 @@
 //! Trips: filter by vehicle, local dates and anomaly flags; page through; edit or delete a
 //! trip that is not part of a credit request (claimed trips are read-only in the database).
 
-use crate::api::trips::{list_trips, DeleteTrip, Trip, TripPage, UpdateTrip};
+use crate::api::trips::{list_trips, period_checks, DeleteTrip, Trip, TripPage, UpdateTrip};
 use crate::api::vehicles::list_vehicles;
 use crate::components::auth::{urlencode, RequireRole};
 use crate::components::errors::ErrorPanel;
@@ -97,6 +97,7 @@ fn Trips() -> impl IntoView {
             <button type="submit" class="button">"Filter"</button>
         </form>
         <FormError error />
+        <PeriodChecks />
         <Transition fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match trips.await {
@@ -105,6 +106,65 @@ fn Trips() -> impl IntoView {
                         <p class="notice">"No trips match. " <a href="/import">"Import a file"</a> " to add some."</p>
                     }.into_any(),
                     Ok(page) => view! { <TripTable page actions /> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The checks over the whole filtered period, for one vehicle (they compare trips with each
+/// other, so they need one vehicle's trips together).
+#[component]
+fn PeriodChecks() -> impl IntoView {
+    let query = use_query_map();
+    let q = move |k: &str| query.read().get(k).unwrap_or_default();
+    let checks = Resource::new(
+        move || (q("vehicle"), q("from"), q("to")),
+        |(vehicle, from, to)| async move {
+            if vehicle.is_empty() {
+                None
+            } else {
+                Some(period_checks(vehicle, Some(from), Some(to)).await)
+            }
+        },
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match checks.await {
+                    None => view! {
+                        <p class="muted">"Choose a vehicle to run the checks over the whole period too (long days, odometer gaps, unusual places, volume jumps, identical trips)."</p>
+                    }.into_any(),
+                    Some(Err(error)) => view! { <ErrorPanel error /> }.into_any(),
+                    Some(Ok(r)) if !r.checked => view! {
+                        <p class="notice" data-testid="period-checks">{format!(
+                            "More than {} trips in this period: choose a shorter period to run the checks over the whole period.",
+                            r.limit
+                        )}</p>
+                    }.into_any(),
+                    Some(Ok(r)) if r.flags.is_empty() => view! {
+                        <p class="notice ok" data-testid="period-checks">{format!(
+                            "Checks over the period's {} trip{}: nothing unusual.",
+                            r.trips,
+                            if r.trips == 1 { "" } else { "s" }
+                        )}</p>
+                    }.into_any(),
+                    Some(Ok(r)) => view! {
+                        <section class="card period-checks" data-testid="period-checks" aria-labelledby="period-checks-title">
+                            <h2 id="period-checks-title">{format!(
+                                "Checks over the period's {} trips: {} finding{}",
+                                r.trips,
+                                r.flags.len(),
+                                if r.flags.len() == 1 { "" } else { "s" }
+                            )}</h2>
+                            <p class="muted">"A verifier sees these with a credit request; they do not stop an import."</p>
+                            <ul>
+                                {r.flags.into_iter().map(|f| view! {
+                                    <li><span class="badge warn">{f.code.replace('_', " ")}</span>" "{f.message}</li>
+                                }).collect_view()}
+                            </ul>
+                        </section>
+                    }.into_any(),
                 }
             })}
         </Transition>

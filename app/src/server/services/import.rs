@@ -314,7 +314,12 @@ fn read_trips<R: std::io::Read>(
         now,
         methodology,
         efficiency: vehicle.efficiency_kwh_per_100km,
-        region: vehicle.grid_region.clone(),
+        input: crate::domain::methodology::TripInput {
+            distance_km: Decimal::ZERO,
+            measured_energy_kwh: None,
+            efficiency_kwh_per_100km: vehicle.efficiency_kwh_per_100km,
+            region: vehicle.grid_region.clone(),
+        },
         intervals,
         prefix: format!("{}\t{}\t", vehicle.id, import_id),
         calc_column: format!("\t{calculation_id}\t"),
@@ -334,6 +339,8 @@ fn read_trips<R: std::io::Read>(
         required: &trips::REQUIRED,
     };
     let mut rows_total = 0u64;
+    let started = std::time::Instant::now();
+    let mut waited = std::time::Duration::ZERO;
     let facts = read_records(reader, &schema, |line, values, comma_decimal| {
         // `values` is None for a row whose bytes are not text.
         rows_total += 1;
@@ -341,10 +348,19 @@ fn read_trips<R: std::io::Read>(
         pipeline.record(line, values);
         if pipeline.out.len() >= CHUNK {
             let chunk = std::mem::replace(&mut pipeline.out, Vec::with_capacity(CHUNK + 4096));
-            return sender.blocking_send(chunk).is_ok();
+            let t = std::time::Instant::now();
+            let sent = sender.blocking_send(chunk).is_ok();
+            waited += t.elapsed();
+            return sent;
         }
         true
     })?;
+    tracing::info!(
+        rows = rows_total,
+        total_ms = started.elapsed().as_millis() as u64,
+        waiting_for_database_ms = waited.as_millis() as u64,
+        "trip file read"
+    );
     if !pipeline.out.is_empty() {
         let chunk = std::mem::take(&mut pipeline.out);
         sender.blocking_send(chunk).map_err(|_| Refusal::Stopped)?;

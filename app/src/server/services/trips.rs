@@ -466,3 +466,89 @@ pub fn export_csv(
         Some((Ok(text), st))
     })
 }
+
+/// More trips than this in a period are not checked as a whole on the trips page.
+pub const PERIOD_CHECK_LIMIT: i64 = 20_000;
+
+/// Months of history the volume check compares a period with.
+const HISTORY_MONTHS: i32 = 12;
+
+/// The period checks of SPEC §3.3 (long days, odometer, far from home, volume jump, identical
+/// trips) over one vehicle's trips between two local dates (inclusive, either open), against
+/// the twelve months before the first of them. `None` when more than `limit` trips match.
+pub async fn period_flags(
+    pool: &PgPool,
+    owner: Uuid,
+    vehicle: Uuid,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    limit: i64,
+) -> Result<Option<(i64, Vec<crate::domain::anomaly::Flag>)>, AppError> {
+    use crate::domain::anomaly::{self, History, TripFacts};
+    let v = vehicles::owned(pool, owner, vehicle)
+        .await?
+        .ok_or_else(|| AppError::not_found("The vehicle"))?;
+    let filter = "t.vehicle_id = $1
+        AND ($2::date IS NULL OR t.start_time >= ($2::date::timestamp AT TIME ZONE $4))
+        AND ($3::date IS NULL OR t.start_time < (($3::date + 1)::timestamp AT TIME ZONE $4))";
+    let count: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM trips t WHERE {filter}"))
+        .bind(vehicle)
+        .bind(from)
+        .bind(to)
+        .bind(&v.time_zone)
+        .fetch_one(pool)
+        .await?;
+    if count > limit {
+        return Ok(None);
+    }
+    type Row = (
+        DateTime<Utc>,
+        DateTime<Utc>,
+        Decimal,
+        Option<Decimal>,
+        Option<Decimal>,
+        Option<Decimal>,
+        Option<Decimal>,
+        Option<Decimal>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT start_time, end_time, distance_km, energy_kwh, odometer_start_km, odometer_end_km, start_lat, start_lng
+         FROM trips t WHERE {filter} ORDER BY start_time"
+    ))
+    .bind(vehicle)
+    .bind(from)
+    .bind(to)
+    .bind(&v.time_zone)
+    .fetch_all(pool)
+    .await?;
+    let Some(first) = rows.first().map(|r| local_day(r.0, &v.time_zone)) else {
+        return Ok(Some((0, Vec::new())));
+    };
+    let facts: Vec<TripFacts> = rows
+        .into_iter()
+        .map(|r| TripFacts {
+            start: r.0,
+            end: r.1,
+            distance_km: r.2,
+            energy_kwh: r.3,
+            odometer_start_km: r.4,
+            odometer_end_km: r.5,
+            start_lat: r.6,
+            start_lng: r.7,
+        })
+        .collect();
+    // Kilometres per calendar month before the period's first trip, months with trips only.
+    let monthly_km: Vec<Decimal> = sqlx::query_scalar(
+        "SELECT sum(distance_km) FROM trip_days
+         WHERE vehicle_id = $1 AND day < date_trunc('month', $2::date)
+           AND day >= date_trunc('month', $2::date) - make_interval(months => $3)
+         GROUP BY date_trunc('month', day) ORDER BY date_trunc('month', day)",
+    )
+    .bind(vehicle)
+    .bind(first)
+    .bind(HISTORY_MONTHS)
+    .fetch_all(pool)
+    .await?;
+    let flags = anomaly::period_flags(&facts, &History { monthly_km });
+    Ok(Some((count, flags)))
+}

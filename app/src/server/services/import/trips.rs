@@ -54,7 +54,8 @@ pub struct Pipeline<'a> {
     pub now: DateTime<Utc>,
     pub methodology: &'a Methodology,
     pub efficiency: Decimal,
-    pub region: String,
+    /// The vehicle's side of the calculation; distance and energy change per trip.
+    pub input: TripInput,
     /// Start → (end, line) of every accepted trip; line 0 for trips already stored.
     pub intervals: BTreeMap<i64, (i64, u32)>,
     /// `vehicle_id\timport_id\t`, the same on every line.
@@ -101,15 +102,11 @@ impl Pipeline<'_> {
                 });
             }
         }
-        let input = TripInput {
-            distance_km: trip.distance_km,
-            measured_energy_kwh: trip.energy_kwh,
-            efficiency_kwh_per_100km: self.efficiency,
-            region: self.region.clone(),
-        };
+        self.input.distance_km = trip.distance_km;
+        self.input.measured_energy_kwh = trip.energy_kwh;
         let calc = self
             .methodology
-            .calculate(&input)
+            .figures(&self.input)
             .map_err(|detail| Rejection::Unreadable { detail })?;
         let facts = TripFacts {
             start: trip.start,

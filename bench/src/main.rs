@@ -1,0 +1,70 @@
+//! `evcx-bench <name>`: one benchmark of ../shared/BENCHMARKS.md.
+//!
+//! Run through `make bench-<name>`, which builds the release server and this binary first.
+//! Started without `DATABASE_URL`, the binary runs itself again under
+//! `server pg-run` (a private PostgreSQL with fsync and synchronous commit ON, removed
+//! afterwards); inside, it starts the release server on a free loopback port, loads data,
+//! drives a bounded load, stops the server and prints `BENCH <name> k=v …` lines. It exits
+//! non-zero when a correctness check fails.
+
+mod harness;
+mod trip_import;
+
+use std::process::ExitCode;
+
+const BENCHMARKS: &[&str] = &["trip_import", "dashboard"];
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(name) = args.first().cloned() else {
+        eprintln!("usage: evcx-bench <{}> [--rows N]", BENCHMARKS.join("|"));
+        return ExitCode::from(2);
+    };
+    if !BENCHMARKS.contains(&name.as_str()) {
+        eprintln!(
+            "unknown benchmark {name:?}; one of {}",
+            BENCHMARKS.join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    let rows = match option(&args, "--rows").map(|v| v.parse::<u64>()) {
+        None => 1_000_000,
+        Some(Ok(n)) if n >= 10_000 => n,
+        Some(_) => {
+            eprintln!("--rows takes a whole number ≥ 10000");
+            return ExitCode::from(2);
+        }
+    };
+    if std::env::var_os("DATABASE_URL").is_none() {
+        return harness::rerun_under_private_postgres(&args);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let outcome = runtime.block_on(async {
+        match name.as_str() {
+            "trip_import" => trip_import::run(rows, trip_import::Measure::Import).await,
+            "dashboard" => trip_import::run(rows, trip_import::Measure::Dashboard).await,
+            _ => unreachable!(),
+        }
+    });
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("{name}: a correctness check FAILED (see above)");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{name}: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn option<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
