@@ -5,6 +5,7 @@ pub mod audit;
 pub mod chart;
 pub mod db;
 pub mod demo;
+pub mod ledger;
 pub mod mail;
 pub mod password;
 pub mod services;

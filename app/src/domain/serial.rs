@@ -110,7 +110,10 @@ mod tests {
 
     #[test]
     fn labels_show_first_and_last_serial() {
-        assert_eq!(r(1, 951).label("VN", 2026), "EVCX-VN-2026-000000001-000000950");
+        assert_eq!(
+            r(1, 951).label("VN", 2026),
+            "EVCX-VN-2026-000000001-000000950"
+        );
         assert_eq!(r(1, 951).len(), 950);
     }
 
@@ -121,13 +124,21 @@ mod tests {
         assert_eq!(
             takes,
             vec![
-                Take { block: 3, moved: r(1, 11), rest: None },
-                Take { block: 7, moved: r(100, 120), rest: Some(r(120, 150)) },
+                Take {
+                    block: 3,
+                    moved: r(1, 11),
+                    rest: None
+                },
+                Take {
+                    block: 7,
+                    moved: r(100, 120),
+                    rest: Some(r(120, 150))
+                },
             ]
         );
-        assert_eq!(take(&blocks, 161).unwrap().len(), 3);
-        assert_eq!(take(&blocks, 161).unwrap()[2].rest, None);
-        assert_eq!(take(&blocks, 162), None);
+        assert_eq!(take(&blocks, 160).unwrap().len(), 3);
+        assert_eq!(take(&blocks, 160).unwrap()[2].rest, None);
+        assert_eq!(take(&blocks, 161), None);
         assert_eq!(take(&blocks, 0), Some(vec![]));
     }
 

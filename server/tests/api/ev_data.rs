@@ -380,7 +380,7 @@ async fn files_that_are_not_trip_data_are_refused_and_leave_nothing(pool: PgPool
 #[sqlx::test(migrations = "../migrations")]
 async fn overlaps_with_stored_trips_and_claimed_trips_are_read_only(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
     let id = vehicle(&owner, VIN_B).await;
     let first = "start_time,end_time,distance_km\n2026-01-10T08:00:00Z,2026-01-10T09:00:00Z,50\n";
     upload(&owner, &id, "trips", "1.csv", first.as_bytes().to_vec()).await;
@@ -398,10 +398,25 @@ async fn overlaps_with_stored_trips_and_claimed_trips_are_read_only(pool: PgPool
         "a trip starting when another ends is fine"
     );
 
-    sqlx::query("UPDATE trips SET claim_id = gen_random_uuid() WHERE line = 2")
+    let request = super::support::pending_request(&app.pool, owner_id).await;
+    let stray = sqlx::query("UPDATE trips SET claim_id = gen_random_uuid() WHERE line = 2")
+        .execute(&app.pool)
+        .await;
+    assert!(
+        stray.is_err(),
+        "only a real pending request can claim a trip"
+    );
+    sqlx::query("UPDATE trips SET claim_id = $1 WHERE line = 2")
+        .bind(request)
         .execute(&app.pool)
         .await
         .unwrap();
+    let other = super::support::pending_request(&app.pool, owner_id).await;
+    let steal = sqlx::query("UPDATE trips SET claim_id = $1 WHERE line = 2")
+        .bind(other)
+        .execute(&app.pool)
+        .await;
+    assert!(steal.is_err(), "a claimed trip cannot be claimed again");
     let edit = sqlx::query("UPDATE trips SET distance_km = 1 WHERE claim_id IS NOT NULL")
         .execute(&app.pool)
         .await;
@@ -413,7 +428,22 @@ async fn overlaps_with_stored_trips_and_claimed_trips_are_read_only(pool: PgPool
     let release = sqlx::query("UPDATE trips SET claim_id = NULL WHERE claim_id IS NOT NULL")
         .execute(&app.pool)
         .await;
-    assert!(release.is_ok(), "only the claim itself may change");
+    assert!(
+        release.is_err(),
+        "the claim holds while the request is pending"
+    );
+    sqlx::query("UPDATE credit_requests SET status = 'rejected', closed_at = now() WHERE id = $1")
+        .bind(request)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let release = sqlx::query("UPDATE trips SET claim_id = NULL WHERE claim_id IS NOT NULL")
+        .execute(&app.pool)
+        .await;
+    assert!(
+        release.is_ok(),
+        "a rejected request releases its trips: {release:?}"
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -715,7 +745,7 @@ async fn the_dashboard_sums_by_local_day_month_and_year(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn trips_are_listed_edited_and_deleted_unless_claimed(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let (owner, _) = app.signed_in(Role::EvOwner).await;
+    let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
     let id = vehicle(&owner, VIN_A).await;
     let csv = "start_time,end_time,distance_km,energy_kwh\n\
         2026-02-01T08:00:00+07:00,2026-02-01T08:30:00+07:00,10,\n\
@@ -796,8 +826,10 @@ async fn trips_are_listed_edited_and_deleted_unless_claimed(pool: PgPool) {
             .status(),
         404
     );
-    sqlx::query("UPDATE trips SET claim_id = gen_random_uuid() WHERE id = $1::bigint")
+    let request = super::support::pending_request(&app.pool, owner_id).await;
+    sqlx::query("UPDATE trips SET claim_id = $2 WHERE id = $1::bigint")
         .bind(&second)
+        .bind(request)
         .execute(&app.pool)
         .await
         .unwrap();

@@ -157,3 +157,21 @@ pub fn field_error(body: &Value, field: &str) -> Option<String> {
         .and_then(|f| f["message"].as_str())
         .map(str::to_owned)
 }
+
+/// A bare pending credit request of `owner`, for tests of what a claim does to trips.
+pub async fn pending_request(pool: &sqlx::PgPool, owner: uuid::Uuid) -> uuid::Uuid {
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO credit_requests (id, number, owner_id, period_from, period_to, region, vintage,
+             methodology_version_id, trips, distance_km, energy_kwh, baseline_kg, project_kg, avoided_kg,
+             gross_kg, buffer_kg, net_kg, risk_score, calculation, status)
+         VALUES ($1, 'TEST-' || $1::text, $2, '2026-01-01', '2026-12-31', 'VN', 2026,
+             (SELECT version_id FROM methodology_active), 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, '{}', 'pending')",
+    )
+    .bind(id)
+    .bind(owner)
+    .execute(pool)
+    .await
+    .unwrap();
+    id
+}

@@ -1,0 +1,792 @@
+//! The double-entry ledger: two assets (money with 2 decimals, credits in whole kilograms),
+//! accounts per user and kind plus the platform's own, transfers whose entries sum to zero per
+//! asset, holds (pending transfers posted or voided exactly once), idempotency keys, and the
+//! serial blocks that follow every kilogram of credit. Everything runs inside the caller's
+//! transaction; a refused operation writes nothing.
+//!
+//! Locking: the accounts of a transfer are locked in id order (`FOR UPDATE`), so concurrent
+//! transfers over the same accounts serialise and never deadlock among themselves.
+
+use crate::domain::serial::{self, SerialRange};
+use rust_decimal::Decimal;
+use sqlx::PgConnection;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Asset {
+    Money,
+    Credit,
+}
+
+impl Asset {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Asset::Money => "money",
+            Asset::Credit => "credit",
+        }
+    }
+
+    fn parse(s: &str) -> Asset {
+        if s == "credit" {
+            Asset::Credit
+        } else {
+            Asset::Money
+        }
+    }
+
+    /// Decimal places an amount of this asset may have.
+    pub fn scale(self) -> u32 {
+        match self {
+            Asset::Money => 2,
+            Asset::Credit => 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccountKind {
+    Available,
+    Held,
+    Retired,
+    PlatformFees,
+    BufferPool,
+    GatewayClearing,
+    IssuanceSource,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Available => "available",
+            AccountKind::Held => "held",
+            AccountKind::Retired => "retired",
+            AccountKind::PlatformFees => "platform_fees",
+            AccountKind::BufferPool => "buffer_pool",
+            AccountKind::GatewayClearing => "gateway_clearing",
+            AccountKind::IssuanceSource => "issuance_source",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum LedgerError {
+    #[error("account {account} holds {balance}, {needed} is needed")]
+    Insufficient {
+        account: i64,
+        balance: Decimal,
+        needed: Decimal,
+    },
+    #[error("retired credits cannot move")]
+    RetiredIsFinal,
+    #[error("the hold is no longer pending")]
+    HoldClosed,
+    #[error("the hold has only {remaining} left")]
+    HoldExceeded { remaining: Decimal },
+    #[error("the hold does not exist")]
+    NoSuchHold,
+    #[error("invalid transfer: {0}")]
+    Invalid(String),
+    /// A deadlock or serialisation failure: nothing was written; run the transaction again.
+    #[error("concurrent update, retry")]
+    Retry,
+    #[error("database: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_retryable(&e) {
+            return LedgerError::Retry;
+        }
+        LedgerError::Database(e.to_string())
+    }
+}
+
+/// A deadlock (40P01) or serialisation failure (40001): the transaction may simply run again.
+pub fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
+}
+
+impl From<LedgerError> for crate::error::AppError {
+    fn from(e: LedgerError) -> Self {
+        crate::server::internal(e)
+    }
+}
+
+/// One side of a transfer: a positive amount credits the account, a negative one debits it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Leg {
+    pub account: i64,
+    pub amount: Decimal,
+}
+
+impl Leg {
+    pub fn new(account: i64, amount: Decimal) -> Leg {
+        Leg { account, amount }
+    }
+}
+
+/// A transfer to write.
+#[derive(Debug, Clone, Default)]
+pub struct Transfer<'a> {
+    /// What it is: "issuance", "retirement", "sale", "hold", "post", "void", …
+    pub kind: &'a str,
+    pub legs: Vec<Leg>,
+    /// A retry with the same key returns the first transfer instead of writing a second.
+    pub idempotency_key: Option<&'a str>,
+    /// What it belongs to (a request, an order, …).
+    pub reference: Option<String>,
+    pub memo: String,
+    pub actor: Option<Uuid>,
+    pub hold_id: Option<Uuid>,
+    /// Credits moving into a retired account are stamped with their retirement.
+    pub retirement_id: Option<Uuid>,
+}
+
+/// The outcome of `transfer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Posted {
+    New(i64),
+    /// The idempotency key was used before; nothing was written.
+    Replayed(i64),
+}
+
+impl Posted {
+    pub fn id(self) -> i64 {
+        match self {
+            Posted::New(id) | Posted::Replayed(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct AccountRow {
+    id: i64,
+    owner_id: Option<Uuid>,
+    asset: String,
+    kind: String,
+    balance: Decimal,
+}
+
+/// The user's account of that asset and kind, created on first use.
+pub async fn user_account(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    asset: Asset,
+    kind: AccountKind,
+) -> Result<i64, LedgerError> {
+    if let Some(id) = sqlx::query_scalar(
+        "SELECT id FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3",
+    )
+    .bind(owner)
+    .bind(asset.as_str())
+    .bind(kind.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    {
+        return Ok(id);
+    }
+    sqlx::query(
+        "INSERT INTO ledger_accounts (owner_id, asset, kind) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(owner)
+    .bind(asset.as_str())
+    .bind(kind.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3",
+    )
+    .bind(owner)
+    .bind(asset.as_str())
+    .bind(kind.as_str())
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// One of the platform's own accounts (created by the migration).
+pub async fn platform_account(
+    conn: &mut PgConnection,
+    asset: Asset,
+    kind: AccountKind,
+) -> Result<i64, LedgerError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM ledger_accounts WHERE owner_id IS NULL AND asset = $1 AND kind = $2",
+    )
+    .bind(asset.as_str())
+    .bind(kind.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| {
+        LedgerError::Invalid(format!(
+            "no platform {} {} account",
+            asset.as_str(),
+            kind.as_str()
+        ))
+    })?)
+}
+
+/// A user's balance (zero for an account not opened yet).
+pub async fn balance(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    asset: Asset,
+    kind: AccountKind,
+) -> Result<Decimal, LedgerError> {
+    Ok(sqlx::query_scalar(
+        "SELECT balance FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3",
+    )
+    .bind(owner)
+    .bind(asset.as_str())
+    .bind(kind.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .unwrap_or_default())
+}
+
+/// Writes a balanced transfer: checks it, locks its accounts in id order, refuses to take a
+/// user (or the buffer pool, or fee income) below zero or to move retired credits, then writes
+/// the transfer, its entries and the new balances, and moves the serials of any credits.
+pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted, LedgerError> {
+    if let Some(key) = t.idempotency_key {
+        if let Some(id) =
+            sqlx::query_scalar("SELECT id FROM ledger_transfers WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?
+        {
+            return Ok(Posted::Replayed(id));
+        }
+    }
+    // Net amount per account (a transfer may name an account twice).
+    let mut net: BTreeMap<i64, Decimal> = BTreeMap::new();
+    for leg in &t.legs {
+        if leg.amount.is_zero() {
+            return Err(LedgerError::Invalid("a leg of zero".into()));
+        }
+        *net.entry(leg.account).or_default() += leg.amount;
+    }
+    net.retain(|_, a| !a.is_zero());
+    if net.len() < 2 {
+        return Err(LedgerError::Invalid("a transfer needs two accounts".into()));
+    }
+    let ids: Vec<i64> = net.keys().copied().collect();
+    let accounts: Vec<AccountRow> = sqlx::query_as(
+        "SELECT id, owner_id, asset, kind, balance FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    if accounts.len() != ids.len() {
+        return Err(LedgerError::Invalid("unknown account".into()));
+    }
+    let mut sums: BTreeMap<Asset, Decimal> = BTreeMap::new();
+    for a in &accounts {
+        let asset = Asset::parse(&a.asset);
+        let amount = net[&a.id];
+        if amount.normalize().scale() > asset.scale() {
+            return Err(LedgerError::Invalid(format!(
+                "{amount} has more than {} decimals for {}",
+                asset.scale(),
+                asset.as_str()
+            )));
+        }
+        *sums.entry(asset).or_default() += amount;
+        if amount < Decimal::ZERO {
+            if a.kind == "retired" {
+                return Err(LedgerError::RetiredIsFinal);
+            }
+            let floored =
+                a.owner_id.is_some() || a.kind == "buffer_pool" || a.kind == "platform_fees";
+            if floored && a.balance + amount < Decimal::ZERO {
+                return Err(LedgerError::Insufficient {
+                    account: a.id,
+                    balance: a.balance,
+                    needed: -amount,
+                });
+            }
+        }
+    }
+    if let Some((asset, sum)) = sums.iter().find(|(_, s)| !s.is_zero()) {
+        return Err(LedgerError::Invalid(format!(
+            "{} legs sum to {sum}, not 0",
+            asset.as_str()
+        )));
+    }
+
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO ledger_transfers (kind, hold_id, idempotency_key, reference, memo, actor_id)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(t.kind)
+    .bind(t.hold_id)
+    .bind(t.idempotency_key)
+    .bind(&t.reference)
+    .bind(&t.memo)
+    .bind(t.actor)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else {
+        // The same key committed by a concurrent request a moment ago.
+        let existing =
+            sqlx::query_scalar("SELECT id FROM ledger_transfers WHERE idempotency_key = $1")
+                .bind(t.idempotency_key)
+                .fetch_one(&mut *conn)
+                .await?;
+        return Ok(Posted::Replayed(existing));
+    };
+    let (mut account_ids, mut assets, mut amounts, mut afters) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for a in &accounts {
+        account_ids.push(a.id);
+        assets.push(a.asset.clone());
+        amounts.push(net[&a.id]);
+        afters.push(a.balance + net[&a.id]);
+    }
+    sqlx::query(
+        "INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
+         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::numeric[], $5::numeric[])",
+    )
+    .bind(id)
+    .bind(&account_ids)
+    .bind(&assets)
+    .bind(&amounts)
+    .bind(&afters)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE ledger_accounts a SET balance = a.balance + n.amount
+         FROM UNNEST($1::bigint[], $2::numeric[]) AS n(id, amount) WHERE a.id = n.id",
+    )
+    .bind(&account_ids)
+    .bind(&amounts)
+    .execute(&mut *conn)
+    .await?;
+
+    // Credits carry serials: pair the debited accounts with the credited ones, lowest
+    // serials first. Issuance mints its own block (the source holds none).
+    let credit_rows: Vec<&AccountRow> = accounts.iter().filter(|a| a.asset == "credit").collect();
+    if !credit_rows.is_empty() && !credit_rows.iter().any(|a| a.kind == "issuance_source") {
+        let retired: Vec<i64> = credit_rows
+            .iter()
+            .filter(|a| a.kind == "retired")
+            .map(|a| a.id)
+            .collect();
+        let mut debits: Vec<(i64, i64)> = Vec::new();
+        let mut credits: Vec<(i64, i64)> = Vec::new();
+        for a in &credit_rows {
+            let kg = whole_kg(net[&a.id])?;
+            if kg < 0 {
+                debits.push((a.id, -kg));
+            } else {
+                credits.push((a.id, kg));
+            }
+        }
+        let (mut d, mut c) = (0, 0);
+        while d < debits.len() && c < credits.len() {
+            let q = debits[d].1.min(credits[c].1);
+            let stamp = retired
+                .contains(&credits[c].0)
+                .then_some(t.retirement_id)
+                .flatten();
+            move_serials(conn, id, debits[d].0, credits[c].0, q, stamp).await?;
+            debits[d].1 -= q;
+            credits[c].1 -= q;
+            if debits[d].1 == 0 {
+                d += 1;
+            }
+            if credits[c].1 == 0 {
+                c += 1;
+            }
+        }
+    }
+    Ok(Posted::New(id))
+}
+
+fn whole_kg(amount: Decimal) -> Result<i64, LedgerError> {
+    use rust_decimal::prelude::ToPrimitive;
+    if amount.fract() != Decimal::ZERO {
+        return Err(LedgerError::Invalid(
+            "credits move in whole kilograms".into(),
+        ));
+    }
+    amount
+        .to_i64()
+        .ok_or_else(|| LedgerError::Invalid("quantity out of range".into()))
+}
+
+/// Moves `quantity` kg of serials from one account's blocks to another, lowest first,
+/// splitting at most one block, and records the movement.
+async fn move_serials(
+    conn: &mut PgConnection,
+    transfer_id: i64,
+    from: i64,
+    to: i64,
+    quantity: i64,
+    retirement: Option<Uuid>,
+) -> Result<(), LedgerError> {
+    type Block = (i64, Uuid, i64, i64);
+    let blocks: Vec<Block> = sqlx::query_as(
+        "SELECT id, issuance_id, lower(serials), upper(serials) FROM serial_blocks
+         WHERE account_id = $1 ORDER BY lower(serials) FOR UPDATE",
+    )
+    .bind(from)
+    .fetch_all(&mut *conn)
+    .await?;
+    let ranges: Vec<(i64, SerialRange)> = blocks
+        .iter()
+        .map(|b| (b.0, SerialRange::new(b.2, b.3)))
+        .collect();
+    let issuance_of: BTreeMap<i64, Uuid> = blocks.iter().map(|b| (b.0, b.1)).collect();
+    let takes = serial::take(&ranges, quantity).ok_or_else(|| {
+        LedgerError::Invalid(format!(
+            "account {from} has fewer than {quantity} kg of serials for its balance"
+        ))
+    })?;
+    for take in takes {
+        let issuance = issuance_of[&take.block];
+        match take.rest {
+            None => {
+                sqlx::query(
+                    "UPDATE serial_blocks SET account_id = $2, retirement_id = $3 WHERE id = $1",
+                )
+                .bind(take.block)
+                .bind(to)
+                .bind(retirement)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Some(rest) => {
+                sqlx::query("UPDATE serial_blocks SET serials = int8range($2, $3) WHERE id = $1")
+                    .bind(take.block)
+                    .bind(rest.start)
+                    .bind(rest.end)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO serial_blocks (issuance_id, serials, account_id, retirement_id)
+                     VALUES ($1, int8range($2, $3), $4, $5)",
+                )
+                .bind(issuance)
+                .bind(take.moved.start)
+                .bind(take.moved.end)
+                .bind(to)
+                .bind(retirement)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
+             VALUES ($1, $2, int8range($3, $4), $5, $6)",
+        )
+        .bind(transfer_id)
+        .bind(issuance)
+        .bind(take.moved.start)
+        .bind(take.moved.end)
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Allocates `quantity` consecutive serials from the platform-wide counter; returns the range.
+pub async fn allocate_serials(
+    conn: &mut PgConnection,
+    quantity: i64,
+) -> Result<SerialRange, LedgerError> {
+    let start: i64 = sqlx::query_scalar(
+        "INSERT INTO number_sequences (kind, next) VALUES ('serial', 1 + $1)
+         ON CONFLICT (kind) DO UPDATE SET next = number_sequences.next + $1
+         RETURNING next - $1",
+    )
+    .bind(quantity)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(SerialRange::new(start, start + quantity))
+}
+
+/// The next number of a kind of public identifier (1, 2, 3, … per kind).
+pub async fn next_number(conn: &mut PgConnection, kind: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO number_sequences (kind, next) VALUES ($1, 2)
+         ON CONFLICT (kind) DO UPDATE SET next = number_sequences.next + 1
+         RETURNING next - 1",
+    )
+    .bind(kind)
+    .fetch_one(conn)
+    .await
+}
+
+/// A new block of serials in `account` (after the issuance's transfer credited it).
+pub async fn mint_block(
+    conn: &mut PgConnection,
+    transfer_id: i64,
+    issuance_id: Uuid,
+    serials: SerialRange,
+    account: i64,
+) -> Result<(), LedgerError> {
+    sqlx::query(
+        "INSERT INTO serial_blocks (issuance_id, serials, account_id) VALUES ($1, int8range($2, $3), $4)",
+    )
+    .bind(issuance_id)
+    .bind(serials.start)
+    .bind(serials.end)
+    .bind(account)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
+         VALUES ($1, $2, int8range($3, $4), NULL, $5)",
+    )
+    .bind(transfer_id)
+    .bind(issuance_id)
+    .bind(serials.start)
+    .bind(serials.end)
+    .bind(account)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Reserves `amount` of the owner's available `asset` in their held account. Nothing is
+/// written when they have less.
+pub async fn hold(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    asset: Asset,
+    amount: Decimal,
+    purpose: &str,
+    actor: Option<Uuid>,
+) -> Result<Uuid, LedgerError> {
+    if amount <= Decimal::ZERO {
+        return Err(LedgerError::Invalid("a hold must be positive".into()));
+    }
+    let available = user_account(conn, owner, asset, AccountKind::Available).await?;
+    let held = user_account(conn, owner, asset, AccountKind::Held).await?;
+    let balance: Decimal =
+        sqlx::query_scalar("SELECT balance FROM ledger_accounts WHERE id = $1 FOR UPDATE")
+            .bind(available)
+            .fetch_one(&mut *conn)
+            .await?;
+    if balance < amount {
+        return Err(LedgerError::Insufficient {
+            account: available,
+            balance,
+            needed: amount,
+        });
+    }
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO ledger_holds (id, asset, available_id, held_id, amount, remaining, status, purpose)
+         VALUES ($1, $2, $3, $4, $5, $5, 'pending', $6)",
+    )
+    .bind(id)
+    .bind(asset.as_str())
+    .bind(available)
+    .bind(held)
+    .bind(amount)
+    .bind(purpose)
+    .execute(&mut *conn)
+    .await?;
+    transfer(
+        conn,
+        Transfer {
+            kind: "hold",
+            legs: vec![Leg::new(available, -amount), Leg::new(held, amount)],
+            hold_id: Some(id),
+            memo: purpose.to_owned(),
+            actor,
+            ..Transfer::default()
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Posts `amount` of a pending hold to `to` (legs that add up to `amount`); the rest of the
+/// hold stays pending. The hold is `posted` once nothing remains.
+pub async fn post(
+    conn: &mut PgConnection,
+    hold_id: Uuid,
+    amount: Decimal,
+    to: Vec<Leg>,
+    t: Transfer<'_>,
+) -> Result<i64, LedgerError> {
+    if amount <= Decimal::ZERO {
+        return Err(LedgerError::Invalid("a post must be positive".into()));
+    }
+    let held: Option<i64> = sqlx::query_scalar(
+        "UPDATE ledger_holds SET remaining = remaining - $2,
+                status = CASE WHEN remaining = $2 THEN 'posted' ELSE 'pending' END,
+                closed_at = CASE WHEN remaining = $2 THEN now() END
+         WHERE id = $1 AND status = 'pending' AND remaining >= $2
+         RETURNING held_id",
+    )
+    .bind(hold_id)
+    .bind(amount)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(held) = held else {
+        return Err(hold_refusal(conn, hold_id).await?);
+    };
+    let mut legs = vec![Leg::new(held, -amount)];
+    legs.extend(to);
+    let posted = transfer(
+        conn,
+        Transfer {
+            kind: if t.kind.is_empty() { "post" } else { t.kind },
+            legs,
+            hold_id: Some(hold_id),
+            ..t
+        },
+    )
+    .await?;
+    Ok(posted.id())
+}
+
+/// Returns what is left of a pending hold to the available account; answers how much.
+pub async fn void(
+    conn: &mut PgConnection,
+    hold_id: Uuid,
+    actor: Option<Uuid>,
+) -> Result<Decimal, LedgerError> {
+    let row: Option<(Decimal, i64, i64)> = sqlx::query_as(
+        "WITH h AS (SELECT id, remaining FROM ledger_holds WHERE id = $1 AND status = 'pending' FOR UPDATE)
+         UPDATE ledger_holds l SET remaining = 0, status = 'voided', closed_at = now()
+         FROM h WHERE l.id = h.id
+         RETURNING h.remaining, l.held_id, l.available_id",
+    )
+    .bind(hold_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((remaining, held, available)) = row else {
+        return Err(hold_refusal(conn, hold_id).await?);
+    };
+    transfer(
+        conn,
+        Transfer {
+            kind: "void",
+            legs: vec![Leg::new(held, -remaining), Leg::new(available, remaining)],
+            hold_id: Some(hold_id),
+            actor,
+            ..Transfer::default()
+        },
+    )
+    .await?;
+    Ok(remaining)
+}
+
+async fn hold_refusal(conn: &mut PgConnection, hold_id: Uuid) -> Result<LedgerError, LedgerError> {
+    let row: Option<(String, Decimal)> =
+        sqlx::query_as("SELECT status, remaining FROM ledger_holds WHERE id = $1")
+            .bind(hold_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(match row {
+        None => LedgerError::NoSuchHold,
+        Some((status, _)) if status != "pending" => LedgerError::HoldClosed,
+        Some((_, remaining)) => LedgerError::HoldExceeded { remaining },
+    })
+}
+
+/// The result of `reconcile`: each check that failed, in words.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reconciliation {
+    pub problems: Vec<String>,
+    /// Per asset: Σ of all entries (must be 0) and how many entries there are.
+    pub sums: Vec<(String, Decimal, i64)>,
+    pub accounts: i64,
+}
+
+impl Reconciliation {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// Proves the ledger: per asset the entries sum to zero; every cached balance equals the sum
+/// of its entries; no user balance is negative; every held account equals its pending holds;
+/// every credit account holds exactly as many serials as kilograms; the issuance source owes
+/// exactly what was issued.
+pub async fn reconcile(conn: &mut PgConnection) -> Result<Reconciliation, sqlx::Error> {
+    let mut r = Reconciliation::default();
+    r.sums = sqlx::query_as(
+        "SELECT a.asset, coalesce(sum(e.amount), 0), count(e.id)
+         FROM (VALUES ('money'), ('credit')) a(asset) LEFT JOIN ledger_entries e ON e.asset = a.asset
+         GROUP BY a.asset ORDER BY a.asset",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (asset, sum, _) in &r.sums {
+        if !sum.is_zero() {
+            r.problems
+                .push(format!("{asset} entries sum to {sum}, not 0"));
+        }
+    }
+    r.accounts = sqlx::query_scalar("SELECT count(*) FROM ledger_accounts")
+        .fetch_one(&mut *conn)
+        .await?;
+    let drift: Vec<(i64, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT a.id, a.balance, coalesce(e.total, 0) FROM ledger_accounts a
+         LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger_entries GROUP BY account_id) e ON e.account_id = a.id
+         WHERE a.balance <> coalesce(e.total, 0)",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, cached, total) in drift {
+        r.problems.push(format!(
+            "account {id}: balance {cached} but its entries add up to {total}"
+        ));
+    }
+    let negative: Vec<(i64, Decimal)> = sqlx::query_as(
+        "SELECT id, balance FROM ledger_accounts WHERE owner_id IS NOT NULL AND balance < 0",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, balance) in negative {
+        r.problems
+            .push(format!("user account {id} is negative: {balance}"));
+    }
+    let holds: Vec<(i64, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT a.id, a.balance, coalesce(h.total, 0) FROM ledger_accounts a
+         LEFT JOIN (SELECT held_id, sum(remaining) AS total FROM ledger_holds WHERE status = 'pending' GROUP BY held_id) h
+                ON h.held_id = a.id
+         WHERE a.kind = 'held' AND a.balance <> coalesce(h.total, 0)",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, balance, pending) in holds {
+        r.problems.push(format!(
+            "held account {id} holds {balance} but its pending holds add up to {pending}"
+        ));
+    }
+    let serials: Vec<(i64, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT a.id, a.balance, coalesce(b.kg, 0)::numeric FROM ledger_accounts a
+         LEFT JOIN (SELECT account_id, sum(upper(serials) - lower(serials)) AS kg FROM serial_blocks GROUP BY account_id) b
+                ON b.account_id = a.id
+         WHERE a.asset = 'credit' AND a.kind <> 'issuance_source' AND a.balance <> coalesce(b.kg, 0)",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for (id, balance, kg) in serials {
+        r.problems.push(format!(
+            "credit account {id} holds {balance} kg but {kg} kg of serials"
+        ));
+    }
+    let (source, issued): (Decimal, Decimal) = sqlx::query_as(
+        "SELECT (SELECT balance FROM ledger_accounts WHERE owner_id IS NULL AND asset = 'credit' AND kind = 'issuance_source'),
+                coalesce((SELECT sum(gross_kg) FROM credit_issuances), 0)::numeric",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if source + issued != Decimal::ZERO {
+        r.problems.push(format!(
+            "the issuance source stands at {source} kg but {issued} kg were issued"
+        ));
+    }
+    Ok(r)
+}

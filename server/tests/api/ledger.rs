@@ -1,0 +1,548 @@
+//! The ledger (ARCHITECTURE §2): a model-based property test, a concurrency test, idempotency,
+//! and the invariants the schema itself enforces.
+
+use app::server::ledger::{self, AccountKind, Asset, LedgerError, Leg, Posted, Transfer};
+use proptest::prelude::*;
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+async fn user(conn: &mut PgConnection) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, role, full_name, phone)
+         VALUES ($1, $2, 'x', 'buyer', 'Ledger Test', '+84900000000')",
+    )
+    .bind(id)
+    .bind(format!("{}@ledger.test", id.simple()))
+    .execute(conn)
+    .await
+    .unwrap();
+    id
+}
+
+fn money(cents: i64) -> Decimal {
+    Decimal::new(cents, 2)
+}
+
+async fn available(conn: &mut PgConnection, owner: Uuid) -> i64 {
+    ledger::user_account(conn, owner, Asset::Money, AccountKind::Available)
+        .await
+        .unwrap()
+}
+
+/// Money in from the gateway (the clearing account may go below zero: it is the outside world).
+async fn fund(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    amount: Decimal,
+) -> Result<Posted, LedgerError> {
+    let to = available(conn, owner).await;
+    let clearing = ledger::platform_account(conn, Asset::Money, AccountKind::GatewayClearing)
+        .await
+        .unwrap();
+    ledger::transfer(
+        conn,
+        Transfer {
+            kind: "top_up",
+            legs: vec![Leg::new(clearing, -amount), Leg::new(to, amount)],
+            ..Transfer::default()
+        },
+    )
+    .await
+}
+
+async fn reconciled(pool: &PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let r = ledger::reconcile(&mut conn).await.unwrap();
+    assert!(r.ok(), "reconciliation failed: {:#?}", r.problems);
+}
+
+// ---------------------------------------------------------------- model-based property test
+
+#[derive(Debug, Clone)]
+enum Op {
+    Fund { user: usize, cents: i64 },
+    Pay { from: usize, to: usize, cents: i64 },
+    Hold { user: usize, cents: i64 },
+    Post { hold: usize, cents: i64, to: usize },
+    Void { hold: usize },
+}
+
+const USERS: usize = 3;
+
+fn op() -> impl Strategy<Value = Op> {
+    let user = 0..USERS;
+    let cents = 1i64..5_000;
+    prop_oneof![
+        (user.clone(), cents.clone()).prop_map(|(user, cents)| Op::Fund { user, cents }),
+        (user.clone(), user.clone(), cents.clone()).prop_map(|(from, to, cents)| Op::Pay {
+            from,
+            to,
+            cents
+        }),
+        (user.clone(), cents.clone()).prop_map(|(user, cents)| Op::Hold { user, cents }),
+        (0usize..8, cents.clone(), user.clone()).prop_map(|(hold, cents, to)| Op::Post {
+            hold,
+            cents,
+            to
+        }),
+        (0usize..8).prop_map(|hold| Op::Void { hold }),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum HoldState {
+    Pending(i64),
+    Closed,
+}
+
+/// What the ledger should do, in plain integers (cents).
+#[derive(Debug, Default, Clone)]
+struct Model {
+    available: [i64; USERS],
+    held: [i64; USERS],
+    holds: Vec<(usize, HoldState)>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Expect {
+    Ok,
+    Insufficient,
+    Closed,
+    Exceeded,
+    Invalid,
+}
+
+impl Model {
+    fn apply(&mut self, op: &Op) -> Expect {
+        match *op {
+            Op::Fund { user, cents } => {
+                self.available[user] += cents;
+                Expect::Ok
+            }
+            Op::Pay { from, to, cents } => {
+                if from == to {
+                    return Expect::Invalid;
+                }
+                if self.available[from] < cents {
+                    return Expect::Insufficient;
+                }
+                self.available[from] -= cents;
+                self.available[to] += cents;
+                Expect::Ok
+            }
+            Op::Hold { user, cents } => {
+                if self.available[user] < cents {
+                    return Expect::Insufficient;
+                }
+                self.available[user] -= cents;
+                self.held[user] += cents;
+                self.holds.push((user, HoldState::Pending(cents)));
+                Expect::Ok
+            }
+            Op::Post { hold, cents, to } => {
+                let Some(&(owner, state)) = self.holds.get(hold) else {
+                    return Expect::Invalid;
+                };
+                match state {
+                    HoldState::Closed => Expect::Closed,
+                    HoldState::Pending(left) if left < cents => Expect::Exceeded,
+                    HoldState::Pending(left) => {
+                        self.held[owner] -= cents;
+                        self.available[to] += cents;
+                        self.holds[hold].1 = if left == cents {
+                            HoldState::Closed
+                        } else {
+                            HoldState::Pending(left - cents)
+                        };
+                        Expect::Ok
+                    }
+                }
+            }
+            Op::Void { hold } => {
+                let Some(&(owner, state)) = self.holds.get(hold) else {
+                    return Expect::Invalid;
+                };
+                match state {
+                    HoldState::Closed => Expect::Closed,
+                    HoldState::Pending(left) => {
+                        self.held[owner] -= left;
+                        self.available[owner] += left;
+                        self.holds[hold].1 = HoldState::Closed;
+                        Expect::Ok
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn classify(r: &Result<(), LedgerError>) -> Expect {
+    match r {
+        Ok(()) => Expect::Ok,
+        Err(LedgerError::Insufficient { .. }) => Expect::Insufficient,
+        Err(LedgerError::HoldClosed) => Expect::Closed,
+        Err(LedgerError::HoldExceeded { .. }) => Expect::Exceeded,
+        Err(LedgerError::Invalid(_)) => Expect::Invalid,
+        Err(other) => panic!("unexpected ledger error {other:?}"),
+    }
+}
+
+async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut conn = pool.acquire().await.unwrap();
+    let mut users = Vec::new();
+    for _ in 0..USERS {
+        users.push(user(&mut conn).await);
+    }
+    drop(conn);
+    let mut model = Model::default();
+    let mut holds: Vec<Uuid> = Vec::new();
+    for op in &ops {
+        let expected = model.apply(op);
+        let mut tx = pool.begin().await.unwrap();
+        let result: Result<(), LedgerError> = match *op {
+            Op::Fund { user, cents } => fund(&mut tx, users[user], money(cents)).await.map(|_| ()),
+            Op::Pay { from, to, cents } => {
+                let (a, b) = (
+                    available(&mut tx, users[from]).await,
+                    available(&mut tx, users[to]).await,
+                );
+                ledger::transfer(
+                    &mut tx,
+                    Transfer {
+                        kind: "pay",
+                        legs: vec![Leg::new(a, -money(cents)), Leg::new(b, money(cents))],
+                        ..Transfer::default()
+                    },
+                )
+                .await
+                .map(|_| ())
+            }
+            Op::Hold { user, cents } => ledger::hold(
+                &mut tx,
+                users[user],
+                Asset::Money,
+                money(cents),
+                "test",
+                None,
+            )
+            .await
+            .map(|id| holds.push(id)),
+            Op::Post { hold, cents, to } => match holds.get(hold) {
+                None => Err(LedgerError::Invalid("no such hold in this case".into())),
+                Some(&id) => {
+                    let dest = available(&mut tx, users[to]).await;
+                    ledger::post(
+                        &mut tx,
+                        id,
+                        money(cents),
+                        vec![Leg::new(dest, money(cents))],
+                        Transfer::default(),
+                    )
+                    .await
+                    .map(|_| ())
+                }
+            },
+            Op::Void { hold } => match holds.get(hold) {
+                None => Err(LedgerError::Invalid("no such hold in this case".into())),
+                Some(&id) => ledger::void(&mut tx, id, None).await.map(|_| ()),
+            },
+        };
+        let got = classify(&result);
+        if result.is_ok() {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+        prop_assert_eq!(&got, &expected, "{:?} answered {:?}", op, result);
+
+        // The database agrees with the model after every step, refused or not.
+        let mut conn = pool.acquire().await.unwrap();
+        for (i, &u) in users.iter().enumerate() {
+            let a = ledger::balance(&mut conn, u, Asset::Money, AccountKind::Available)
+                .await
+                .unwrap();
+            let h = ledger::balance(&mut conn, u, Asset::Money, AccountKind::Held)
+                .await
+                .unwrap();
+            prop_assert_eq!(
+                (a, h),
+                (money(model.available[i]), money(model.held[i])),
+                "user {} after {:?}",
+                i,
+                op
+            );
+        }
+    }
+    let mut conn = pool.acquire().await.unwrap();
+    let r = ledger::reconcile(&mut conn).await.unwrap();
+    prop_assert!(r.ok(), "{:?}", r.problems);
+    Ok(())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_ledger_behaves_like_its_model(pool: PgPool) {
+    let options = (*pool.connect_options()).clone();
+    // proptest drives synchronous closures: run it on a thread with its own runtime and pool.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pool = runtime
+            .block_on(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(2)
+                    .connect_with(options),
+            )
+            .unwrap();
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 24,
+            ..ProptestConfig::default()
+        });
+        let outcome = runner.run(&proptest::collection::vec(op(), 1..40), |ops| {
+            runtime.block_on(run_case(&pool, ops))
+        });
+        runtime.block_on(pool.close());
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+// ---------------------------------------------------------------- concurrency
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_thousand_concurrent_operations_keep_every_invariant(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let mut users = Vec::new();
+    for _ in 0..4 {
+        let u = user(&mut conn).await;
+        fund(&mut conn, u, money(10_000)).await.unwrap();
+        users.push(u);
+    }
+    drop(conn);
+    let users = std::sync::Arc::new(users);
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8u64 {
+        let (pool, users) = (pool.clone(), users.clone());
+        tasks.spawn(async move {
+            let mut seed = worker * 7919 + 1;
+            let mut next = move |n: u64| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 33) % n
+            };
+            let (mut done, mut refused) = (0, 0);
+            let mut attempts = 0;
+            while done + refused < 125 {
+                attempts += 1;
+                assert!(attempts < 1000, "too many retries");
+                let from = users[next(4) as usize];
+                let to = users[next(4) as usize];
+                let cents = 1 + next(3_000) as i64;
+                let mut tx = pool.begin().await.unwrap();
+                let outcome = match next(3) {
+                    0 if from != to => {
+                        let (a, b) = (available(&mut tx, from).await, available(&mut tx, to).await);
+                        ledger::transfer(
+                            &mut tx,
+                            Transfer {
+                                kind: "pay",
+                                legs: vec![Leg::new(a, -money(cents)), Leg::new(b, money(cents))],
+                                ..Transfer::default()
+                            },
+                        )
+                        .await
+                        .map(|_| ())
+                    }
+                    1 => match ledger::hold(&mut tx, from, Asset::Money, money(cents), "bid", None)
+                        .await
+                    {
+                        Ok(hold) => {
+                            let dest = available(&mut tx, to).await;
+                            let part = money(cents / 2 + 1);
+                            ledger::post(
+                                &mut tx,
+                                hold,
+                                part,
+                                vec![Leg::new(dest, part)],
+                                Transfer::default(),
+                            )
+                            .await
+                            .map(|_| ())
+                        }
+                        Err(e) => Err(e),
+                    },
+                    _ => match ledger::hold(&mut tx, from, Asset::Money, money(cents), "bid", None)
+                        .await
+                    {
+                        Ok(hold) => ledger::void(&mut tx, hold, None).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    },
+                };
+                match outcome {
+                    Ok(()) => {
+                        tx.commit().await.unwrap();
+                        done += 1;
+                    }
+                    Err(LedgerError::Insufficient { .. }) => {
+                        tx.rollback().await.unwrap();
+                        refused += 1;
+                    }
+                    // Two users paying each other from holds can deadlock; PostgreSQL picks
+                    // one to fail, nothing of it is written, and it runs again.
+                    Err(LedgerError::Retry) => tx.rollback().await.unwrap(),
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            (done, refused)
+        });
+    }
+    let mut total = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (done, refused) = r.unwrap();
+        total += done + refused;
+    }
+    assert_eq!(total, 1000);
+    reconciled(&pool).await;
+    // Money was only moved between the four users: they still hold all of it.
+    let mut conn = pool.acquire().await.unwrap();
+    let mut sum = Decimal::ZERO;
+    for &u in users.iter() {
+        sum += ledger::balance(&mut conn, u, Asset::Money, AccountKind::Available)
+            .await
+            .unwrap();
+        sum += ledger::balance(&mut conn, u, Asset::Money, AccountKind::Held)
+            .await
+            .unwrap();
+    }
+    assert_eq!(sum, money(40_000));
+}
+
+// ---------------------------------------------------------------- idempotency and schema
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_retried_transfer_with_the_same_key_is_written_once(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let (a, b) = (user(&mut conn).await, user(&mut conn).await);
+    fund(&mut conn, a, money(1000)).await.unwrap();
+    let (from, to) = (available(&mut conn, a).await, available(&mut conn, b).await);
+    let pay = || Transfer {
+        kind: "pay",
+        legs: vec![Leg::new(from, money(-300)), Leg::new(to, money(300))],
+        idempotency_key: Some("order-42"),
+        ..Transfer::default()
+    };
+    let first = ledger::transfer(&mut conn, pay()).await.unwrap();
+    let again = ledger::transfer(&mut conn, pay()).await.unwrap();
+    assert!(matches!(first, Posted::New(_)));
+    assert_eq!(again, Posted::Replayed(first.id()));
+    assert_eq!(
+        ledger::balance(&mut conn, b, Asset::Money, AccountKind::Available)
+            .await
+            .unwrap(),
+        money(300)
+    );
+    // Unbalanced, fractional-cent and overdrawing transfers are refused and write nothing.
+    let refused = [
+        vec![Leg::new(from, money(-100)), Leg::new(to, money(99))],
+        vec![
+            Leg::new(from, Decimal::new(-1, 3)),
+            Leg::new(to, Decimal::new(1, 3)),
+        ],
+        vec![Leg::new(from, money(-800)), Leg::new(to, money(800))],
+    ];
+    for legs in refused {
+        let r = ledger::transfer(
+            &mut conn,
+            Transfer {
+                kind: "pay",
+                legs,
+                ..Transfer::default()
+            },
+        )
+        .await;
+        assert!(r.is_err(), "{r:?}");
+    }
+    assert_eq!(
+        ledger::balance(&mut conn, a, Asset::Money, AccountKind::Available)
+            .await
+            .unwrap(),
+        money(700)
+    );
+    drop(conn);
+    reconciled(&pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let a = user(&mut conn).await;
+    fund(&mut conn, a, money(500)).await.unwrap();
+    let account = available(&mut conn, a).await;
+    let constraint = |e: sqlx::Error| match e {
+        sqlx::Error::Database(d) => d
+            .constraint()
+            .map(str::to_owned)
+            .unwrap_or_else(|| d.message().to_owned()),
+        other => other.to_string(),
+    };
+
+    // Entries are append-only.
+    let e = sqlx::query("UPDATE ledger_entries SET amount = amount * 2")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert!(constraint(e).contains("append-only"));
+    let e = sqlx::query("DELETE FROM ledger_transfers")
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert!(constraint(e).contains("append-only"));
+    // A user balance cannot go below zero.
+    let e = sqlx::query("UPDATE ledger_accounts SET balance = -1 WHERE id = $1")
+        .bind(account)
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert_eq!(constraint(e), "ledger_accounts_user_not_negative");
+    // A transfer that does not balance fails at commit.
+    let mut tx = pool.begin().await.unwrap();
+    let t: i64 =
+        sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    sqlx::query("INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after) VALUES ($1, $2, 'money', 10, 510)")
+        .bind(t)
+        .bind(account)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(
+        constraint(tx.commit().await.unwrap_err()),
+        "ledger_transfer_balanced"
+    );
+    // A closed hold cannot reopen.
+    let hold = ledger::hold(&mut conn, a, Asset::Money, money(100), "test", None)
+        .await
+        .unwrap();
+    ledger::void(&mut conn, hold, None).await.unwrap();
+    assert_eq!(
+        ledger::void(&mut conn, hold, None).await,
+        Err(LedgerError::HoldClosed)
+    );
+    let e = sqlx::query("UPDATE ledger_holds SET status = 'pending', remaining = 100, closed_at = NULL WHERE id = $1")
+        .bind(hold)
+        .execute(&mut *conn)
+        .await
+        .unwrap_err();
+    assert_eq!(constraint(e), "ledger_hold_closed");
+    drop(conn);
+    reconciled(&pool).await;
+}
