@@ -6,6 +6,10 @@
 ALTER TABLE trips DROP CONSTRAINT trips_vehicle_id_fkey;
 ALTER TABLE trips DROP CONSTRAINT trips_import_id_fkey;
 ALTER TABLE trips DROP CONSTRAINT trips_calculation_id_fkey;
+-- Overlap checks use the (vehicle_id, start_time) index: stored trips never overlap, so the
+-- last trip starting before a time is the only earlier one that can reach past it. This index
+-- cost a sixth of an import's time and answered nothing the other cannot.
+DROP INDEX trips_vehicle_end_idx;
 
 CREATE FUNCTION trips_references_exist() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod charging;
+pub mod credits;
 pub mod dashboard;
 pub mod imports;
 pub mod methodology;

@@ -3,7 +3,8 @@
 //! with the server's resident memory watched throughout.
 //!
 //! `dashboard`: the same import, then the owner's server-rendered dashboard page (day, month
-//! and year views in turn) from 4 connections, 2,000 pages.
+//! and year views in turn): 1,000 pages one at a time (what the owner sees; the target), then
+//! 2,000 from 4 connections at once (2 per core: latency under load).
 
 use crate::harness::{self, bench_line, ms, Server, Session};
 use anyhow::{bail, ensure, Context};
@@ -298,16 +299,45 @@ pub async fn run(rows: u64, measure: Measure) -> anyhow::Result<bool> {
             ],
         );
     } else {
-        ok &= dashboard_load(&owner, file.good()).await?;
+        let single = dashboard_load(&owner, file.good(), 1, 1000).await?;
+        let loaded = dashboard_load(&owner, file.good(), 4, 2000).await?;
+        let ok_pages =
+            single.errors == 0 && loaded.errors == 0 && single.wrong == 0 && loaded.wrong == 0;
+        ok &= ok_pages;
+        bench_line(
+            "dashboard",
+            &[
+                ("trips", file.good().to_string()),
+                ("p50_ms", format!("{:.1}", single.p50)),
+                ("p95_ms", format!("{:.1}", single.p95)),
+                ("p99_ms", format!("{:.1}", single.p99)),
+                ("pages_per_s", format!("{:.0}", single.rate)),
+                ("c4_p95_ms", format!("{:.1}", loaded.p95)),
+                ("c4_pages_per_s", format!("{:.0}", loaded.rate)),
+                ("errors", (single.errors + loaded.errors).to_string()),
+                ("wrong", (single.wrong + loaded.wrong).to_string()),
+            ],
+        );
     }
     server.stop().await?;
     Ok(ok)
 }
 
-const PAGES: u64 = 2000;
-const CONNECTIONS: u64 = 4;
+struct Load {
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    rate: f64,
+    errors: u64,
+    wrong: u64,
+}
 
-async fn dashboard_load(owner: &Session, trips: u64) -> anyhow::Result<bool> {
+async fn dashboard_load(
+    owner: &Session,
+    trips: u64,
+    connections: u64,
+    pages: u64,
+) -> anyhow::Result<Load> {
     // The trip count as the page shows it.
     let expected = format!("data-testid=\"total-trips\">{trips}<");
     let views = ["day", "month", "year"];
@@ -320,19 +350,19 @@ async fn dashboard_load(owner: &Session, trips: u64) -> anyhow::Result<bool> {
             .await?
             .error_for_status()?;
     }
-    println!("dashboard: {PAGES} pages from {CONNECTIONS} connections…");
+    println!("dashboard: {pages} pages from {connections} connection(s)…");
     let deadline = Instant::now() + Duration::from_secs(120);
     let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..CONNECTIONS {
+    for _ in 0..connections {
         let (owner, next, expected) = (owner.clone(), next.clone(), expected.clone());
         workers.push(tokio::spawn(async move {
             let mut h = harness::histogram();
             let (mut errors, mut wrong) = (0u64, 0u64);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= PAGES || Instant::now() > deadline {
+                if i >= pages || Instant::now() > deadline {
                     break;
                 }
                 let by = views[(i % 3) as usize];
@@ -365,26 +395,19 @@ async fn dashboard_load(owner: &Session, trips: u64) -> anyhow::Result<bool> {
         wrong += x;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let pages = h.len();
+    let done = h.len();
     println!(
-        "dashboard: {pages} pages in {elapsed:.1} s; p50 {:.1} ms, p95 {:.1} ms (target ≤ 50), p99 {:.1} ms; \
-         {errors} errors, {wrong} pages with a wrong trip count",
+        "  {done} pages in {elapsed:.1} s; p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; {errors} errors, {wrong} with a wrong trip count",
         ms(&h, 0.5),
         ms(&h, 0.95),
         ms(&h, 0.99)
     );
-    bench_line(
-        "dashboard",
-        &[
-            ("trips", trips.to_string()),
-            ("pages", pages.to_string()),
-            ("pages_per_s", format!("{:.0}", pages as f64 / elapsed)),
-            ("p50_ms", format!("{:.1}", ms(&h, 0.5))),
-            ("p95_ms", format!("{:.1}", ms(&h, 0.95))),
-            ("p99_ms", format!("{:.1}", ms(&h, 0.99))),
-            ("errors", errors.to_string()),
-            ("wrong", wrong.to_string()),
-        ],
-    );
-    Ok(errors == 0 && wrong == 0 && pages == PAGES)
+    Ok(Load {
+        p50: ms(&h, 0.5),
+        p95: ms(&h, 0.95),
+        p99: ms(&h, 0.99),
+        rate: done as f64 / elapsed,
+        errors: errors.max(pages.saturating_sub(done)),
+        wrong,
+    })
 }

@@ -208,8 +208,15 @@ pub async fn period_checks(
             .vehicle
             .ok_or_else(|| AppError::invalid("vehicle_id", "Choose a vehicle."))?;
         let limit = trips::PERIOD_CHECK_LIMIT;
-        let found =
-            trips::period_flags(&state.pool, caller.id, vehicle, f.from, f.to, limit).await?;
+        let found = trips::period_flags(
+            &mut *state.pool.acquire().await?,
+            caller.id,
+            vehicle,
+            f.from,
+            f.to,
+            limit,
+        )
+        .await?;
         Ok(match found {
             None => PeriodReview {
                 trips: limit + 1,

@@ -259,6 +259,28 @@ pub fn period_flags(trips: &[TripFacts], history: &History) -> Vec<Flag> {
     flags
 }
 
+/// The weight of a flag from its code (trips store codes only); 0 for an unknown code.
+pub fn code_weight(code: &str) -> u32 {
+    match code {
+        "energy_out_of_range" => 20,
+        "speed_too_high" | "invalid_duration" | "daily_distance_high" => 25,
+        "odometer_gap" => 15,
+        "odometer_reversal" | "identical_trips" => 30,
+        "far_from_usual_region" => 10,
+        "volume_jump" => 20,
+        _ => 0,
+    }
+}
+
+/// A request's risk: its period flags plus each kind of trip flag found among its trips
+/// (once per kind), at most 100.
+pub fn request_risk(period: &[Flag], trip_flag_codes: &[&str]) -> u32 {
+    let mut kinds: Vec<&str> = trip_flag_codes.to_vec();
+    kinds.sort_unstable();
+    kinds.dedup();
+    (risk_score(period) + kinds.iter().map(|c| code_weight(c)).sum::<u32>()).min(100)
+}
+
 /// Sum of the weights, at most 100.
 pub fn risk_score(flags: &[Flag]) -> u32 {
     flags.iter().map(Flag::weight).sum::<u32>().min(100)
@@ -437,6 +459,57 @@ fn duration(seconds: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_weights_match_the_flags() {
+        let d = Decimal::ONE;
+        let t = Utc::now();
+        let all = [
+            Flag::EnergyOutOfRange { kwh_per_100km: d },
+            Flag::SpeedTooHigh { km_per_h: d },
+            Flag::InvalidDuration { seconds: 0 },
+            Flag::DailyDistanceHigh {
+                date: t.date_naive(),
+                km: d,
+                trips: 1,
+            },
+            Flag::OdometerGap {
+                trip_start: t,
+                previous_end_km: d,
+                start_km: d,
+            },
+            Flag::OdometerReversal {
+                trip_start: t,
+                from_km: d,
+                to_km: d,
+            },
+            Flag::FarFromUsualRegion {
+                trip_start: t,
+                distance_km: 1,
+            },
+            Flag::VolumeJump {
+                period_km: d,
+                period_days: 1,
+                km_per_30_days: d,
+                history_average_km: d,
+                history_months: 3,
+            },
+            Flag::IdenticalTrips {
+                count: 5,
+                distance_km: d,
+                duration_s: 1,
+                energy_kwh: None,
+            },
+        ];
+        for f in &all {
+            assert_eq!(code_weight(f.code()), f.weight(), "{}", f.code());
+        }
+        assert_eq!(
+            request_risk(&[], &["speed_too_high", "speed_too_high", "odometer_gap"]),
+            40
+        );
+        assert_eq!(request_risk(&all, &[]), 100);
+    }
     use chrono::{Duration, TimeZone};
 
     fn dec(s: &str) -> Decimal {

@@ -499,6 +499,99 @@ pub fn total<'a>(calcs: impl IntoIterator<Item = &'a Calculation>) -> Totals {
     })
 }
 
+/// What one vehicle's trips in a request's period add up to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeriodInput {
+    pub trips: u64,
+    pub distance_km: Decimal,
+    /// Σ of the trips' energy: metered where the trip has it, estimated from distance where not.
+    pub trip_energy_kwh: Decimal,
+    /// How many of the trips had metered energy.
+    pub measured_trips: u64,
+    /// Σ of the charging sessions in the period and how many there were (none: 0, 0).
+    pub charging_kwh: Decimal,
+    pub charging_sessions: u64,
+    pub region: String,
+}
+
+impl Methodology {
+    /// The calculation over a period: the trip formula applied to the period's sums. With
+    /// ENERGY-2025 the electricity is the larger of the trips' figures and the metered charging
+    /// sessions (conservative: an incomplete charging export never lowers it). Steps are
+    /// labelled with `label` (e.g. the vehicle's plate).
+    pub fn period(&self, input: &PeriodInput, label: &str) -> Result<Calculation, String> {
+        let uses_energy = matches!(self.params, Params::Energy(_));
+        let (energy, note) = if !uses_energy {
+            (None, None)
+        } else if input.charging_sessions > 0 && input.charging_kwh >= input.trip_energy_kwh {
+            (
+                Some(input.charging_kwh),
+                Some(format!(
+                    "metered charging {} kWh ({} session{}) ≥ trip figures {} kWh: the metered energy is used",
+                    group(round3(input.charging_kwh)),
+                    input.charging_sessions,
+                    if input.charging_sessions == 1 { "" } else { "s" },
+                    group(round3(input.trip_energy_kwh))
+                )),
+            )
+        } else if input.charging_sessions > 0 {
+            (
+                Some(input.trip_energy_kwh),
+                Some(format!(
+                    "trip figures {} kWh > metered charging {} kWh ({} session{}): the larger is used",
+                    group(round3(input.trip_energy_kwh)),
+                    group(round3(input.charging_kwh)),
+                    input.charging_sessions,
+                    if input.charging_sessions == 1 { "" } else { "s" },
+                )),
+            )
+        } else {
+            (
+                Some(input.trip_energy_kwh),
+                Some(format!(
+                    "{} of {} trips metered, the rest estimated from distance; no charging sessions",
+                    input.measured_trips, input.trips
+                )),
+            )
+        };
+        let mut calc = self.calculate(&TripInput {
+            distance_km: input.distance_km,
+            measured_energy_kwh: energy,
+            efficiency_kwh_per_100km: Decimal::ZERO,
+            region: input.region.clone(),
+        })?;
+        for step in &mut calc.steps {
+            step.label = format!("{label}: {}", step.label.to_lowercase());
+            if step.label.ends_with("electricity used (measured)") {
+                step.label = format!("{label}: electricity used");
+                step.formula = note.clone().unwrap_or_default();
+            }
+        }
+        calc.steps.insert(
+            0,
+            Step {
+                label: format!("{label}: distance"),
+                formula: format!(
+                    "{} trip{}",
+                    input.trips,
+                    if input.trips == 1 { "" } else { "s" }
+                ),
+                value: format!("{} km", group(input.distance_km.normalize())),
+            },
+        );
+        calc.energy_source = if !uses_energy {
+            EnergySource::NotUsed
+        } else if input.charging_sessions > 0 && input.charging_kwh >= input.trip_energy_kwh {
+            EnergySource::Measured
+        } else if input.measured_trips == input.trips {
+            EnergySource::Measured
+        } else {
+            EnergySource::Estimated
+        };
+        Ok(calc)
+    }
+}
+
 /// Kilograms → credits (tonnes of CO₂) with exactly 3 decimals; a fraction of a kilogram is
 /// dropped, never rounded up.
 pub fn kg_to_credits(kg: Decimal) -> Decimal {
@@ -932,6 +1025,72 @@ mod tests {
         let unknown = trip("10", None, "16", "XX");
         let m = Methodology::energy_default();
         assert_eq!(m.figures(&unknown), Err(m.calculate(&unknown).unwrap_err()));
+    }
+
+    fn period(
+        trips: u64,
+        km: &str,
+        trip_kwh: &str,
+        measured: u64,
+        charging: &str,
+        sessions: u64,
+    ) -> PeriodInput {
+        PeriodInput {
+            trips,
+            distance_km: dec(km),
+            trip_energy_kwh: dec(trip_kwh),
+            measured_trips: measured,
+            charging_kwh: dec(charging),
+            charging_sessions: sessions,
+            region: "VN".into(),
+        }
+    }
+
+    #[test]
+    fn a_period_uses_the_larger_of_trip_energy_and_metered_charging() {
+        let m = Methodology::energy_default();
+        // 1,000 km: baseline 164.36 kg. Trips say 160 kWh; charging metered 200 kWh.
+        let c = m
+            .period(&period(40, "1000", "160", 10, "200", 5), "30A-1")
+            .unwrap();
+        assert_eq!(c.energy_kwh, dec("200"));
+        assert_eq!(c.energy_source, EnergySource::Measured);
+        // 200 × 0.6592 × 1.08 = 142.3872 kg; 164.36 − 142.3872 = 21.9728 kg.
+        assert_eq!(c.project_kg, dec("142.387200"));
+        assert_eq!(c.avoided_kg, dec("21.972800"));
+        assert_eq!(c.steps[0].value, "1,000 km");
+        assert!(
+            c.steps.iter().any(|s| s
+                .formula
+                .contains("metered charging 200.000 kWh (5 sessions)")),
+            "{:?}",
+            c.steps
+        );
+        // Charging below the trips' figures: the trips' figure is used.
+        let c = m
+            .period(&period(40, "1000", "160", 10, "100", 2), "30A-1")
+            .unwrap();
+        assert_eq!(
+            (c.energy_kwh, c.energy_source),
+            (dec("160"), EnergySource::Estimated)
+        );
+        // No charging sessions: the trips' figure.
+        let c = m
+            .period(&period(40, "1000", "160", 40, "0", 0), "30A-1")
+            .unwrap();
+        assert_eq!(
+            (c.energy_kwh, c.energy_source),
+            (dec("160"), EnergySource::Measured)
+        );
+        // SEED-2025 does not use energy at all: 1,000 km → 100 kg.
+        let c = Methodology::seed_default()
+            .period(&period(40, "1000", "160", 10, "200", 5), "x")
+            .unwrap();
+        assert_eq!(
+            (c.avoided_kg, c.energy_source),
+            (dec("100"), EnergySource::NotUsed)
+        );
+        assert!(c.steps.iter().all(|s| s.label.starts_with("x: ")));
     }
 
     #[test]

@@ -174,6 +174,37 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
         &[("vehicle_id", NIL)],
     ),
     ("/api/charging", Roles(OWNER), &[]),
+    (
+        "/api/credits/preview",
+        Roles(OWNER),
+        &[
+            ("vehicle_id", ""),
+            ("from", "2026-01-01"),
+            ("to", "2026-01-31"),
+        ],
+    ),
+    (
+        "/api/credits/submit",
+        Roles(OWNER),
+        &[
+            ("vehicle_id", ""),
+            ("from", "2026-01-01"),
+            ("to", "2026-01-31"),
+        ],
+    ),
+    ("/api/credits/requests", Roles(OWNER), &[]),
+    (
+        "/api/credits/request",
+        Roles(&[Role::EvOwner, Role::Cva, Role::Admin]),
+        &[("request_id", NIL)],
+    ),
+    ("/api/credits/cancel", Roles(OWNER), &[("request_id", NIL)]),
+    ("/api/cva/queue", Roles(&[Role::Cva, Role::Admin]), &[]),
+    (
+        "/api/cva/decide",
+        Roles(&[Role::Cva]),
+        &[("request_id", NIL), ("decision", "approve")],
+    ),
 ];
 
 async fn call(api: &super::support::Api, path: &str, sample: &[(&str, &str)]) -> reqwest::Response {

@@ -103,6 +103,7 @@ impl TestApp {
     }
 }
 
+#[derive(Clone)]
 pub struct Api {
     pub http: Client,
     pub base: String,

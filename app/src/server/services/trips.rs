@@ -225,8 +225,16 @@ pub async fn update(
     let record = parse_edit(&edit, zone)?;
     check_trip(&record, Utc::now())
         .map_err(|r| AppError::invalid(rejection_field(&r), capitalise(&r.message())))?;
+    // Stored trips never overlap each other, so only two can overlap the edit: one starting
+    // inside it, or the last one starting before it. Both are short index range scans.
     let overlap: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT start_time FROM trips WHERE vehicle_id = $1 AND id <> $2 AND start_time < $4 AND end_time > $3 LIMIT 1",
+        "(SELECT start_time FROM trips WHERE vehicle_id = $1 AND id <> $2 AND start_time >= $3 AND start_time < $4
+          ORDER BY start_time LIMIT 1)
+         UNION ALL
+         (SELECT start_time FROM (SELECT start_time, end_time FROM trips
+                                   WHERE vehicle_id = $1 AND id <> $2 AND start_time < $3
+                                   ORDER BY start_time DESC LIMIT 1) last WHERE end_time > $3)
+         LIMIT 1",
     )
     .bind(vehicle.id)
     .bind(id)
@@ -477,7 +485,7 @@ const HISTORY_MONTHS: i32 = 12;
 /// trips) over one vehicle's trips between two local dates (inclusive, either open), against
 /// the twelve months before the first of them. `None` when more than `limit` trips match.
 pub async fn period_flags(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     owner: Uuid,
     vehicle: Uuid,
     from: Option<NaiveDate>,
@@ -485,7 +493,10 @@ pub async fn period_flags(
     limit: i64,
 ) -> Result<Option<(i64, Vec<crate::domain::anomaly::Flag>)>, AppError> {
     use crate::domain::anomaly::{self, History, TripFacts};
-    let v = vehicles::owned(pool, owner, vehicle)
+    let v: VehicleRow = sqlx::query_as("SELECT * FROM vehicles WHERE id = $1 AND owner_id = $2")
+        .bind(vehicle)
+        .bind(owner)
+        .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| AppError::not_found("The vehicle"))?;
     let filter = "t.vehicle_id = $1
@@ -496,7 +507,7 @@ pub async fn period_flags(
         .bind(from)
         .bind(to)
         .bind(&v.time_zone)
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
     if count > limit {
         return Ok(None);
@@ -519,7 +530,7 @@ pub async fn period_flags(
     .bind(from)
     .bind(to)
     .bind(&v.time_zone)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let Some(first) = rows.first().map(|r| local_day(r.0, &v.time_zone)) else {
         return Ok(Some((0, Vec::new())));
@@ -547,7 +558,7 @@ pub async fn period_flags(
     .bind(vehicle)
     .bind(first)
     .bind(HISTORY_MONTHS)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let flags = anomaly::period_flags(&facts, &History { monthly_km });
     Ok(Some((count, flags)))

@@ -1,0 +1,434 @@
+//! Credit requests and their verification (SPEC §4): preview, submit, claims, cancel, the
+//! CVA's decision (once), issuance with serials and the buffer pool.
+
+use super::support::{field_error, json, Api, TestApp};
+use app::domain::user::Role;
+use app::server::ledger::{self, AccountKind, Asset};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use sqlx::PgPool;
+use std::str::FromStr;
+
+const VIN: &str = "1M8GDM9AXKP042788";
+
+/// An owner with one vehicle (VN grid, 16 kWh/100 km) and ten 100 km trips in March 2026, and
+/// two charging sessions in the same month; ENERGY-2025 v1 is the active methodology.
+async fn owner_with_trips(app: &TestApp) -> (Api, uuid::Uuid, String) {
+    let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
+    let form = [
+        ("make", "VinFast"),
+        ("model", "VF 8"),
+        ("year", "2024"),
+        ("vin", VIN),
+        ("plate", "51K-123.45"),
+        ("battery_kwh", "87.7"),
+        ("efficiency_kwh_per_100km", "16"),
+        ("grid_region", "VN"),
+        ("time_zone", "Asia/Ho_Chi_Minh"),
+    ];
+    let (status, vehicle) = json(owner.post("/api/vehicles/register", &form).await).await;
+    assert_eq!(status, 200, "{vehicle}");
+    let vehicle_id = vehicle["id"].as_str().unwrap().to_owned();
+    let mut csv = String::from("start_time,end_time,distance_km,energy_kwh\n");
+    for day in 1..=10 {
+        csv.push_str(&format!(
+            "2026-03-{day:02}T08:00:00+07:00,2026-03-{day:02}T10:00:00+07:00,100,{}\n",
+            if day % 2 == 0 { "15" } else { "" }
+        ));
+    }
+    upload(&owner, &vehicle_id, "trips", csv).await;
+    let sessions = "session_id,charger_id,start,end,kwh\n\
+        CS-1,CH-1,2026-03-05T20:00:00+07:00,2026-03-05T22:00:00+07:00,60\n\
+        CS-2,CH-1,2026-03-09T20:00:00+07:00,2026-03-09T22:00:00+07:00,70\n";
+    upload(&owner, &vehicle_id, "charging", sessions.into()).await;
+    // The energy-based methodology (the fresh default is SEED-2025).
+    sqlx::query(
+        "UPDATE methodology_active SET version_id =
+             (SELECT id FROM methodology_versions WHERE code = 'ENERGY-2025' ORDER BY version DESC LIMIT 1)",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    (owner, owner_id, vehicle_id)
+}
+
+async fn upload(api: &Api, vehicle_id: &str, kind: &str, text: String) {
+    let form = reqwest::multipart::Form::new()
+        .text("vehicle_id", vehicle_id.to_owned())
+        .text("kind", kind.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(text.into_bytes()).file_name("f.csv"),
+        );
+    let res = api
+        .http
+        .post(format!("{}/api/imports/upload", api.base))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(res).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+fn dec(v: &Value) -> Decimal {
+    Decimal::from_str(v.as_str().unwrap_or_else(|| panic!("not a decimal: {v}"))).unwrap()
+}
+
+const MARCH: [(&str, &str); 2] = [("from", "2026-03-01"), ("to", "2026-03-31")];
+
+async fn submit(owner: &Api, vehicle_id: &str) -> (u16, Value) {
+    json(
+        owner
+            .post(
+                "/api/credits/submit",
+                &[("vehicle_id", vehicle_id), MARCH[0], MARCH[1]],
+            )
+            .await,
+    )
+    .await
+}
+
+async fn reconciled(pool: &PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let r = ledger::reconcile(&mut conn).await.unwrap();
+    assert!(r.ok(), "{:#?}", r.problems);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn an_approved_request_issues_serials_to_the_owner_and_the_buffer(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id, vehicle_id) = owner_with_trips(&app).await;
+
+    // Preview: 1,000 km; trips: 5 × 15 kWh metered + 5 × 16 kWh estimated = 155 kWh; charging
+    // metered 130 kWh, less, so 155 kWh is used. ENERGY-2025 v1: baseline 1,000 × 7 ÷ 100 ×
+    // 2.348 = 164.36 kg; project 155 × 0.6592 × 1.08 = 110.35008 kg; avoided 54.00992 kg →
+    // 54 kg gross, buffer ceil(54 × 5 %) = 3 kg, 51 kg to the owner.
+    let (status, preview) = json(
+        owner
+            .post(
+                "/api/credits/preview",
+                &[("vehicle_id", &vehicle_id), MARCH[0], MARCH[1]],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["trips"], 10);
+    assert_eq!(preview["charging_sessions"], 2);
+    assert_eq!(dec(&preview["energy_kwh"]), Decimal::from(155));
+    assert_eq!(
+        dec(&preview["avoided_kg"]),
+        Decimal::from_str("54.010").unwrap()
+    );
+    assert_eq!(
+        (
+            preview["gross_kg"].as_i64(),
+            preview["buffer_kg"].as_i64(),
+            preview["net_kg"].as_i64()
+        ),
+        (Some(54), Some(3), Some(51))
+    );
+    assert_eq!(preview["vintage"], 2026);
+    let steps = preview["steps"].as_array().unwrap();
+    assert!(
+        steps.iter().any(|s| s["formula"]
+            .as_str()
+            .unwrap()
+            .contains("trip figures 155.000 kWh > metered charging 130.000 kWh")),
+        "{steps:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM credit_requests").await,
+        0,
+        "a preview stores nothing"
+    );
+
+    let (status, line) = submit(&owner, &vehicle_id).await;
+    assert_eq!(status, 200, "{line}");
+    assert_eq!(line["number"], "REQ-000001");
+    assert_eq!(line["status"], "pending");
+    let request_id = line["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.count("SELECT count(*) FROM trips WHERE claim_id IS NOT NULL")
+            .await,
+        10
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM charging_sessions WHERE claim_id IS NOT NULL")
+            .await,
+        2
+    );
+    // Claimed trips cannot be edited or claimed again.
+    let (status, again) = submit(&owner, &vehicle_id).await;
+    assert_eq!(status, 422, "{again}");
+    assert!(field_error(&again, "from")
+        .unwrap()
+        .contains("No unclaimed trips"));
+
+    // The CVA sees it in the queue and approves it.
+    let (cva, _) = app.signed_in(Role::Cva).await;
+    let (_, queue) = json(cva.post("/api/cva/queue", &[]).await).await;
+    assert_eq!(queue["total"], 1);
+    assert_eq!(queue["requests"][0]["number"], "REQ-000001");
+    let (status, decided) = json(
+        cva.post(
+            "/api/cva/decide",
+            &[("request_id", &request_id), ("decision", "approve")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{decided}");
+    assert_eq!(decided["status"], "approved");
+    assert_eq!(decided["serials"], "EVCX-VN-2026-000000001-000000054");
+
+    // The owner's wallet: 51 kg with serials 1–51; the pool: 3 kg, serials 52–54.
+    let mut conn = app.pool.acquire().await.unwrap();
+    assert_eq!(
+        ledger::balance(&mut conn, owner_id, Asset::Credit, AccountKind::Available)
+            .await
+            .unwrap(),
+        Decimal::from(51)
+    );
+    let blocks: Vec<(Option<uuid::Uuid>, String, i64, i64)> = sqlx::query_as(
+        "SELECT a.owner_id, a.kind, lower(b.serials), upper(b.serials) FROM serial_blocks b
+         JOIN ledger_accounts a ON a.id = b.account_id ORDER BY lower(b.serials)",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        blocks,
+        vec![
+            (Some(owner_id), "available".to_owned(), 1, 52),
+            (None, "buffer_pool".to_owned(), 52, 55)
+        ]
+    );
+    drop(conn);
+    // The owner sees the decision, and a notification.
+    let (_, mine) = json(
+        owner
+            .post("/api/credits/request", &[("request_id", &request_id)])
+            .await,
+    )
+    .await;
+    assert_eq!(mine["status"], "approved");
+    let labels: Vec<&str> = mine["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["Submitted", "Approved", "Credits issued"]);
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM notifications WHERE user_id = '{owner_id}' AND kind = 'request_approved'")).await,
+        1
+    );
+    // It cannot be decided again, nor cancelled.
+    let (status, body) = json(
+        cva.post(
+            "/api/cva/decide",
+            &[
+                ("request_id", &request_id),
+                ("decision", "reject"),
+                ("notes", "late"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = json(
+        owner
+            .post("/api/credits/cancel", &[("request_id", &request_id)])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 409);
+    // Another owner cannot read it.
+    let (other, _) = app.signed_in(Role::EvOwner).await;
+    let (status, _) = json(
+        other
+            .post("/api/credits/request", &[("request_id", &request_id)])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    reconciled(&app.pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn reduced_rejected_and_cancelled_requests(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id, vehicle_id) = owner_with_trips(&app).await;
+    let (cva, _) = app.signed_in(Role::Cva).await;
+
+    // Cancel: the trips are free again.
+    let (_, line) = submit(&owner, &vehicle_id).await;
+    let id = line["id"].as_str().unwrap().to_owned();
+    let (status, _) = json(
+        owner
+            .post("/api/credits/cancel", &[("request_id", &id)])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.count("SELECT count(*) FROM trips WHERE claim_id IS NOT NULL")
+            .await,
+        0
+    );
+
+    // Reject needs notes; then the trips are free again.
+    let (_, line) = submit(&owner, &vehicle_id).await;
+    let id = line["id"].as_str().unwrap().to_owned();
+    let (status, body) = json(
+        cva.post(
+            "/api/cva/decide",
+            &[("request_id", &id), ("decision", "reject")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(field_error(&body, "notes").is_some());
+    let (status, body) = json(
+        cva.post(
+            "/api/cva/decide",
+            &[
+                ("request_id", &id),
+                ("decision", "reject"),
+                ("notes", "Odometer photos missing"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["verification"]["notes"], "Odometer photos missing");
+    assert_eq!(
+        app.count("SELECT count(*) FROM trips WHERE claim_id IS NOT NULL")
+            .await,
+        0
+    );
+
+    // Reduced: between 1 and requested − 1, with a reason. 40 kg gross → buffer 2, net 38.
+    let (_, line) = submit(&owner, &vehicle_id).await;
+    let id = line["id"].as_str().unwrap().to_owned();
+    for (kg, notes, field) in [
+        ("54", "too much", "approved_kg"),
+        ("0", "x", "approved_kg"),
+        ("40", "", "notes"),
+    ] {
+        let (status, body) = json(
+            cva.post(
+                "/api/cva/decide",
+                &[
+                    ("request_id", &id),
+                    ("decision", "reduce"),
+                    ("approved_kg", kg),
+                    ("notes", notes),
+                ],
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 422, "{kg}: {body}");
+        assert!(field_error(&body, field).is_some(), "{kg}: {body}");
+    }
+    let (status, body) = json(
+        cva.post(
+            "/api/cva/decide",
+            &[
+                ("request_id", &id),
+                ("decision", "reduce"),
+                ("approved_kg", "40"),
+                ("notes", "Two trips look duplicated"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["verification"]["decision"], "approved_reduced");
+    let mut conn = app.pool.acquire().await.unwrap();
+    assert_eq!(
+        ledger::balance(&mut conn, owner_id, Asset::Credit, AccountKind::Available)
+            .await
+            .unwrap(),
+        Decimal::from(38)
+    );
+    drop(conn);
+    // A CVA cannot submit, an owner cannot decide.
+    let (status, _) = json(
+        owner
+            .post(
+                "/api/cva/decide",
+                &[("request_id", &id), ("decision", "approve")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 403);
+    reconciled(&app.pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_requests_at_the_same_instant_one_wins(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _, vehicle_id) = owner_with_trips(&app).await;
+    let second = owner.clone();
+    let (a, b) = tokio::join!(submit(&owner, &vehicle_id), submit(&second, &vehicle_id));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 422], "{a:?} {b:?}");
+    assert_eq!(app.count("SELECT count(*) FROM credit_requests").await, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM trips WHERE claim_id IS NOT NULL")
+            .await,
+        10
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_verifiers_at_the_same_instant_decide_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id, vehicle_id) = owner_with_trips(&app).await;
+    let (_, line) = submit(&owner, &vehicle_id).await;
+    let id = line["id"].as_str().unwrap().to_owned();
+    let (first, _) = app.signed_in(Role::Cva).await;
+    let (second, _) = app.signed_in(Role::Cva).await;
+    let (a, b) = tokio::join!(
+        json(
+            first
+                .post(
+                    "/api/cva/decide",
+                    &[("request_id", &id), ("decision", "approve")]
+                )
+                .await
+        ),
+        json(
+            second
+                .post(
+                    "/api/cva/decide",
+                    &[("request_id", &id), ("decision", "approve")]
+                )
+                .await
+        ),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{a:?} {b:?}");
+    assert_eq!(app.count("SELECT count(*) FROM verifications").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM credit_issuances").await, 1);
+    let mut conn = app.pool.acquire().await.unwrap();
+    assert_eq!(
+        ledger::balance(&mut conn, owner_id, Asset::Credit, AccountKind::Available)
+            .await
+            .unwrap(),
+        Decimal::from(51)
+    );
+    drop(conn);
+    reconciled(&app.pool).await;
+}
