@@ -323,8 +323,9 @@ CREATE TABLE retirements (
 );
 CREATE TRIGGER retirements_append_only BEFORE UPDATE OR DELETE ON retirements
     FOR EACH ROW EXECUTE FUNCTION forbid_change();
+-- Deferred: a retirement's transfer stamps the blocks first, then the retirement row is written.
 ALTER TABLE serial_blocks ADD CONSTRAINT serial_blocks_retirement_fkey
-    FOREIGN KEY (retirement_id) REFERENCES retirements (id);
+    FOREIGN KEY (retirement_id) REFERENCES retirements (id) DEFERRABLE INITIALLY DEFERRED;
 
 -- In-app notifications (the bell comes later; rows are written with the events).
 CREATE TABLE notifications (

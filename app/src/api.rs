@@ -10,6 +10,7 @@ pub mod imports;
 pub mod methodology;
 pub mod trips;
 pub mod vehicles;
+pub mod wallet;
 
 use crate::domain::user::{AccountStatus, Role};
 use chrono::{DateTime, Utc};

@@ -4,3 +4,4 @@ pub mod auth;
 pub mod errors;
 pub mod form;
 pub mod nav;
+pub mod request;

@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
-use pages::{account, admin, home, owner, public};
+use pages::{account, admin, cva, home, owner, public, wallet};
 
 /// The HTML document around the app; rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -98,6 +98,12 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/dashboard") view=owner::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/trips") view=owner::trips::TripsPage ssr=SsrMode::Async />
                     <Route path=path!("/charging") view=owner::charging::ChargingPage ssr=SsrMode::Async />
+                    <Route path=path!("/credits") view=owner::credits::CreditsPage ssr=SsrMode::Async />
+                    <Route path=path!("/credits/:id") view=owner::credits::RequestPage ssr=SsrMode::Async />
+                    <Route path=path!("/cva") view=cva::queue::QueuePage ssr=SsrMode::Async />
+                    <Route path=path!("/wallet") view=wallet::WalletPage ssr=SsrMode::Async />
+                    <Route path=path!("/verify/:number") view=public::verify::VerifyPage ssr=SsrMode::Async />
+                    <Route path=path!("/cva/requests/:id") view=cva::review::ReviewPage ssr=SsrMode::Async />
                     <Route path=path!("/vehicles") view=owner::vehicles::VehiclesPage ssr=SsrMode::Async />
                     <Route path=path!("/vehicles/:id") view=owner::vehicles::VehiclePage ssr=SsrMode::Async />
                     <Route path=path!("/import") view=owner::import::ImportPage ssr=SsrMode::Async />

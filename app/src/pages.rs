@@ -2,6 +2,8 @@
 
 pub mod account;
 pub mod admin;
+pub mod cva;
 pub mod home;
 pub mod owner;
 pub mod public;
+pub mod wallet;

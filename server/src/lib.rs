@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod database;
 pub mod demo;
+pub mod documents;
 pub mod health;
 pub mod jobs;
 pub mod local_pg;

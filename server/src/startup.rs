@@ -73,6 +73,7 @@ pub fn router(app: AppState) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, shell))
+        .route("/certificates/{file}", get(crate::documents::certificate_pdf))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::endpoint))
         .layer(sessions)

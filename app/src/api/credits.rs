@@ -108,6 +108,10 @@ pub struct CreditRequest {
     pub can_cancel: bool,
     /// The caller may decide it (a CVA, and it is pending).
     pub can_decide: bool,
+    /// The owner's other requests, newest first (at most 10).
+    pub history: Vec<RequestLine>,
+    /// Kilometres per day of the request's trips (an SVG chart), while they are claimed.
+    pub chart_svg: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +249,31 @@ pub async fn get_request(request_id: String) -> Result<CreditRequest, AppError> 
         let (state, caller) = session::require(&[Role::EvOwner, Role::Cva, Role::Admin]).await?;
         let id = super::parse_id("request_id", &request_id)?;
         requests::detail(&state.pool, &caller, id).await
+    })
+    .await
+}
+
+/// The trips of a request (while it holds them), oldest first, 50 a page: its owner, CVAs and
+/// admins.
+#[server(endpoint = "credits/request-trips")]
+pub async fn request_trips(
+    request_id: String,
+    page: Option<String>,
+) -> Result<crate::api::trips::TripPage, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(&[Role::EvOwner, Role::Cva, Role::Admin]).await?;
+        let id = super::parse_id("request_id", &request_id)?;
+        let page = super::parse_page(page.as_deref())?;
+        let (rows, total) = requests::trips(&state.pool, &caller, id, page).await?;
+        Ok(crate::api::trips::TripPage {
+            trips: rows
+                .into_iter()
+                .map(crate::api::trips::Trip::from)
+                .collect(),
+            total,
+            page,
+            pages: ((total + requests::TRIPS_PAGE - 1) / requests::TRIPS_PAGE).max(1),
+        })
     })
     .await
 }

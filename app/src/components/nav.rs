@@ -21,10 +21,13 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/dashboard", "Dashboard"),
             ("/trips", "Trips"),
             ("/charging", "Charging"),
+            ("/credits", "Credits"),
+            ("/wallet", "Wallet"),
             ("/vehicles", "Vehicles"),
             ("/import", "Import data"),
         ],
-        Role::Buyer | Role::Cva => &[("/", "Home")],
+        Role::Cva => &[("/", "Home"), ("/cva", "Review queue")],
+        Role::Buyer => &[("/", "Home"), ("/wallet", "Wallet")],
     }
 }
 

@@ -1,6 +1,7 @@
 //! The EV owner's screens.
 
 pub mod charging;
+pub mod credits;
 pub mod dashboard;
 pub mod import;
 pub mod trips;

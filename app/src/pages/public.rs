@@ -3,3 +3,4 @@
 pub mod login;
 pub mod password_reset;
 pub mod signup;
+pub mod verify;

@@ -11,3 +11,4 @@ pub mod requests;
 pub mod trips;
 pub mod user_admin;
 pub mod vehicles;
+pub mod wallet;

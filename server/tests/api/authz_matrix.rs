@@ -199,7 +199,23 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
         &[("request_id", NIL)],
     ),
     ("/api/credits/cancel", Roles(OWNER), &[("request_id", NIL)]),
+    (
+        "/api/credits/request-trips",
+        Roles(&[Role::EvOwner, Role::Cva, Role::Admin]),
+        &[("request_id", NIL)],
+    ),
     ("/api/cva/queue", Roles(&[Role::Cva, Role::Admin]), &[]),
+    ("/api/wallet", Roles(&[Role::EvOwner, Role::Buyer]), &[]),
+    (
+        "/api/wallet/retire",
+        Roles(&[Role::EvOwner, Role::Buyer]),
+        &[("quantity_kg", ""), ("beneficiary", ""), ("reason", "")],
+    ),
+    (
+        "/api/certificates/get",
+        Public,
+        &[("number", "CERT-0000-000000")],
+    ),
     (
         "/api/cva/decide",
         Roles(&[Role::Cva]),

@@ -432,3 +432,172 @@ async fn two_verifiers_at_the_same_instant_decide_once(pool: PgPool) {
     drop(conn);
     reconciled(&app.pool).await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn retiring_part_of_a_block_gives_a_verifiable_certificate(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id, vehicle_id) = owner_with_trips(&app).await;
+    let (_, line) = submit(&owner, &vehicle_id).await;
+    let id = line["id"].as_str().unwrap().to_owned();
+    let (cva, _) = app.signed_in(Role::Cva).await;
+    let (status, _) = json(
+        cva.post(
+            "/api/cva/decide",
+            &[("request_id", &id), ("decision", "approve")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Every field is checked; more than available says how much there is.
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/wallet/retire",
+                &[("quantity_kg", "1.5"), ("beneficiary", ""), ("reason", "")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    for field in ["quantity_kg", "beneficiary", "reason"] {
+        assert!(field_error(&body, field).is_some(), "{field}: {body}");
+    }
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/wallet/retire",
+                &[
+                    ("quantity_kg", "52"),
+                    ("beneficiary", "Green Co"),
+                    ("reason", "2026 travel"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        field_error(&body, "quantity_kg").as_deref(),
+        Some("You have 51 kg available to retire.")
+    );
+
+    let (status, cert) = json(
+        owner
+            .post(
+                "/api/wallet/retire",
+                &[
+                    ("quantity_kg", "20"),
+                    ("beneficiary", "Công ty Xanh"),
+                    ("reason", "Offsetting 2026 deliveries"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{cert}");
+    let number = cert["number"].as_str().unwrap().to_owned();
+    assert!(
+        number.starts_with("CERT-") && number.ends_with("-000001"),
+        "{number}"
+    );
+    assert_eq!(cert["quantity_kg"], 20);
+    assert_eq!(
+        cert["blocks"][0]["serials"],
+        "EVCX-VN-2026-000000001-000000020"
+    );
+    assert_eq!(cert["blocks"][0]["status"], "retired");
+    assert_eq!(cert["blocks"][0]["methodology"], "ENERGY-2025 v1");
+
+    // The wallet: 31 kg available (serials 21–51), 20 kg retired; the movement shows its serials.
+    let (_, wallet) = json(owner.post("/api/wallet", &[]).await).await;
+    assert_eq!(
+        wallet["balances"],
+        serde_json::json!({"available_kg": 31, "reserved_kg": 0, "retired_kg": 20})
+    );
+    let holdings: Vec<(String, String)> = wallet["holdings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["account"].as_str().unwrap().to_owned(),
+                h["serials"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        holdings,
+        vec![
+            (
+                "available".to_owned(),
+                "EVCX-VN-2026-000000021-000000051".to_owned()
+            ),
+            (
+                "retired".to_owned(),
+                "EVCX-VN-2026-000000001-000000020".to_owned()
+            ),
+        ]
+    );
+    let latest = &wallet["movements"][0];
+    assert_eq!(latest["kind"], "retirement");
+    assert_eq!(latest["serials"][0], "EVCX-VN-2026-000000001-000000020");
+
+    // Anyone can verify it, without signing in; the PDF is a PDF.
+    let visitor = app.client();
+    let (status, public) = json(
+        visitor
+            .post("/api/certificates/get", &[("number", &number)])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(public["beneficiary"], "Công ty Xanh");
+    let page = visitor.get(&format!("/verify/{number}")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Công ty Xanh") && html.contains("EVCX-VN-2026-000000001-000000020"));
+    let pdf = visitor.get(&format!("/certificates/{number}.pdf")).await;
+    assert_eq!(pdf.status(), 200);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+    assert_eq!(
+        visitor
+            .get("/certificates/CERT-1999-000001.pdf")
+            .await
+            .status(),
+        404
+    );
+
+    // Retired serials never move again: not through the ledger, not in the table.
+    let mut conn = app.pool.acquire().await.unwrap();
+    let retired = ledger::user_account(&mut conn, owner_id, Asset::Credit, AccountKind::Retired)
+        .await
+        .unwrap();
+    let available =
+        ledger::user_account(&mut conn, owner_id, Asset::Credit, AccountKind::Available)
+            .await
+            .unwrap();
+    let moved = ledger::transfer(
+        &mut conn,
+        ledger::Transfer {
+            kind: "unretire",
+            legs: vec![
+                ledger::Leg::new(retired, Decimal::from(-5)),
+                ledger::Leg::new(available, Decimal::from(5)),
+            ],
+            ..ledger::Transfer::default()
+        },
+    )
+    .await;
+    assert_eq!(moved, Err(ledger::LedgerError::RetiredIsFinal));
+    let edit =
+        sqlx::query("UPDATE serial_blocks SET account_id = $1 WHERE retirement_id IS NOT NULL")
+            .bind(available)
+            .execute(&mut *conn)
+            .await;
+    assert!(edit.is_err(), "a retired block cannot move");
+    drop(conn);
+    reconciled(&app.pool).await;
+}

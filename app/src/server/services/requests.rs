@@ -211,6 +211,32 @@ pub async fn detail(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<CreditRe
         });
     }
     let pending = row.status == "pending";
+    let history: Vec<LineRow> = sqlx::query_as(&format!(
+        "{LINE} WHERE r.owner_id = $1 AND r.id <> $2 ORDER BY r.created_at DESC LIMIT 10"
+    ))
+    .bind(row.owner_id)
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let days: Vec<(NaiveDate, rust_decimal::Decimal)> = sqlx::query_as(
+        "SELECT (t.start_time AT TIME ZONE v.time_zone)::date AS day, sum(t.distance_km)
+         FROM trips t JOIN vehicles v ON v.id = t.vehicle_id WHERE t.claim_id = $1 GROUP BY 1 ORDER BY 1",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let chart_svg = if days.is_empty() {
+        None
+    } else {
+        let points: Vec<(String, rust_decimal::Decimal)> = days
+            .iter()
+            .map(|(d, km)| (d.format("%d %b").to_string(), km.round_dp(1)))
+            .collect();
+        Some(
+            crate::server::chart::bars("Distance per day", "km", &points)
+                .map_err(crate::server::internal)?,
+        )
+    };
     Ok(CreditRequest {
         id,
         number: line.number.clone(),
@@ -226,5 +252,42 @@ pub async fn detail(pool: &PgPool, caller: &Caller, id: Uuid) -> Result<CreditRe
         serials,
         can_cancel: pending && caller.id == row.owner_id,
         can_decide: pending && caller.role == Role::Cva && caller.id != row.owner_id,
+        history: history.into_iter().map(RequestLine::from).collect(),
+        chart_svg,
     })
+}
+
+pub const TRIPS_PAGE: i64 = 50;
+
+/// The trips a request holds, oldest first.
+pub async fn trips(
+    pool: &PgPool,
+    caller: &Caller,
+    id: Uuid,
+    page: i64,
+) -> Result<(Vec<crate::server::services::trips::TripRow>, i64), AppError> {
+    let owner: Uuid = sqlx::query_scalar("SELECT owner_id FROM credit_requests WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| AppError::not_found("The request"))?;
+    if caller.role == Role::EvOwner && owner != caller.id {
+        return Err(AppError::not_found("The request"));
+    }
+    let rows = sqlx::query_as(
+        "SELECT t.id, t.vehicle_id, t.start_time, t.end_time, t.distance_km, t.energy_kwh, t.notes, t.flags,
+                t.avoided_kg, t.claim_id IS NOT NULL AS claimed, v.time_zone, v.plate
+         FROM trips t JOIN vehicles v ON v.id = t.vehicle_id
+         WHERE t.claim_id = $1 ORDER BY t.start_time LIMIT $2 OFFSET $3",
+    )
+    .bind(id)
+    .bind(TRIPS_PAGE)
+    .bind((page.max(1) - 1) * TRIPS_PAGE)
+    .fetch_all(pool)
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM trips WHERE claim_id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    Ok((rows, total))
 }

@@ -1,0 +1,4 @@
+//! The verifier's screens.
+
+pub mod queue;
+pub mod review;
