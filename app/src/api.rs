@@ -2,12 +2,14 @@
 //! docs/API.md) and is thin: session → role check → one service call → wire type.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod charging;
 pub mod credits;
 pub mod dashboard;
 pub mod imports;
 pub mod methodology;
+pub mod reports;
 pub mod trips;
 pub mod vehicles;
 pub mod wallet;

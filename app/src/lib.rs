@@ -95,12 +95,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/profile") view=account::profile::ProfilePage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=admin::users::UsersPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/methodology") view=admin::methodology::MethodologyPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/audit") view=admin::audit::AuditPage ssr=SsrMode::Async />
                     <Route path=path!("/dashboard") view=owner::dashboard::DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/trips") view=owner::trips::TripsPage ssr=SsrMode::Async />
                     <Route path=path!("/charging") view=owner::charging::ChargingPage ssr=SsrMode::Async />
                     <Route path=path!("/credits") view=owner::credits::CreditsPage ssr=SsrMode::Async />
                     <Route path=path!("/credits/:id") view=owner::credits::RequestPage ssr=SsrMode::Async />
                     <Route path=path!("/cva") view=cva::queue::QueuePage ssr=SsrMode::Async />
+                    <Route path=path!("/cva/report") view=cva::report::IssuanceReportPage ssr=SsrMode::Async />
                     <Route path=path!("/wallet") view=wallet::WalletPage ssr=SsrMode::Async />
                     <Route path=path!("/verify/:number") view=public::verify::VerifyPage ssr=SsrMode::Async />
                     <Route path=path!("/cva/requests/:id") view=cva::review::ReviewPage ssr=SsrMode::Async />

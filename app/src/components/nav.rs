@@ -15,6 +15,8 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/", "Home"),
             ("/admin/users", "Users"),
             ("/admin/methodology", "Methodology"),
+            ("/admin/audit", "Audit trail"),
+            ("/cva", "Requests"),
         ],
         Role::EvOwner => &[
             ("/", "Home"),
@@ -26,7 +28,11 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/vehicles", "Vehicles"),
             ("/import", "Import data"),
         ],
-        Role::Cva => &[("/", "Home"), ("/cva", "Review queue")],
+        Role::Cva => &[
+            ("/", "Home"),
+            ("/cva", "Review queue"),
+            ("/cva/report", "Issuance report"),
+        ],
         Role::Buyer => &[("/", "Home"), ("/wallet", "Wallet")],
     }
 }

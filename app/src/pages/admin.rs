@@ -1,4 +1,5 @@
 //! The admin's screens.
 
+pub mod audit;
 pub mod methodology;
 pub mod users;

@@ -1,4 +1,5 @@
 //! The verifier's screens.
 
 pub mod queue;
+pub mod report;
 pub mod review;

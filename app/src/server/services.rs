@@ -1,12 +1,14 @@
 //! Use cases. Each public function is one unit of work; multi-step writes are one transaction.
 
 pub mod accounts;
+pub mod audit_log;
 pub mod charging;
 pub mod dashboard;
 pub mod import;
 pub mod issuance;
 pub mod methodology;
 pub mod rate_limit;
+pub mod reports;
 pub mod requests;
 pub mod trips;
 pub mod user_admin;

@@ -145,6 +145,7 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     ("/api/trips/export", Roles(OWNER), &[]),
     ("/api/dashboard/export", Roles(OWNER), &[("by", "year")]),
     ("/api/admin/methodologies", Roles(ADMIN), &[]),
+    ("/api/admin/audit", Roles(ADMIN), &[]),
     (
         "/api/admin/methodologies/add",
         Roles(ADMIN),
@@ -206,6 +207,21 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     ),
     ("/api/cva/queue", Roles(&[Role::Cva, Role::Admin]), &[]),
     ("/api/wallet", Roles(&[Role::EvOwner, Role::Buyer]), &[]),
+    (
+        "/api/reports/issuance",
+        Roles(&[Role::Cva, Role::Admin]),
+        &[],
+    ),
+    (
+        "/api/reports/issuance/csv",
+        Roles(&[Role::Cva, Role::Admin]),
+        &[],
+    ),
+    (
+        "/api/reports/issuance/pdf",
+        Roles(&[Role::Cva, Role::Admin]),
+        &[],
+    ),
     (
         "/api/wallet/retire",
         Roles(&[Role::EvOwner, Role::Buyer]),

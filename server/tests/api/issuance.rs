@@ -601,3 +601,106 @@ async fn retiring_part_of_a_block_gives_a_verifiable_certificate(pool: PgPool) {
     drop(conn);
     reconciled(&app.pool).await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_issuance_report_and_the_audit_trail_show_every_decision(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, _, vehicle_id) = owner_with_trips(&app).await;
+    let (cva, _) = app.signed_in(Role::Cva).await;
+    let (_, first) = submit(&owner, &vehicle_id).await;
+    let first = first["id"].as_str().unwrap().to_owned();
+    json(
+        cva.post(
+            "/api/cva/decide",
+            &[
+                ("request_id", &first),
+                ("decision", "reject"),
+                ("notes", "Missing data"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    let (_, second) = submit(&owner, &vehicle_id).await;
+    let second = second["id"].as_str().unwrap().to_owned();
+    json(
+        cva.post(
+            "/api/cva/decide",
+            &[("request_id", &second), ("decision", "approve")],
+        )
+        .await,
+    )
+    .await;
+
+    let (status, view) = json(cva.post("/api/reports/issuance", &[]).await).await;
+    assert_eq!(status, 200, "{view}");
+    let r = &view["report"];
+    assert_eq!(
+        (r["approved"].as_i64(), r["rejected"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        (
+            r["issued_kg"].as_i64(),
+            r["net_kg"].as_i64(),
+            r["buffer_kg"].as_i64()
+        ),
+        (Some(54), Some(51), Some(3))
+    );
+    assert_eq!(r["approval_rate"], "50.0");
+    assert!(view["chart_svg"].as_str().unwrap().starts_with("<svg"));
+
+    let csv = cva.get(view["csv_url"].as_str().unwrap()).await;
+    assert_eq!(csv.status(), 200);
+    let text = csv.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(&rows[0][0], "REQ-000001");
+    assert_eq!(&rows[0][6], "rejected");
+    assert_eq!(&rows[1][12], "EVCX-VN-2026-000000001-000000054");
+    let pdf = cva.get(view["pdf_url"].as_str().unwrap()).await;
+    assert_eq!(pdf.status(), 200);
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+    // Owners do not see it.
+    assert_eq!(owner.post("/api/reports/issuance", &[]).await.status(), 403);
+
+    // The admin finds both decisions in the audit trail, before and after.
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let (status, trail) = json(
+        admin
+            .post("/api/admin/audit", &[("action", "credit_request.decide")])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{trail}");
+    assert_eq!(trail["total"], 2);
+    let (_, one) = json(
+        admin
+            .post("/api/admin/audit", &[("entity", "REQ-000002")])
+            .await,
+    )
+    .await;
+    let actions: Vec<&str> = one["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["credit_request.decide", "credit_request.submit"]);
+    assert!(one["entries"][0]["before"]
+        .as_str()
+        .unwrap()
+        .contains("\"status\":\"pending\""));
+    assert!(one["entries"][0]["after"]
+        .as_str()
+        .unwrap()
+        .contains("\"status\":\"approved\""));
+    let (status, body) = json(
+        admin
+            .post("/api/admin/audit", &[("from", "yesterday")])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+}

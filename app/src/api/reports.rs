@@ -1,0 +1,181 @@
+//! Reports (endpoints `/api/reports/…`).
+
+use crate::error::AppError;
+use chrono::{DateTime, NaiveDate, Utc};
+use leptos::prelude::*;
+use leptos::server_fn::codec::{ByteStream, GetUrl, Streaming, StreamingText, TextStream};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::domain::user::Role;
+#[cfg(feature = "ssr")]
+use crate::server::services::reports;
+#[cfg(feature = "ssr")]
+use crate::server::session;
+
+/// One decision in the issuance report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuanceLine {
+    pub request: String,
+    pub owner: String,
+    pub vehicles: String,
+    pub vintage: i32,
+    pub region: String,
+    pub verifier: String,
+    /// approved, approved_reduced or rejected.
+    pub decision: String,
+    pub decided_at: DateTime<Utc>,
+    pub requested_kg: i64,
+    /// Gross kilograms issued (0 when rejected).
+    pub approved_kg: i64,
+    pub buffer_kg: i64,
+    pub net_kg: i64,
+    pub serials: Option<String>,
+    pub notes: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuanceReport {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub lines: Vec<IssuanceLine>,
+    pub requested_kg: i64,
+    pub issued_kg: i64,
+    pub buffer_kg: i64,
+    pub net_kg: i64,
+    pub approved: i64,
+    pub reduced: i64,
+    pub rejected: i64,
+    /// Requests waiting for a decision now.
+    pub pending_now: i64,
+    /// Approved (in full or reduced) per 100 decisions, 1 decimal.
+    pub approval_rate: Decimal,
+    /// Gross kilograms issued per month ("Mar 2026", kg).
+    pub by_month: Vec<(String, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IssuanceView {
+    pub report: IssuanceReport,
+    /// Issued kilograms per month as an SVG bar chart.
+    pub chart_svg: String,
+    pub csv_url: String,
+    pub pdf_url: String,
+}
+
+#[cfg(feature = "ssr")]
+fn period(from: Option<String>, to: Option<String>) -> Result<(NaiveDate, NaiveDate), AppError> {
+    use chrono::Datelike;
+    let today = Utc::now().date_naive();
+    let mut errors = crate::error::FieldErrors::new();
+    let mut date = |field: &str, raw: Option<String>, default: NaiveDate| match raw
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => Some(default),
+        Some(s) => errors.check(
+            field,
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map_err(|_| "Use a date like 2026-03-01.".to_owned()),
+        ),
+    };
+    let from = date(
+        "from",
+        from,
+        NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
+    );
+    let to = date("to", to, today);
+    errors.finish()?;
+    let (from, to) = (from.unwrap_or(today), to.unwrap_or(today));
+    if from > to {
+        return Err(AppError::invalid(
+            "to",
+            "The end date is before the start date.",
+        ));
+    }
+    Ok((from, to))
+}
+
+#[cfg(feature = "ssr")]
+fn query(from: NaiveDate, to: NaiveDate) -> String {
+    format!("from={from}&to={to}")
+}
+
+/// The issuance report: every decision between `from` and `to` (UTC dates, inclusive; default
+/// this year so far).
+#[server(endpoint = "reports/issuance")]
+pub async fn issuance_summary(
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<IssuanceView, AppError> {
+    session::respond(async {
+        let (state, _) = session::require(&[Role::Cva, Role::Admin]).await?;
+        let (from, to) = period(from, to)?;
+        let report = reports::issuance(&state.pool, from, to).await?;
+        let points: Vec<(String, Decimal)> = report
+            .by_month
+            .iter()
+            .map(|(m, kg)| (m.clone(), Decimal::from(*kg)))
+            .collect();
+        let chart_svg =
+            crate::server::chart::bars("Credits issued per month", "kg (gross)", &points)
+                .map_err(crate::server::internal)?;
+        Ok(IssuanceView {
+            report,
+            chart_svg,
+            csv_url: format!("/api/reports/issuance/csv?{}", query(from, to)),
+            pdf_url: format!("/api/reports/issuance/pdf?{}", query(from, to)),
+        })
+    })
+    .await
+}
+
+/// The issuance report as CSV (one row per decision).
+#[server(endpoint = "reports/issuance/csv", input = GetUrl, output = StreamingText)]
+pub async fn issuance_csv(
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<TextStream<AppError>, AppError> {
+    session::respond(async {
+        let (state, _) = session::require(&[Role::Cva, Role::Admin]).await?;
+        let (from, to) = period(from, to)?;
+        let report = reports::issuance(&state.pool, from, to).await?;
+        let csv = reports::issuance_csv(&report)?;
+        super::trips::csv_download(&format!("issuance-{from}-{to}.csv"));
+        Ok(TextStream::new(futures::stream::once(
+            async move { Ok(csv) },
+        )))
+    })
+    .await
+}
+
+/// The issuance report as a PDF.
+#[server(endpoint = "reports/issuance/pdf", input = GetUrl, output = Streaming)]
+pub async fn issuance_pdf(
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<ByteStream<AppError>, AppError> {
+    session::respond(async {
+        let (state, _) = session::require(&[Role::Cva, Role::Admin]).await?;
+        let (from, to) = period(from, to)?;
+        let report = reports::issuance(&state.pool, from, to).await?;
+        let pdf = reports::issuance_pdf(&report);
+        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+            options.insert_header(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/pdf"),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&format!(
+                "attachment; filename=\"issuance-{from}-{to}.pdf\""
+            )) {
+                options.insert_header(http::header::CONTENT_DISPOSITION, v);
+            }
+        }
+        Ok(ByteStream::new(futures::stream::once(async move {
+            Ok::<_, AppError>(pdf)
+        })))
+    })
+    .await
+}
