@@ -33,7 +33,86 @@ pub async fn seed(pool: &PgPool, public_url: &str) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("seeding {}: {e}", a.email))?;
         tracing::info!(email = a.email, role = ?a.role, "demo account created");
     }
-    seed_ev_data(pool).await
+    seed_ev_data(pool).await?;
+    seed_issuance(pool).await
+}
+
+/// Credit requests for the demo owner, decided and waiting, and one retirement: two approved
+/// (one in full, one reduced) over the first months of data, two pending for the verifier.
+async fn seed_issuance(pool: &PgPool) -> anyhow::Result<()> {
+    use app::server::services::issuance::{self, Decision, Selection};
+    use app::server::services::wallet;
+    use chrono::{Datelike, Months};
+    let ids: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT o.id, c.id FROM users o, users c WHERE o.email = 'owner@evcx.demo' AND c.email = 'cva@evcx.demo'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some((owner, cva)) = ids else { return Ok(()) };
+    let has_requests: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credit_requests WHERE owner_id = $1)")
+            .bind(owner)
+            .fetch_one(pool)
+            .await?;
+    if has_requests {
+        return Ok(());
+    }
+    let vehicles: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM vehicles WHERE owner_id = $1 ORDER BY created_at")
+            .bind(owner)
+            .fetch_all(pool)
+            .await?;
+    if vehicles.len() < 2 {
+        return Ok(());
+    }
+    // Whole months of data, from the first full month a year ago.
+    let today = Utc::now().date_naive();
+    let first = (today - Duration::days(365)).with_day(1).expect("day 1") + Months::new(1);
+    let months = |from: u32, count: u32| {
+        let start = first + Months::new(from);
+        let end_of_year = NaiveDate::from_ymd_opt(start.year(), 12, 31).expect("31 December");
+        let end = (start + Months::new(count) - Duration::days(1)).min(end_of_year);
+        (start, end)
+    };
+    let plan = [
+        (vehicles[0], months(0, 3), Some(Decision::Approve)),
+        (
+            vehicles[1],
+            months(0, 4),
+            Some(Decision::ApproveReduced {
+                gross_kg: 0,
+                reason: "Two weeks of trips repeat the same distance and duration; those are left out until the owner sends odometer photos.".into(),
+            }),
+        ),
+        (vehicles[0], months(3, 3), None),
+        (vehicles[1], months(4, 3), None),
+    ];
+    for (vehicle, (from, to), decision) in plan {
+        let sel = Selection { vehicle: Some(vehicle), from, to };
+        let (id, number) = issuance::submit(pool, owner, &sel)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo request {from}–{to}: {e}"))?;
+        let decision = match decision {
+            Some(Decision::ApproveReduced { reason, .. }) => {
+                let gross: i64 = sqlx::query_scalar("SELECT gross_kg FROM credit_requests WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await?;
+                Some(Decision::ApproveReduced { gross_kg: (gross * 9 / 10).max(1), reason })
+            }
+            other => other,
+        };
+        if let Some(decision) = decision {
+            issuance::decide(pool, cva, id, decision)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo decision on {number}: {e}"))?;
+        }
+    }
+    wallet::retire(pool, owner, "25", "Saigon Green Café", "Offsetting the café's delivery scooters, Q1")
+        .await
+        .map_err(|e| anyhow::anyhow!("demo retirement: {e}"))?;
+    tracing::info!("demo credit requests, issuance and a retirement created");
+    Ok(())
 }
 
 struct DemoVehicle {

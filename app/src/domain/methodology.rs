@@ -555,7 +555,7 @@ impl Methodology {
             )
         };
         let mut calc = self.calculate(&TripInput {
-            distance_km: input.distance_km,
+            distance_km: input.distance_km.normalize(),
             measured_energy_kwh: energy,
             efficiency_kwh_per_100km: Decimal::ZERO,
             region: input.region.clone(),
