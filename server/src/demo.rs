@@ -48,7 +48,9 @@ async fn seed_issuance(pool: &PgPool) -> anyhow::Result<()> {
     )
     .fetch_optional(pool)
     .await?;
-    let Some((owner, cva)) = ids else { return Ok(()) };
+    let Some((owner, cva)) = ids else {
+        return Ok(());
+    };
     let has_requests: bool =
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM credit_requests WHERE owner_id = $1)")
             .bind(owner)
@@ -88,17 +90,25 @@ async fn seed_issuance(pool: &PgPool) -> anyhow::Result<()> {
         (vehicles[1], months(4, 3), None),
     ];
     for (vehicle, (from, to), decision) in plan {
-        let sel = Selection { vehicle: Some(vehicle), from, to };
+        let sel = Selection {
+            vehicle: Some(vehicle),
+            from,
+            to,
+        };
         let (id, number) = issuance::submit(pool, owner, &sel)
             .await
             .map_err(|e| anyhow::anyhow!("demo request {from}–{to}: {e}"))?;
         let decision = match decision {
             Some(Decision::ApproveReduced { reason, .. }) => {
-                let gross: i64 = sqlx::query_scalar("SELECT gross_kg FROM credit_requests WHERE id = $1")
-                    .bind(id)
-                    .fetch_one(pool)
-                    .await?;
-                Some(Decision::ApproveReduced { gross_kg: (gross * 9 / 10).max(1), reason })
+                let gross: i64 =
+                    sqlx::query_scalar("SELECT gross_kg FROM credit_requests WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(pool)
+                        .await?;
+                Some(Decision::ApproveReduced {
+                    gross_kg: (gross * 9 / 10).max(1),
+                    reason,
+                })
             }
             other => other,
         };
@@ -108,9 +118,15 @@ async fn seed_issuance(pool: &PgPool) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("demo decision on {number}: {e}"))?;
         }
     }
-    wallet::retire(pool, owner, "25", "Saigon Green Café", "Offsetting the café's delivery scooters, Q1")
-        .await
-        .map_err(|e| anyhow::anyhow!("demo retirement: {e}"))?;
+    wallet::retire(
+        pool,
+        owner,
+        "25",
+        "Saigon Green Café",
+        "Offsetting the café's delivery scooters, Q1",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("demo retirement: {e}"))?;
     tracing::info!("demo credit requests, issuance and a retirement created");
     Ok(())
 }
