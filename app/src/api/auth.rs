@@ -20,7 +20,11 @@ pub struct DemoAccount {
 #[server(endpoint = "users/me")]
 pub async fn current_user() -> Result<Option<User>, AppError> {
     session::respond(async {
-        let state = session::state();
+        // The app shell is also rendered once without a request, to list the routes at start;
+        // its header's resource may run then, with no state and nobody signed in.
+        let Some(state) = use_context::<crate::server::AppState>() else {
+            return Ok(None);
+        };
         let session = session::session().await?;
         Ok(session::current(&state, &session).await?.map(User::from))
     })
