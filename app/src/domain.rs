@@ -5,6 +5,7 @@ pub mod anomaly;
 pub mod methodology;
 pub mod period;
 pub mod serial;
+pub mod trade;
 pub mod trip;
 pub mod user;
 pub mod vehicle;
