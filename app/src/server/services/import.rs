@@ -321,9 +321,15 @@ fn read_trips<R: std::io::Read>(
             region: vehicle.grid_region.clone(),
         },
         intervals,
-        prefix: format!("{}\t{}\t", vehicle.id, import_id),
-        calc_column: format!("\t{calculation_id}\t"),
-        out: Vec::with_capacity(CHUNK + 4096),
+        vehicle_id: vehicle.id,
+        import_id,
+        calculation_id,
+        scratch: Default::default(),
+        out: {
+            let mut out = Vec::with_capacity(CHUNK + 4096);
+            out.extend_from_slice(trips::BINARY_HEADER);
+            out
+        },
         rejections: Vec::new(),
         days: HashMap::new(),
         imported: 0,
@@ -361,10 +367,9 @@ fn read_trips<R: std::io::Read>(
         waiting_for_database_ms = waited.as_millis() as u64,
         "trip file read"
     );
-    if !pipeline.out.is_empty() {
-        let chunk = std::mem::take(&mut pipeline.out);
-        sender.blocking_send(chunk).map_err(|_| Refusal::Stopped)?;
-    }
+    pipeline.out.extend_from_slice(&trips::BINARY_TRAILER);
+    let chunk = std::mem::take(&mut pipeline.out);
+    sender.blocking_send(chunk).map_err(|_| Refusal::Stopped)?;
     Ok(Outcome {
         facts,
         rows_total,

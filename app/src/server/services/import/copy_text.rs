@@ -8,13 +8,6 @@ pub fn push_decimal(out: &mut Vec<u8>, d: Decimal) {
     let _ = write!(out, "{d}");
 }
 
-pub fn push_opt_decimal(out: &mut Vec<u8>, d: Option<Decimal>) {
-    match d {
-        Some(d) => push_decimal(out, d),
-        None => out.extend_from_slice(b"\\N"),
-    }
-}
-
 pub fn push_timestamp(out: &mut Vec<u8>, t: DateTime<Utc>) {
     let _ = write!(out, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f+00"));
 }
