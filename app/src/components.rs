@@ -4,4 +4,5 @@ pub mod auth;
 pub mod errors;
 pub mod form;
 pub mod nav;
+pub mod paging;
 pub mod request;

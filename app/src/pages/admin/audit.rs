@@ -3,6 +3,7 @@
 use crate::api::audit::audit_trail;
 use crate::components::auth::{urlencode, RequireRole};
 use crate::components::errors::ErrorPanel;
+use crate::components::paging::Pager;
 use crate::domain::user::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -95,11 +96,7 @@ fn Audit() -> impl IntoView {
                                     }).collect_view()}
                                 </tbody>
                             </table></div>
-                            <nav class="pagination" aria-label="Pages">
-                                {(page > 1).then(|| view! { <a href=link(page - 1) rel="prev">"← Newer"</a> })}
-                                <span>{format!("Page {page} of {pages}")}</span>
-                                {(page < pages).then(|| view! { <a href=link(page + 1) rel="next">"Older →"</a> })}
-                            </nav>
+                            <Pager page=page pages=pages href=link newest_first=true />
                         }.into_any()
                     }
                 }

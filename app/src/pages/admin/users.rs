@@ -5,6 +5,7 @@ use crate::api::User;
 use crate::components::auth::{urlencode, Auth, RequireRole};
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, succeeded, Field, FormError, Submit};
+use crate::components::paging::Pager;
 use crate::domain::user::{AccountStatus, Role};
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -164,11 +165,7 @@ fn UserTable(page: UserPage, actions: RowActions, me: Option<uuid::Uuid>) -> imp
                 </tbody>
             </table>
         </div>
-        <nav class="pagination" aria-label="Pages">
-            {(current > 1).then(|| view! { <a href=link_to(current - 1) rel="prev">"← Previous"</a> })}
-            <span>{format!("Page {current} of {pages}")}</span>
-            {(current < pages).then(|| view! { <a href=link_to(current + 1) rel="next">"Next →"</a> })}
-        </nav>
+        <Pager page=current pages=pages href=link_to />
     }
 }
 

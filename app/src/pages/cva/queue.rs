@@ -3,6 +3,7 @@
 use crate::api::credits::review_queue;
 use crate::components::auth::{urlencode, RequireRole};
 use crate::components::errors::ErrorPanel;
+use crate::components::paging::Pager;
 use crate::components::request::RequestTable;
 use crate::domain::user::Role;
 use leptos::prelude::*;
@@ -70,11 +71,7 @@ fn Queue() -> impl IntoView {
                         view! {
                             <p class="muted" role="status" data-testid="queue-count">{format!("{} request{}", l.total, if l.total == 1 { "" } else { "s" })}</p>
                             <RequestTable lines=l.requests link=|l| format!("/cva/requests/{}", l.id) show_owner=true />
-                            <nav class="pagination" aria-label="Pages">
-                                {(page > 1).then(|| view! { <a href=link(page - 1) rel="prev">"← Previous"</a> })}
-                                <span>{format!("Page {page} of {pages}")}</span>
-                                {(page < pages).then(|| view! { <a href=link(page + 1) rel="next">"Next →"</a> })}
-                            </nav>
+                            <Pager page=page pages=pages href=link />
                         }.into_any()
                     }
                 }

@@ -5,6 +5,7 @@ use crate::api::credits::{get_request, request_trips, DecideRequest};
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, FormError, Submit};
+use crate::components::paging::Pager;
 use crate::components::request::{RequestSummary, RequestTable};
 use crate::domain::user::Role;
 use leptos::form::ActionForm;
@@ -140,11 +141,7 @@ fn Review() -> impl IntoView {
                                     </tbody>
                                 </table>
                             </div>
-                            <nav class="pagination" aria-label="Trip pages">
-                                {(page > 1).then(|| view! { <a href=link(page - 1) rel="prev">"← Previous"</a> })}
-                                <span>{format!("Page {page} of {pages}")}</span>
-                                {(page < pages).then(|| view! { <a href=link(page + 1) rel="next">"Next →"</a> })}
-                            </nav>
+                            <Pager page=page pages=pages href=link label="Trip pages" />
                         }.into_any()
                     }
                 }

@@ -2,9 +2,10 @@
 //! prefers this energy to the estimate from distance.
 
 use crate::api::charging::{list_charging, ChargingPage};
-use crate::api::vehicles::list_vehicles;
 use crate::components::auth::{urlencode, RequireRole};
 use crate::components::errors::ErrorPanel;
+use crate::components::paging::Pager;
+use crate::components::paging::VehicleSelect;
 use crate::domain::user::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -28,7 +29,6 @@ fn Charging() -> impl IntoView {
         move || (q("vehicle"), q("from"), q("to"), q("page")),
         |(vehicle, from, to, page)| list_charging(Some(vehicle), Some(from), Some(to), Some(page)),
     );
-    let vehicles = Resource::new(|| (), |_| list_vehicles(Some("true".into())));
     view! {
         <h1>"Charging sessions"</h1>
         <p class="muted">
@@ -36,21 +36,7 @@ fn Charging() -> impl IntoView {
             <a href="/import?kind=charging">"Import a charging export"</a>
         </p>
         <form method="get" action="/charging" class="filters" role="search">
-            <div class="field">
-                <label for="charging-vehicle">"Vehicle"</label>
-                <select id="charging-vehicle" name="vehicle">
-                    <option value="">"All vehicles"</option>
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            vehicles.await.unwrap_or_default().into_iter().map(|v| {
-                                let id = v.id.to_string();
-                                let selected = id == q("vehicle");
-                                view! { <option value=id selected=selected>{v.label()}</option> }
-                            }).collect_view()
-                        })}
-                    </Suspense>
-                </select>
-            </div>
+            <VehicleSelect id="charging-vehicle" name="vehicle" selected=Signal::derive(move || q("vehicle")) archived=true />
             <div class="field">
                 <label for="charging-from">"From"</label>
                 <input id="charging-from" type="date" name="from" value=move || q("from") />
@@ -125,10 +111,6 @@ fn SessionTable(page: ChargingPage) -> impl IntoView {
                 </tbody>
             </table>
         </div>
-        <nav class="pagination" aria-label="Pages">
-            {(current > 1).then(|| view! { <a href=link(current - 1) rel="prev">"← Newer"</a> })}
-            <span>{format!("Page {current} of {pages}")}</span>
-            {(current < pages).then(|| view! { <a href=link(current + 1) rel="next">"Older →"</a> })}
-        </nav>
+        <Pager page=current pages=pages href=link newest_first=true />
     }
 }

@@ -4,10 +4,10 @@
 use crate::api::credits::{
     get_request, my_requests, preview_request, CancelRequest, SubmitRequest,
 };
-use crate::api::vehicles::list_vehicles;
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, FormError, Submit};
+use crate::components::paging::VehicleSelect;
 use crate::components::request::{Figures, RequestSummary, RequestTable};
 use crate::domain::user::Role;
 use leptos::form::ActionForm;
@@ -34,7 +34,6 @@ fn Credits() -> impl IntoView {
         move || (q("page"), submit.version().get()),
         |(page, _)| my_requests(Some(page)),
     );
-    let vehicles = Resource::new(|| (), |_| list_vehicles(Some("false".into())));
     let preview = Resource::new(
         move || (q("vehicle"), q("from"), q("to")),
         |(vehicle, from, to)| async move {
@@ -52,21 +51,7 @@ fn Credits() -> impl IntoView {
             <h2 id="new-request">"Request credits"</h2>
             <p class="muted">"Pick a vehicle and a period within one year. The preview shows the calculation with the active methodology; submitting locks those trips until a verifier decides."</p>
             <form method="get" action="/credits" class="filters">
-                <div class="field">
-                    <label for="request-vehicle">"Vehicle"</label>
-                    <select id="request-vehicle" name="vehicle">
-                        <option value="">"All vehicles"</option>
-                        <Suspense fallback=|| ()>
-                            {move || Suspend::new(async move {
-                                vehicles.await.unwrap_or_default().into_iter().map(|v| {
-                                    let id = v.id.to_string();
-                                    let selected = id == q("vehicle");
-                                    view! { <option value=id selected=selected>{v.label()}</option> }
-                                }).collect_view()
-                            })}
-                        </Suspense>
-                    </select>
-                </div>
+                <VehicleSelect id="request-vehicle" name="vehicle" selected=Signal::derive(move || q("vehicle")) />
                 <div class="field">
                     <label for="request-from">"From"</label>
                     <input id="request-from" type="date" name="from" required value=move || q("from") />

@@ -2,9 +2,9 @@
 //! same numbers in a table beside it. The period and vehicle are in the URL.
 
 use crate::api::dashboard::{owner_dashboard, Dashboard};
-use crate::api::vehicles::list_vehicles;
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
+use crate::components::paging::VehicleSelect;
 use crate::domain::period::Grain;
 use crate::domain::user::Role;
 use leptos::prelude::*;
@@ -30,7 +30,6 @@ fn OwnerDashboard() -> impl IntoView {
         move || (by(), vehicle()),
         |(by, vehicle)| owner_dashboard(Some(by), Some(vehicle)),
     );
-    let vehicles = Resource::new(|| (), |_| list_vehicles(Some("true".into())));
     view! {
         <h1>"CO₂ avoided by your driving"</h1>
         <form method="get" action="/dashboard" class="filters" role="search">
@@ -42,21 +41,7 @@ fn OwnerDashboard() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </div>
-            <div class="field">
-                <label for="dash-vehicle">"Vehicle"</label>
-                <select id="dash-vehicle" name="vehicle">
-                    <option value="">"All vehicles"</option>
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            vehicles.await.unwrap_or_default().into_iter().map(|v| {
-                                let id = v.id.to_string();
-                                let selected = id == vehicle();
-                                view! { <option value=id selected=selected>{v.label()}</option> }
-                            }).collect_view()
-                        })}
-                    </Suspense>
-                </select>
-            </div>
+            <VehicleSelect id="dash-vehicle" name="vehicle" selected=Signal::derive(vehicle) archived=true />
             <button type="submit" class="button">"Show"</button>
         </form>
         <Transition fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>

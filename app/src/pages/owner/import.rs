@@ -6,6 +6,7 @@ use crate::api::imports::{import_report, ImportSummary, UploadImport, REJECTIONS
 use crate::api::vehicles::list_vehicles;
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
+use crate::components::paging::Pager;
 use crate::domain::user::Role;
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -305,11 +306,7 @@ fn ReportView(r: ImportSummary) -> impl IntoView {
                     </tbody>
                 </table>
             </div>
-            <nav class="pagination" aria-label="Pages">
-                {(page > 1).then(|| view! { <a href=format!("/imports/{id}?page={}", page - 1) rel="prev">"← Previous"</a> })}
-                <span>{format!("Page {page} of {pages}")}</span>
-                {(page < pages).then(|| view! { <a href=format!("/imports/{id}?page={}", page + 1) rel="next">"Next →"</a> })}
-            </nav>
+            <Pager page=page pages=pages href=move |n| format!("/imports/{id}?page={n}") />
         })}
     }
 }

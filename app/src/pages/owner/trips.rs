@@ -2,10 +2,11 @@
 //! trip that is not part of a credit request (claimed trips are read-only in the database).
 
 use crate::api::trips::{list_trips, period_checks, DeleteTrip, Trip, TripPage, UpdateTrip};
-use crate::api::vehicles::list_vehicles;
 use crate::components::auth::{urlencode, RequireRole};
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, FormError};
+use crate::components::paging::Pager;
+use crate::components::paging::VehicleSelect;
 use crate::domain::user::Role;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -58,7 +59,6 @@ fn Trips() -> impl IntoView {
             )
         },
     );
-    let vehicles = Resource::new(|| (), |_| list_vehicles(Some("true".into())));
     let error = Signal::derive(move || {
         error_of(*actions.update)
             .get()
@@ -67,21 +67,7 @@ fn Trips() -> impl IntoView {
     view! {
         <h1>"Trips"</h1>
         <form method="get" action="/trips" class="filters" role="search">
-            <div class="field">
-                <label for="trips-vehicle">"Vehicle"</label>
-                <select id="trips-vehicle" name="vehicle">
-                    <option value="">"All vehicles"</option>
-                    <Suspense fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            vehicles.await.unwrap_or_default().into_iter().map(|v| {
-                                let id = v.id.to_string();
-                                let selected = id == q("vehicle");
-                                view! { <option value=id selected=selected>{v.label()}</option> }
-                            }).collect_view()
-                        })}
-                    </Suspense>
-                </select>
-            </div>
+            <VehicleSelect id="trips-vehicle" name="vehicle" selected=Signal::derive(move || q("vehicle")) archived=true />
             <div class="field">
                 <label for="trips-from">"From"</label>
                 <input id="trips-from" type="date" name="from" value=move || q("from") />
@@ -229,11 +215,7 @@ fn TripTable(page: TripPage, actions: Actions) -> impl IntoView {
                 </tbody>
             </table>
         </div>
-        <nav class="pagination" aria-label="Pages">
-            {(current > 1).then(|| view! { <a href=link(current - 1) rel="prev">"← Newer"</a> })}
-            <span>{format!("Page {current} of {pages}")}</span>
-            {(current < pages).then(|| view! { <a href=link(current + 1) rel="next">"Older →"</a> })}
-        </nav>
+        <Pager page=current pages=pages href=link newest_first=true />
     }
 }
 
