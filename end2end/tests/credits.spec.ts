@@ -1,21 +1,5 @@
 import { test, expect, Browser, Page } from '@playwright/test';
-import { demo, gotoHydrated, hydrated, login, uniqueEmail } from './helpers';
-
-/** A valid 17-character VIN with a random serial (check digit computed). */
-function randomVin(): string {
-  const chars = 'ABCDEFGHJKLMNPRSTUVWXYZ0123456789';
-  const values: Record<string, number> = {};
-  'ABCDEFGH'.split('').forEach((c, i) => (values[c] = i + 1));
-  'JKLMN'.split('').forEach((c, i) => (values[c] = i + 1));
-  values['P'] = 7; values['R'] = 9;
-  'STUVWXYZ'.split('').forEach((c, i) => (values[c] = i + 2));
-  for (let d = 0; d <= 9; d++) values[String(d)] = d;
-  const weights = [8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2];
-  const vin = ('RLL' + Array.from({ length: 14 }, () => chars[Math.floor(Math.random() * chars.length)]).join('')).split('');
-  const sum = vin.reduce((s, c, i) => s + values[c] * weights[i], 0) % 11;
-  vin[8] = sum === 10 ? 'X' : String(sum);
-  return vin.join('');
-}
+import { demo, gotoHydrated, hydrated, login, randomVin, uniqueEmail } from './helpers';
 
 /** A fresh owner with one vehicle and ten 100 km trips in March 2026 (1,000 km). */
 async function ownerWithTrips(page: Page): Promise<void> {

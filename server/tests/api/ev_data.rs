@@ -31,30 +31,6 @@ async fn vehicle(api: &Api, vin: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn upload(
-    api: &Api,
-    vehicle_id: &str,
-    kind: &str,
-    name: &str,
-    bytes: Vec<u8>,
-) -> (u16, Value) {
-    let form = reqwest::multipart::Form::new()
-        .text("vehicle_id", vehicle_id.to_owned())
-        .text("kind", kind.to_owned())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
-        );
-    let res = api
-        .http
-        .post(format!("{}/api/imports/upload", api.base))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    json(res).await
-}
-
 fn reasons(report: &Value) -> Vec<(i64, String)> {
     report["rejected"]
         .as_array()
@@ -163,7 +139,9 @@ async fn a_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(pool
         2026-03-01T08:10:00+07:00,2026-03-01T08:20:00+07:00,3,,inside line 2\n\
         2026-03-01T08:00:00+07:00,2026-03-01T08:30:00+07:00,12.5,2.1,same as line 2\n\
         2026-03-06T08:00:00+07:00,2026-03-06T12:00:00+07:00,987.5,,\n";
-    let (status, report) = upload(&owner, &id, "trips", "march.csv", csv.as_bytes().to_vec()).await;
+    let (status, report) = owner
+        .upload(&id, "trips", "march.csv", csv.as_bytes().to_vec())
+        .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["rows_total"], 10);
     assert_eq!(report["rows_imported"], 2);
@@ -209,7 +187,9 @@ async fn a_csv_with_bad_rows_imports_the_good_ones_and_reports_each_bad_one(pool
     assert_eq!(day, (1, Decimal::new(125, 1)));
 
     // Re-importing the same file imports nothing and says so.
-    let (status, again) = upload(&owner, &id, "trips", "march.csv", csv.as_bytes().to_vec()).await;
+    let (status, again) = owner
+        .upload(&id, "trips", "march.csv", csv.as_bytes().to_vec())
+        .await;
     assert_eq!(status, 200);
     assert_eq!(again["rows_imported"], 0);
     assert!(again["earlier_same_file"].is_string());
@@ -231,11 +211,12 @@ async fn bom_semicolons_decimal_commas_camel_case_and_local_times(pool: PgPool) 
          2026-03-01 08:00:00;2026-03-01 08:30:00;12,5;2,25;106,7;10,8\r\n"
             .as_bytes(),
     );
-    let (status, report) = upload(&owner, &id, "trips", "export.csv", file).await;
+    let (status, report) = owner.upload(&id, "trips", "export.csv", file).await;
     assert_eq!(status, 200, "{report}");
     let plain = "startTime;endTime;distanceKm\n2026-03-02 08:00:00;2026-03-02 08:30:00;7,5\n";
-    let (status, second) =
-        upload(&owner, &id, "trips", "plain.csv", plain.as_bytes().to_vec()).await;
+    let (status, second) = owner
+        .upload(&id, "trips", "plain.csv", plain.as_bytes().to_vec())
+        .await;
     assert_eq!(
         (status, second["rows_imported"].as_i64()),
         (200, Some(1)),
@@ -287,7 +268,7 @@ async fn utf16_and_json_files(pool: PgPool) {
     for unit in text.encode_utf16() {
         utf16.extend_from_slice(&unit.to_le_bytes());
     }
-    let (status, report) = upload(&owner, &id, "trips", "utf16.csv", utf16).await;
+    let (status, report) = owner.upload(&id, "trips", "utf16.csv", utf16).await;
     assert_eq!(
         (status, report["rows_imported"].as_i64()),
         (200, Some(1)),
@@ -296,7 +277,9 @@ async fn utf16_and_json_files(pool: PgPool) {
 
     let array = r#"[{"startTime":"2026-02-02T08:00:00Z","endTime":"2026-02-02T09:00:00Z","distanceKm":30.5,"energy_kwh":"5.1"},
                     {"startTime":"2026-02-03T08:00:00Z","endTime":"2026-02-03T09:00:00Z"}]"#;
-    let (status, report) = upload(&owner, &id, "trips", "a.json", array.as_bytes().to_vec()).await;
+    let (status, report) = owner
+        .upload(&id, "trips", "a.json", array.as_bytes().to_vec())
+        .await;
     assert_eq!(
         (
             status,
@@ -312,8 +295,9 @@ async fn utf16_and_json_files(pool: PgPool) {
     );
 
     let wrapped = r#"{"vehicle":"mine","trips":[{"start_time":"2026-02-04T08:00:00","end_time":"2026-02-04T09:00:00","distance_km":"20"}]}"#;
-    let (status, report) =
-        upload(&owner, &id, "trips", "b.json", wrapped.as_bytes().to_vec()).await;
+    let (status, report) = owner
+        .upload(&id, "trips", "b.json", wrapped.as_bytes().to_vec())
+        .await;
     assert_eq!(
         (status, report["rows_imported"].as_i64()),
         (200, Some(1)),
@@ -356,7 +340,7 @@ async fn files_that_are_not_trip_data_are_refused_and_leave_nothing(pool: PgPool
         ),
     ];
     for (name, bytes, expected) in cases {
-        let (status, body) = upload(&owner, &id, "trips", name, bytes).await;
+        let (status, body) = owner.upload(&id, "trips", name, bytes).await;
         assert_eq!(status, 422, "{name}: {body}");
         let message = field_error(&body, "file").unwrap();
         assert!(message.contains(expected), "{name}: {message}");
@@ -366,14 +350,14 @@ async fn files_that_are_not_trip_data_are_refused_and_leave_nothing(pool: PgPool
 
     // Someone else's vehicle is not there for them.
     let (other, _) = app.signed_in(Role::EvOwner).await;
-    let (status, _) = upload(
-        &other,
-        &id,
-        "trips",
-        "x.csv",
-        b"start_time,end_time,distance_km\n".to_vec(),
-    )
-    .await;
+    let (status, _) = other
+        .upload(
+            &id,
+            "trips",
+            "x.csv",
+            b"start_time,end_time,distance_km\n".to_vec(),
+        )
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -383,9 +367,13 @@ async fn overlaps_with_stored_trips_and_claimed_trips_are_read_only(pool: PgPool
     let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
     let id = vehicle(&owner, VIN_B).await;
     let first = "start_time,end_time,distance_km\n2026-01-10T08:00:00Z,2026-01-10T09:00:00Z,50\n";
-    upload(&owner, &id, "trips", "1.csv", first.as_bytes().to_vec()).await;
+    owner
+        .upload(&id, "trips", "1.csv", first.as_bytes().to_vec())
+        .await;
     let second = "start_time,end_time,distance_km\n2026-01-10T08:30:00Z,2026-01-10T09:30:00Z,50\n2026-01-10T09:00:00Z,2026-01-10T10:00:00Z,50\n";
-    let (_, report) = upload(&owner, &id, "trips", "2.csv", second.as_bytes().to_vec()).await;
+    let (_, report) = owner
+        .upload(&id, "trips", "2.csv", second.as_bytes().to_vec())
+        .await;
     assert_eq!(
         reasons(&report),
         vec![(
@@ -455,14 +443,9 @@ async fn charging_sessions_are_imported_once(pool: PgPool) {
         S-1,CH-9,2026-03-01T22:00:00+07:00,2026-03-02T01:00:00+07:00,31.5\n\
         S-2,CH-9,2026-03-03T22:00:00+07:00,2026-03-04T01:00:00+07:00,0\n\
         S-1,CH-9,2026-03-05T22:00:00+07:00,2026-03-06T01:00:00+07:00,20\n";
-    let (status, report) = upload(
-        &owner,
-        &id,
-        "charging",
-        "sessions.csv",
-        csv.as_bytes().to_vec(),
-    )
-    .await;
+    let (status, report) = owner
+        .upload(&id, "charging", "sessions.csv", csv.as_bytes().to_vec())
+        .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["rows_imported"], 1);
     assert_eq!(
@@ -472,14 +455,9 @@ async fn charging_sessions_are_imported_once(pool: PgPool) {
             (4, "the same session as line 2".to_owned())
         ]
     );
-    let (_, again) = upload(
-        &owner,
-        &id,
-        "charging",
-        "sessions.csv",
-        csv.as_bytes().to_vec(),
-    )
-    .await;
+    let (_, again) = owner
+        .upload(&id, "charging", "sessions.csv", csv.as_bytes().to_vec())
+        .await;
     assert_eq!(again["rows_imported"], 0);
     assert_eq!(
         reasons(&again)[0],
@@ -545,7 +523,7 @@ async fn period_checks_find_long_days_odometer_gaps_and_identical_trips(pool: Pg
         ));
         odo += 220;
     }
-    let (status, report) = upload(&owner, &id, "trips", "t.csv", csv.into_bytes()).await;
+    let (status, report) = owner.upload(&id, "trips", "t.csv", csv.into_bytes()).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["rows_imported"], 10);
 
@@ -634,8 +612,9 @@ async fn every_stored_calculation_can_be_redone_exactly(pool: PgPool) {
         2026-01-10T08:00:00Z,2026-01-10T09:00:00Z,250,40\n\
         2026-01-11T08:00:00Z,2026-01-11T08:45:00Z,37.5,\n\
         2026-01-12T08:00:00Z,2026-01-12T08:20:00Z,10,9\n";
-    let (status, report) =
-        upload(&owner, &id, "trips", "energy.csv", csv.as_bytes().to_vec()).await;
+    let (status, report) = owner
+        .upload(&id, "trips", "energy.csv", csv.as_bytes().to_vec())
+        .await;
     assert_eq!(
         (status, report["rows_imported"].as_i64()),
         (200, Some(3)),
@@ -693,8 +672,8 @@ async fn the_dashboard_sums_by_local_day_month_and_year(pool: PgPool) {
     // 23:30 local (UTC+7) yesterday is 16:30 UTC: it counts on yesterday's local date.
     let csv_a = format!("start_time,end_time,distance_km\n{yesterday}T23:30:00,{yesterday}T23:50:00,20\n{yesterday}T08:00:00,{yesterday}T08:30:00,10\n");
     let csv_b = format!("start_time,end_time,distance_km,energy_kwh\n{yesterday}T09:00:00+07:00,{yesterday}T10:00:00+07:00,70,11\n");
-    upload(&owner, &a, "trips", "a.csv", csv_a.into_bytes()).await;
-    upload(&owner, &b, "trips", "b.csv", csv_b.into_bytes()).await;
+    owner.upload(&a, "trips", "a.csv", csv_a.into_bytes()).await;
+    owner.upload(&b, "trips", "b.csv", csv_b.into_bytes()).await;
 
     let (status, all) = json(owner.post("/api/dashboard", &[("by", "day")]).await).await;
     assert_eq!(status, 200, "{all}");
@@ -751,7 +730,9 @@ async fn trips_are_listed_edited_and_deleted_unless_claimed(pool: PgPool) {
         2026-02-01T08:00:00+07:00,2026-02-01T08:30:00+07:00,10,\n\
         2026-02-01T09:00:00+07:00,2026-02-01T09:30:00+07:00,20,1\n\
         2026-02-02T09:00:00+07:00,2026-02-02T09:30:00+07:00,30,\n";
-    upload(&owner, &id, "trips", "feb.csv", csv.as_bytes().to_vec()).await;
+    owner
+        .upload(&id, "trips", "feb.csv", csv.as_bytes().to_vec())
+        .await;
 
     let (status, page) = json(
         owner

@@ -1,7 +1,7 @@
 //! Credit requests and their verification (SPEC §4): preview, submit, claims, cancel, the
 //! CVA's decision (once), issuance with serials and the buffer pool.
 
-use super::support::{field_error, json, Api, TestApp};
+use super::support::{field_error, json, reconciled, Api, TestApp};
 use app::domain::user::Role;
 use app::server::ledger::{self, AccountKind, Asset};
 use rust_decimal::Decimal;
@@ -53,21 +53,9 @@ async fn owner_with_trips(app: &TestApp) -> (Api, uuid::Uuid, String) {
 }
 
 async fn upload(api: &Api, vehicle_id: &str, kind: &str, text: String) {
-    let form = reqwest::multipart::Form::new()
-        .text("vehicle_id", vehicle_id.to_owned())
-        .text("kind", kind.to_owned())
-        .part(
-            "file",
-            reqwest::multipart::Part::bytes(text.into_bytes()).file_name("f.csv"),
-        );
-    let res = api
-        .http
-        .post(format!("{}/api/imports/upload", api.base))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = json(res).await;
+    let (status, body) = api
+        .upload(vehicle_id, kind, "f.csv", text.into_bytes())
+        .await;
     assert_eq!(status, 200, "{body}");
 }
 
@@ -87,12 +75,6 @@ async fn submit(owner: &Api, vehicle_id: &str) -> (u16, Value) {
             .await,
     )
     .await
-}
-
-async fn reconciled(pool: &PgPool) {
-    let mut conn = pool.acquire().await.unwrap();
-    let r = ledger::reconcile(&mut conn).await.unwrap();
-    assert!(r.ok(), "{:#?}", r.problems);
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -1,6 +1,7 @@
 //! The ledger (ARCHITECTURE §2): a model-based property test, a concurrency test, idempotency,
 //! and the invariants the schema itself enforces.
 
+use super::support::reconciled;
 use app::server::ledger::{self, AccountKind, Asset, LedgerError, Leg, Posted, Transfer};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -50,12 +51,6 @@ async fn fund(
         },
     )
     .await
-}
-
-async fn reconciled(pool: &PgPool) {
-    let mut conn = pool.acquire().await.unwrap();
-    let r = ledger::reconcile(&mut conn).await.unwrap();
-    assert!(r.ok(), "reconciliation failed: {:#?}", r.problems);
 }
 
 // ---------------------------------------------------------------- model-based property test

@@ -110,6 +110,31 @@ pub struct Api {
 }
 
 impl Api {
+    /// Uploads an import file (multipart `vehicle_id`, `kind`, `file`) and answers the report.
+    pub async fn upload(
+        &self,
+        vehicle_id: &str,
+        kind: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> (u16, Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("vehicle_id", vehicle_id.to_owned())
+            .text("kind", kind.to_owned())
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+            );
+        let res = self
+            .http
+            .post(format!("{}/api/imports/upload", self.base))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        json(res).await
+    }
+
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Response {
         self.http
             .post(format!("{}{path}", self.base))
@@ -175,4 +200,11 @@ pub async fn pending_request(pool: &sqlx::PgPool, owner: uuid::Uuid) -> uuid::Uu
     .await
     .unwrap();
     id
+}
+
+/// Asserts that the ledger reconciles (every invariant of `ledger::reconcile`).
+pub async fn reconciled(pool: &sqlx::PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let r = app::server::ledger::reconcile(&mut conn).await.unwrap();
+    assert!(r.ok(), "reconciliation failed: {:#?}", r.problems);
 }
