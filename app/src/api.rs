@@ -64,3 +64,18 @@ pub fn parse_id(field: &str, raw: &str) -> Result<Uuid, crate::error::AppError> 
     Uuid::parse_str(raw.trim())
         .map_err(|_| crate::error::AppError::invalid(field, "This is not a valid id."))
 }
+
+/// Sets the response up as a file download named `name` of type `content_type`.
+#[cfg(feature = "ssr")]
+pub(crate) fn download(name: &str, content_type: &'static str) {
+    use leptos::prelude::use_context;
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.insert_header(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(content_type),
+        );
+        if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            options.insert_header(http::header::CONTENT_DISPOSITION, v);
+        }
+    }
+}

@@ -155,7 +155,10 @@ pub async fn export_dashboard(
         }
         let text = String::from_utf8(out.into_inner().map_err(crate::server::internal)?)
             .map_err(crate::server::internal)?;
-        super::trips::csv_download(&format!("co2-by-{}.csv", grain.as_str()));
+        super::download(
+            &format!("co2-by-{}.csv", grain.as_str()),
+            "text/csv; charset=utf-8",
+        );
         Ok(TextStream::new(futures::stream::once(
             async move { Ok(text) },
         )))

@@ -143,7 +143,10 @@ pub async fn issuance_csv(
         let (from, to) = period(from, to)?;
         let report = reports::issuance(&state.pool, from, to).await?;
         let csv = reports::issuance_csv(&report)?;
-        super::trips::csv_download(&format!("issuance-{from}-{to}.csv"));
+        super::download(
+            &format!("issuance-{from}-{to}.csv"),
+            "text/csv; charset=utf-8",
+        );
         Ok(TextStream::new(futures::stream::once(
             async move { Ok(csv) },
         )))
@@ -162,17 +165,7 @@ pub async fn issuance_pdf(
         let (from, to) = period(from, to)?;
         let report = reports::issuance(&state.pool, from, to).await?;
         let pdf = reports::issuance_pdf(&report);
-        if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-            options.insert_header(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("application/pdf"),
-            );
-            if let Ok(v) = http::HeaderValue::from_str(&format!(
-                "attachment; filename=\"issuance-{from}-{to}.pdf\""
-            )) {
-                options.insert_header(http::header::CONTENT_DISPOSITION, v);
-            }
-        }
+        super::download(&format!("issuance-{from}-{to}.pdf"), "application/pdf");
         Ok(ByteStream::new(futures::stream::once(async move {
             Ok::<_, AppError>(pdf)
         })))

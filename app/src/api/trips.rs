@@ -114,20 +114,6 @@ pub(crate) fn filter(
     })
 }
 
-/// Sets the response up as a CSV download named `name`.
-#[cfg(feature = "ssr")]
-pub(crate) fn csv_download(name: &str) {
-    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-        options.insert_header(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/csv; charset=utf-8"),
-        );
-        if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-            options.insert_header(http::header::CONTENT_DISPOSITION, v);
-        }
-    }
-}
-
 /// All the caller's matching trips as a CSV download (same filters as `trips`, no paging).
 #[server(endpoint = "trips/export", input = GetUrl, output = StreamingText)]
 pub async fn export_trips(
@@ -139,7 +125,7 @@ pub async fn export_trips(
     session::respond(async {
         let (state, caller) = session::require(OWNER).await?;
         let filter = filter(vehicle_id, from, to, flagged, 1)?;
-        csv_download("trips.csv");
+        super::download("trips.csv", "text/csv; charset=utf-8");
         Ok(TextStream::new(trips::export_csv(
             state.pool.clone(),
             caller.id,

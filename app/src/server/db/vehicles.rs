@@ -103,15 +103,15 @@ pub async fn owned_for_update(
     .await
 }
 
-pub async fn owned(
-    pool: &PgPool,
+pub async fn owned<'e>(
+    conn: impl sqlx::PgExecutor<'e>,
     owner: Uuid,
     id: Uuid,
 ) -> Result<Option<VehicleRow>, sqlx::Error> {
     sqlx::query_as::<_, VehicleRow>("SELECT * FROM vehicles WHERE id = $1 AND owner_id = $2")
         .bind(id)
         .bind(owner)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
 }
 

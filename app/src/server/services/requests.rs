@@ -274,12 +274,10 @@ pub async fn trips(
     if caller.role == Role::EvOwner && owner != caller.id {
         return Err(AppError::not_found("The request"));
     }
-    let rows = sqlx::query_as(
-        "SELECT t.id, t.vehicle_id, t.start_time, t.end_time, t.distance_km, t.energy_kwh, t.notes, t.flags,
-                t.avoided_kg, t.claim_id IS NOT NULL AS claimed, v.time_zone, v.plate
-         FROM trips t JOIN vehicles v ON v.id = t.vehicle_id
-         WHERE t.claim_id = $1 ORDER BY t.start_time LIMIT $2 OFFSET $3",
-    )
+    let rows = sqlx::query_as(&format!(
+        "{} WHERE t.claim_id = $1 ORDER BY t.start_time LIMIT $2 OFFSET $3",
+        crate::server::services::trips::SELECT
+    ))
     .bind(id)
     .bind(TRIPS_PAGE)
     .bind((page.max(1) - 1) * TRIPS_PAGE)

@@ -42,7 +42,8 @@ pub struct Filter {
     pub page: i64,
 }
 
-const SELECT: &str = "SELECT t.id, t.vehicle_id, t.start_time, t.end_time, t.distance_km, t.energy_kwh, t.notes, t.flags,
+/// The columns of `TripRow`, from trips joined with their vehicle.
+pub(crate) const SELECT: &str = "SELECT t.id, t.vehicle_id, t.start_time, t.end_time, t.distance_km, t.energy_kwh, t.notes, t.flags,
         t.avoided_kg, t.claim_id IS NOT NULL AS claimed, v.time_zone, v.plate
     FROM trips t JOIN vehicles v ON v.id = t.vehicle_id";
 
@@ -493,10 +494,7 @@ pub async fn period_flags(
     limit: i64,
 ) -> Result<Option<(i64, Vec<crate::domain::anomaly::Flag>)>, AppError> {
     use crate::domain::anomaly::{self, History, TripFacts};
-    let v: VehicleRow = sqlx::query_as("SELECT * FROM vehicles WHERE id = $1 AND owner_id = $2")
-        .bind(vehicle)
-        .bind(owner)
-        .fetch_optional(&mut *conn)
+    let v = vehicles::owned(&mut *conn, owner, vehicle)
         .await?
         .ok_or_else(|| AppError::not_found("The vehicle"))?;
     let filter = "t.vehicle_id = $1
