@@ -25,6 +25,9 @@ pub enum AppError {
     Invalid { fields: Vec<FieldError> },
     #[error("{message}")]
     Conflict { message: String },
+    /// The wallet does not cover a purchase, a bid or a withdrawal.
+    #[error("{message}")]
+    InsufficientFunds { message: String },
     #[error("The e-mail address or password is not correct.")]
     BadCredentials,
     #[error("This account is suspended. Contact support to have it reactivated.")]
@@ -78,7 +81,7 @@ impl AppError {
             AppError::Unauthenticated | AppError::BadCredentials => 401,
             AppError::Forbidden | AppError::Suspended => 403,
             AppError::NotFound { .. } => 404,
-            AppError::Conflict { .. } => 409,
+            AppError::Conflict { .. } | AppError::InsufficientFunds { .. } => 409,
             AppError::Invalid { .. } => 422,
             AppError::RateLimited { .. } => 429,
             AppError::InvalidToken | AppError::BadRequest { .. } => 400,

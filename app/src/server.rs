@@ -8,6 +8,7 @@ pub mod demo;
 pub mod ledger;
 pub mod mail;
 pub mod password;
+pub mod payments;
 pub mod pdf;
 pub mod services;
 pub mod session;

@@ -18,6 +18,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     pub seed_demo: bool,
     pub trust_proxy: bool,
+    pub currency: String,
+    pub sandbox_secret: Vec<u8>,
+    pub payment_timeout_secs: i64,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -48,7 +51,31 @@ impl Config {
             var("EVCX_PUBLIC_URL").unwrap_or_else(|| format!("http://{}", leptos.site_addr));
         let seed_demo = flag("EVCX_SEED_DEMO")?.unwrap_or(dev_mode);
         let trust_proxy = flag("EVCX_TRUST_PROXY")?.unwrap_or(false);
+        let currency = var("EVCX_CURRENCY").unwrap_or_else(|| "VND".to_owned());
+        if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
+            anyhow::bail!("EVCX_CURRENCY must be a 3-letter ISO 4217 code like VND, not {currency:?}");
+        }
+        let sandbox_secret = match var("EVCX_SANDBOX_WEBHOOK_SECRET") {
+            Some(s) => s.into_bytes(),
+            None => {
+                use rand::RngCore;
+                let mut key = vec![0u8; 32];
+                rand::thread_rng().fill_bytes(&mut key);
+                key
+            }
+        };
+        let payment_timeout_secs = match var("EVCX_PAYMENT_TIMEOUT_SECS") {
+            None => 15 * 60,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|s| (10..=86_400).contains(s))
+                .with_context(|| format!("EVCX_PAYMENT_TIMEOUT_SECS must be 10 to 86400 seconds, not {v:?}"))?,
+        };
         Ok(Config {
+            currency,
+            sandbox_secret,
+            payment_timeout_secs,
             leptos,
             dev_mode,
             database_url: var("DATABASE_URL"),
@@ -66,6 +93,11 @@ impl Config {
             public_url: self.public_url.clone(),
             limits: RateLimits::default(),
             trust_proxy: self.trust_proxy,
+            payments: app::server::state::PaymentsConfig {
+                currency: self.currency.clone(),
+                sandbox_secret: self.sandbox_secret.clone(),
+                timeout_secs: self.payment_timeout_secs,
+            },
         }
     }
 }

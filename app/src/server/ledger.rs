@@ -142,6 +142,15 @@ pub struct Transfer<'a> {
     pub hold_id: Option<Uuid>,
     /// Credits moving into a retired account are stamped with their retirement.
     pub retirement_id: Option<Uuid>,
+    /// Move only serials of this region and vintage (a listing reserves one class of credits).
+    pub serial_class: Option<SerialClass<'a>>,
+}
+
+/// Credits of one grid region and vintage year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialClass<'a> {
+    pub region: &'a str,
+    pub vintage: i32,
 }
 
 /// The outcome of `transfer`.
@@ -177,7 +186,7 @@ pub async fn user_account(
     kind: AccountKind,
 ) -> Result<i64, LedgerError> {
     if let Some(id) = sqlx::query_scalar(
-        "SELECT id FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3",
+        "SELECT id FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3 AND scope IS NULL",
     )
     .bind(owner)
     .bind(asset.as_str())
@@ -196,7 +205,7 @@ pub async fn user_account(
     .execute(&mut *conn)
     .await?;
     Ok(sqlx::query_scalar(
-        "SELECT id FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3",
+        "SELECT id FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3 AND scope IS NULL",
     )
     .bind(owner)
     .bind(asset.as_str())
@@ -212,7 +221,7 @@ pub async fn platform_account(
     kind: AccountKind,
 ) -> Result<i64, LedgerError> {
     Ok(sqlx::query_scalar(
-        "SELECT id FROM ledger_accounts WHERE owner_id IS NULL AND asset = $1 AND kind = $2",
+        "SELECT id FROM ledger_accounts WHERE owner_id IS NULL AND asset = $1 AND kind = $2 AND shard = 0",
     )
     .bind(asset.as_str())
     .bind(kind.as_str())
@@ -227,7 +236,27 @@ pub async fn platform_account(
     })?)
 }
 
-/// A user's balance (zero for an account not opened yet).
+/// One of the 16 money fee-income accounts, chosen by `seed` (e.g. from an order id), so
+/// concurrent sales spread over them.
+pub async fn fee_account(conn: &mut PgConnection, seed: u64) -> Result<i64, LedgerError> {
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM ledger_accounts WHERE owner_id IS NULL AND asset = 'money' AND kind = 'platform_fees' AND shard = $1",
+    )
+    .bind((seed % 16) as i16)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// The next value of a number sequence (`order_number_seq`, …).
+pub async fn next_in_sequence(conn: &mut PgConnection, sequence: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT nextval($1::regclass)")
+        .bind(sequence)
+        .fetch_one(conn)
+        .await
+}
+
+/// A user's balance (zero for an account not opened yet); for `Held`, every reserved account
+/// of theirs together (their own and their listings').
 pub async fn balance(
     conn: &mut PgConnection,
     owner: Uuid,
@@ -235,14 +264,32 @@ pub async fn balance(
     kind: AccountKind,
 ) -> Result<Decimal, LedgerError> {
     Ok(sqlx::query_scalar(
-        "SELECT balance FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3",
+        "SELECT coalesce(sum(balance), 0) FROM ledger_accounts WHERE owner_id = $1 AND asset = $2 AND kind = $3",
     )
     .bind(owner)
     .bind(asset.as_str())
     .bind(kind.as_str())
-    .fetch_optional(&mut *conn)
-    .await?
-    .unwrap_or_default())
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// The reserved credit account of one listing (its `scope`), created on first use.
+pub async fn scoped_account(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    asset: Asset,
+    scope: Uuid,
+) -> Result<i64, LedgerError> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO ledger_accounts (owner_id, asset, kind, scope) VALUES ($1, $2, 'held', $3)
+         ON CONFLICT (owner_id, asset, kind, scope) DO UPDATE SET scope = EXCLUDED.scope
+         RETURNING id",
+    )
+    .bind(owner)
+    .bind(asset.as_str())
+    .bind(scope)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// Writes a balanced transfer: checks it, locks its accounts in id order, refuses to take a
@@ -390,7 +437,7 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
                 .contains(&credits[c].0)
                 .then_some(t.retirement_id)
                 .flatten();
-            move_serials(conn, id, debits[d].0, credits[c].0, q, stamp).await?;
+            move_serials(conn, id, debits[d].0, credits[c].0, q, stamp, t.serial_class).await?;
             debits[d].1 -= q;
             credits[c].1 -= q;
             if debits[d].1 == 0 {
@@ -425,13 +472,19 @@ async fn move_serials(
     to: i64,
     quantity: i64,
     retirement: Option<Uuid>,
+    class: Option<SerialClass<'_>>,
 ) -> Result<(), LedgerError> {
     type Block = (i64, Uuid, i64, i64);
     let blocks: Vec<Block> = sqlx::query_as(
-        "SELECT id, issuance_id, lower(serials), upper(serials) FROM serial_blocks
-         WHERE account_id = $1 ORDER BY lower(serials) FOR UPDATE",
+        "SELECT b.id, b.issuance_id, lower(b.serials), upper(b.serials) FROM serial_blocks b
+         WHERE b.account_id = $1
+           AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM credit_issuances i
+                WHERE i.id = b.issuance_id AND i.region = $2 AND i.vintage = $3))
+         ORDER BY lower(b.serials) FOR UPDATE OF b",
     )
     .bind(from)
+    .bind(class.map(|c| c.region))
+    .bind(class.map(|c| c.vintage))
     .fetch_all(&mut *conn)
     .await?;
     let ranges: Vec<(i64, SerialRange)> = blocks
@@ -562,16 +615,69 @@ pub async fn hold(
     purpose: &str,
     actor: Option<Uuid>,
 ) -> Result<Uuid, LedgerError> {
+    let held = user_account(conn, owner, asset, AccountKind::Held).await?;
+    hold_into(conn, owner, asset, amount, held, None, purpose, actor).await
+}
+
+/// Reserves `kg` of the owner's available credits of one region and vintage in the reserved
+/// account of `scope` (a listing); answers the hold and that account.
+pub async fn hold_credits(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    kg: i64,
+    scope: Uuid,
+    class: SerialClass<'_>,
+    purpose: &str,
+    actor: Option<Uuid>,
+) -> Result<(Uuid, i64), LedgerError> {
+    let held = scoped_account(conn, owner, Asset::Credit, scope).await?;
+    let hold = hold_into(
+        conn,
+        owner,
+        Asset::Credit,
+        Decimal::from(kg),
+        held,
+        Some(class),
+        purpose,
+        actor,
+    )
+    .await?;
+    Ok((hold, held))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn hold_into(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    asset: Asset,
+    amount: Decimal,
+    held: i64,
+    class: Option<SerialClass<'_>>,
+    purpose: &str,
+    actor: Option<Uuid>,
+) -> Result<Uuid, LedgerError> {
     if amount <= Decimal::ZERO {
         return Err(LedgerError::Invalid("a hold must be positive".into()));
     }
     let available = user_account(conn, owner, asset, AccountKind::Available).await?;
-    let held = user_account(conn, owner, asset, AccountKind::Held).await?;
-    let balance: Decimal =
+    let mut balance: Decimal =
         sqlx::query_scalar("SELECT balance FROM ledger_accounts WHERE id = $1 FOR UPDATE")
             .bind(available)
             .fetch_one(&mut *conn)
             .await?;
+    if let Some(class) = class {
+        // Only credits of that class count (the account row is locked, so this stays true).
+        balance = sqlx::query_scalar(
+            "SELECT coalesce(sum(upper(b.serials) - lower(b.serials)), 0)::numeric FROM serial_blocks b
+             JOIN credit_issuances i ON i.id = b.issuance_id
+             WHERE b.account_id = $1 AND i.region = $2 AND i.vintage = $3",
+        )
+        .bind(available)
+        .bind(class.region)
+        .bind(class.vintage)
+        .fetch_one(&mut *conn)
+        .await?;
+    }
     if balance < amount {
         return Err(LedgerError::Insufficient {
             account: available,
@@ -600,11 +706,52 @@ pub async fn hold(
             hold_id: Some(id),
             memo: purpose.to_owned(),
             actor,
+            serial_class: class,
             ..Transfer::default()
         },
     )
     .await?;
     Ok(id)
+}
+
+/// Returns `amount` of a pending hold to the available account it came from; the rest stays
+/// reserved. The hold is `voided` once nothing remains.
+pub async fn release(
+    conn: &mut PgConnection,
+    hold_id: Uuid,
+    amount: Decimal,
+    kind: &str,
+    actor: Option<Uuid>,
+) -> Result<i64, LedgerError> {
+    if amount <= Decimal::ZERO {
+        return Err(LedgerError::Invalid("a release must be positive".into()));
+    }
+    let row: Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE ledger_holds SET remaining = remaining - $2,
+                status = CASE WHEN remaining = $2 THEN 'voided' ELSE 'pending' END,
+                closed_at = CASE WHEN remaining = $2 THEN now() END
+         WHERE id = $1 AND status = 'pending' AND remaining >= $2
+         RETURNING held_id, available_id",
+    )
+    .bind(hold_id)
+    .bind(amount)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((held, available)) = row else {
+        return Err(hold_refusal(conn, hold_id).await?);
+    };
+    Ok(transfer(
+        conn,
+        Transfer {
+            kind,
+            legs: vec![Leg::new(held, -amount), Leg::new(available, amount)],
+            hold_id: Some(hold_id),
+            actor,
+            ..Transfer::default()
+        },
+    )
+    .await?
+    .id())
 }
 
 /// Posts `amount` of a pending hold to `to` (legs that add up to `amount`); the rest of the

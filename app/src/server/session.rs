@@ -117,6 +117,13 @@ pub async fn require(roles: &[Role]) -> Result<(AppState, Caller), AppError> {
     }
 }
 
+/// The signed-in caller, if any (for public pages that show more to someone signed in).
+pub async fn caller() -> Result<Option<Caller>, AppError> {
+    let state = state();
+    let session = session().await?;
+    Ok(current(&state, &session).await?.as_ref().map(Caller::from))
+}
+
 /// Starts an authenticated session: a new session id (no fixation), then the identity.
 pub async fn sign_in(session: &Session, user: &UserRow) -> Result<(), AppError> {
     session.cycle_id().await.map_err(super::internal)?;

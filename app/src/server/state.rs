@@ -16,6 +16,29 @@ pub struct AppConfig {
     /// Behind a reverse proxy: take the client address from the last `X-Forwarded-For` entry
     /// (the one the proxy appended) instead of the TCP peer.
     pub trust_proxy: bool,
+    pub payments: PaymentsConfig,
+}
+
+/// The platform currency and the payment gateway's settings.
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    /// ISO 4217 code of the platform currency (default VND).
+    pub currency: String,
+    /// Signs the sandbox gateway's webhooks (EVCX_SANDBOX_WEBHOOK_SECRET; random per start when
+    /// unset, which is enough for the built-in page that delivers in-process).
+    pub sandbox_secret: Vec<u8>,
+    /// A payment nobody answered for this long expires (its checkout order is cancelled).
+    pub timeout_secs: i64,
+}
+
+impl PaymentsConfig {
+    pub fn new(currency: &str, sandbox_secret: Vec<u8>) -> PaymentsConfig {
+        PaymentsConfig {
+            currency: currency.to_owned(),
+            sandbox_secret,
+            timeout_secs: 15 * 60,
+        }
+    }
 }
 
 /// How many events of a kind are allowed in a sliding window.

@@ -2,7 +2,7 @@
 
 use app::domain::user::Role;
 use app::server::services::accounts::{self, NewAccount};
-use app::server::state::RateLimits;
+use app::server::state::{PaymentsConfig, RateLimits};
 use app::server::{AppConfig, AppState};
 use leptos::config::LeptosOptions;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
@@ -18,6 +18,8 @@ pub struct TestApp {
 }
 
 pub const PASSWORD: &str = "a long test password";
+/// The sandbox gateway's webhook secret in tests (tests sign deliveries with it).
+pub const SANDBOX_SECRET: &str = "test sandbox webhook secret";
 
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> TestApp {
@@ -34,6 +36,7 @@ impl TestApp {
                 public_url: format!("http://{addr}"),
                 limits: RateLimits::default(),
                 trust_proxy: false,
+                payments: PaymentsConfig::new("VND", SANDBOX_SECRET.as_bytes().to_vec()),
             }),
             leptos_options: LeptosOptions::builder()
                 .output_name("evcx")

@@ -12,7 +12,7 @@ use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 fn kg(d: Decimal) -> i64 {
@@ -121,6 +121,81 @@ pub async fn movements(pool: &PgPool, owner: Uuid, limit: i64) -> Result<Vec<Mov
         .collect())
 }
 
+/// Checks a retirement's beneficiary and reason; answers them trimmed.
+pub(crate) fn check_retirement<'a>(
+    errors: &mut FieldErrors,
+    beneficiary: &'a str,
+    reason: &'a str,
+) -> (&'a str, &'a str) {
+    let beneficiary = beneficiary.trim();
+    if beneficiary.is_empty() || beneficiary.chars().count() > 200 {
+        errors.add(
+            "beneficiary",
+            "Name who the retirement is for (up to 200 characters).",
+        );
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        errors.add(
+            "reason",
+            "Say why the credits are retired (up to 500 characters).",
+        );
+    }
+    (beneficiary, reason)
+}
+
+/// The next certificate number: CERT-{year}-000001, sequential per year.
+pub(crate) async fn certificate_number(conn: &mut PgConnection) -> Result<String, sqlx::Error> {
+    let year = Utc::now().year();
+    Ok(format!(
+        "CERT-{year}-{:06}",
+        ledger::next_number(conn, &format!("certificate-{year}")).await?
+    ))
+}
+
+/// A retirement whose credits a transfer has just moved into the owner's retired account.
+pub(crate) struct Retirement<'a> {
+    pub id: Uuid,
+    pub number: &'a str,
+    pub owner: Uuid,
+    pub beneficiary: &'a str,
+    pub reason: &'a str,
+    pub quantity_kg: i64,
+    pub transfer_id: i64,
+}
+
+/// Writes the retirement (the certificate's record) and its audit entry.
+pub(crate) async fn record_retirement(
+    conn: &mut PgConnection,
+    r: Retirement<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO retirements (id, number, owner_id, beneficiary, reason, quantity_kg, transfer_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(r.id)
+    .bind(r.number)
+    .bind(r.owner)
+    .bind(r.beneficiary)
+    .bind(r.reason)
+    .bind(r.quantity_kg)
+    .bind(r.transfer_id)
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        AuditEntry {
+            actor_id: Some(r.owner),
+            action: "credits.retire",
+            entity: "retirement",
+            entity_id: r.number.to_owned(),
+            before: None,
+            after: Some(json!({"quantity_kg": r.quantity_kg, "beneficiary": r.beneficiary, "reason": r.reason})),
+        },
+    )
+    .await
+}
+
 /// Retires `quantity_kg` of the owner's available credits (lowest serials first) for a named
 /// beneficiary; answers the certificate number. Retired serials never move again.
 #[tracing::instrument(skip(pool), err(level = "info"))]
@@ -141,20 +216,7 @@ pub async fn retire(
             .filter(|q| *q >= 1)
             .ok_or_else(|| "Enter a whole number of kilograms, at least 1.".to_owned()),
     );
-    let beneficiary = beneficiary.trim();
-    if beneficiary.is_empty() || beneficiary.chars().count() > 200 {
-        errors.add(
-            "beneficiary",
-            "Name who the retirement is for (up to 200 characters).",
-        );
-    }
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        errors.add(
-            "reason",
-            "Say why the credits are retired (up to 500 characters).",
-        );
-    }
+    let (beneficiary, reason) = check_retirement(&mut errors, beneficiary, reason);
     errors.finish()?;
     let quantity = quantity.unwrap_or_default();
 
@@ -163,11 +225,7 @@ pub async fn retire(
         ledger::user_account(&mut tx, owner, Asset::Credit, AccountKind::Available).await?;
     let retired = ledger::user_account(&mut tx, owner, Asset::Credit, AccountKind::Retired).await?;
     let id = Uuid::new_v4();
-    let year = Utc::now().year();
-    let number = format!(
-        "CERT-{year}-{:06}",
-        ledger::next_number(&mut tx, &format!("certificate-{year}")).await?
-    );
+    let number = certificate_number(&mut tx).await?;
     let transfer = ledger::transfer(
         &mut tx,
         Transfer {
@@ -192,30 +250,16 @@ pub async fn retire(
         other => other.into(),
     })?
     .id();
-    sqlx::query(
-        "INSERT INTO retirements (id, number, owner_id, beneficiary, reason, quantity_kg, transfer_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(id)
-    .bind(&number)
-    .bind(owner)
-    .bind(beneficiary)
-    .bind(reason)
-    .bind(quantity)
-    .bind(transfer)
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
+    record_retirement(
         &mut tx,
-        AuditEntry {
-            actor_id: Some(owner),
-            action: "credits.retire",
-            entity: "retirement",
-            entity_id: number.clone(),
-            before: None,
-            after: Some(
-                json!({"quantity_kg": quantity, "beneficiary": beneficiary, "reason": reason}),
-            ),
+        Retirement {
+            id,
+            number: &number,
+            owner,
+            beneficiary,
+            reason,
+            quantity_kg: quantity,
+            transfer_id: transfer,
         },
     )
     .await?;

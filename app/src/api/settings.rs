@@ -1,0 +1,85 @@
+//! Platform settings for the admin (endpoints `/api/admin/settings…`): fees and withdrawal
+//! limits. Every change is audited.
+
+use crate::error::AppError;
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "ssr")]
+use crate::domain::user::Role;
+#[cfg(feature = "ssr")]
+use crate::server::services::settings;
+#[cfg(feature = "ssr")]
+use crate::server::session;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeeSettings {
+    pub currency: String,
+    /// Fractions: 0.025 = 2.5 %.
+    pub buyer_fee_rate: Decimal,
+    pub seller_fee_rate: Decimal,
+    pub withdrawal_min: Decimal,
+    pub withdrawal_max: Decimal,
+    pub withdrawal_daily_max: Decimal,
+    pub withdrawal_fee: Decimal,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[cfg(feature = "ssr")]
+fn wire(currency: &str, s: settings::Settings) -> FeeSettings {
+    FeeSettings {
+        currency: currency.to_owned(),
+        buyer_fee_rate: s.buyer_fee_rate,
+        seller_fee_rate: s.seller_fee_rate,
+        withdrawal_min: s.withdrawal_min,
+        withdrawal_max: s.withdrawal_max,
+        withdrawal_daily_max: s.withdrawal_daily_max,
+        withdrawal_fee: s.withdrawal_fee,
+        updated_at: s.updated_at,
+    }
+}
+
+/// The current fee rates and withdrawal limits.
+#[server(endpoint = "admin/settings")]
+pub async fn get_fee_settings() -> Result<FeeSettings, AppError> {
+    session::respond(async {
+        let (state, _) = session::require(&[Role::Admin]).await?;
+        Ok(wire(
+            &state.config.payments.currency,
+            settings::current(&state.pool).await?,
+        ))
+    })
+    .await
+}
+
+/// Changes the fee rates (in percent, 0–20) and the withdrawal limits and fee.
+#[server(endpoint = "admin/settings/update")]
+pub async fn update_fee_settings(
+    buyer_fee_percent: String,
+    seller_fee_percent: String,
+    withdrawal_min: String,
+    withdrawal_max: String,
+    withdrawal_daily_max: String,
+    withdrawal_fee: String,
+) -> Result<FeeSettings, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(&[Role::Admin]).await?;
+        let s = settings::update(
+            &state.pool,
+            caller.id,
+            settings::SettingsInput {
+                buyer_fee_percent: &buyer_fee_percent,
+                seller_fee_percent: &seller_fee_percent,
+                withdrawal_min: &withdrawal_min,
+                withdrawal_max: &withdrawal_max,
+                withdrawal_daily_max: &withdrawal_daily_max,
+                withdrawal_fee: &withdrawal_fee,
+            },
+        )
+        .await?;
+        Ok(wire(&state.config.payments.currency, s))
+    })
+    .await
+}

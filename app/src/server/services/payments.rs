@@ -1,0 +1,459 @@
+//! Money in: payments through the gateway (top-ups and checkouts), the webhook that settles
+//! them — verified, recorded, idempotent by payment id —, the expiry of payments nobody
+//! answered, and the money wallet's page.
+
+use crate::api::payments::{MoneyMovement, MoneyWallet, PaymentLine};
+use crate::domain::market::parse_money;
+use crate::error::AppError;
+use crate::server::ledger::{self, AccountKind, Asset, Leg, Transfer};
+use crate::server::payments::sandbox::{Delivery, Sandbox};
+use crate::server::payments::{GatewayEvent, Outcome, PaymentGateway, PaymentIntent, Start, WebhookError};
+use crate::server::services::{orders, withdrawals};
+use crate::server::state::PaymentsConfig;
+use crate::server::AppState;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+/// The most one payment may be for.
+const MAX_PAYMENT: i64 = 10_000_000_000;
+
+/// The gateway payments go through. The sandbox is the only one that can run here; the Stripe
+/// adapter builds and verifies Stripe's real messages but needs Stripe's servers.
+pub fn gateway(config: &PaymentsConfig) -> Sandbox {
+    Sandbox::new(config.sandbox_secret.clone())
+}
+
+pub struct Created {
+    pub id: Uuid,
+    pub number: String,
+    /// Where the payer goes to pay.
+    pub redirect: String,
+}
+
+/// Writes a pending payment and asks the gateway where the payer pays it.
+pub(crate) async fn create(
+    conn: &mut PgConnection,
+    config: &PaymentsConfig,
+    user: Uuid,
+    purpose: &str,
+    amount: Decimal,
+) -> Result<Created, AppError> {
+    let id = Uuid::new_v4();
+    let number = format!(
+        "PAY-{:06}",
+        ledger::next_in_sequence(conn, "payment_number_seq").await?
+    );
+    let gw = gateway(config);
+    sqlx::query(
+        "INSERT INTO payments (id, number, user_id, gateway, purpose, amount, currency, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))",
+    )
+    .bind(id)
+    .bind(&number)
+    .bind(user)
+    .bind(gw.name())
+    .bind(purpose)
+    .bind(amount)
+    .bind(&config.currency)
+    .bind(config.timeout_secs as f64)
+    .execute(&mut *conn)
+    .await?;
+    let start = gw.start(&PaymentIntent {
+        payment_id: id,
+        number: &number,
+        amount,
+        currency: &config.currency,
+        description: if purpose == "checkout" {
+            "EV Carbon Exchange checkout"
+        } else {
+            "EV Carbon Exchange wallet top-up"
+        },
+        return_url: format!("/money?payment={number}"),
+        cancel_url: "/money".into(),
+    });
+    let redirect = match start {
+        Start::Redirect(url) => url,
+        Start::Call(_) => {
+            return Err(crate::server::internal(
+                "the configured gateway needs an outbound call",
+            ))
+        }
+    };
+    Ok(Created {
+        id,
+        number,
+        redirect,
+    })
+}
+
+/// The gateway page of a pending payment.
+pub(crate) async fn redirect_of(conn: &mut PgConnection, payment: Uuid) -> Result<String, sqlx::Error> {
+    let gateway: String = sqlx::query_scalar("SELECT gateway FROM payments WHERE id = $1")
+        .bind(payment)
+        .fetch_one(conn)
+        .await?;
+    Ok(match gateway.as_str() {
+        "sandbox" => format!("/sandbox/pay/{payment}"),
+        _ => "/money".into(),
+    })
+}
+
+/// Starts a top-up of the caller's wallet.
+#[tracing::instrument(skip(state), err(level = "info"))]
+pub async fn top_up(state: &AppState, user: Uuid, amount: &str) -> Result<Created, AppError> {
+    let amount = parse_money(amount).map_err(|m| AppError::invalid("amount", m))?;
+    if amount > Decimal::from(MAX_PAYMENT) {
+        return Err(AppError::invalid(
+            "amount",
+            "One top-up can be at most 10,000,000,000.",
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let created = create(&mut tx, &state.config.payments, user, "top_up", amount).await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// What the webhook endpoint answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookReply {
+    /// Acted on it (the payment's new status).
+    Applied(String),
+    /// The payment was settled before: nothing changed.
+    AlreadySettled(String),
+    /// A genuine delivery the platform does not act on.
+    Ignored(String),
+}
+
+/// Verifies and applies one webhook delivery. Every delivery is recorded; a bad signature is
+/// refused and logged; a payment is settled once, so a replayed delivery changes nothing.
+pub async fn receive_webhook(
+    state: &AppState,
+    gateway_name: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<WebhookReply, WebhookError> {
+    let gw = gateway(&state.config.payments);
+    if gateway_name != gw.name() {
+        return Err(WebhookError::Malformed(format!(
+            "no gateway called {gateway_name}"
+        )));
+    }
+    let verified = gw.verify_webhook(headers, body, Utc::now().timestamp());
+    let event = match verified {
+        Ok(event) => event,
+        Err(WebhookError::Ignored(what)) => {
+            record_event(&state.pool, gateway_name, None, None, true, "ignored", &what).await;
+            return Ok(WebhookReply::Ignored(what));
+        }
+        Err(e) => {
+            tracing::warn!(gateway = gateway_name, error = %e, "refused a payment webhook");
+            record_event(&state.pool, gateway_name, None, None, false, "refused", &e.to_string())
+                .await;
+            return Err(e);
+        }
+    };
+    // A failure here (a deadlock, a lost connection) writes nothing; the gateway is answered
+    // with an error and delivers again, as gateways do.
+    apply(&state.pool, gateway_name, &event).await.map_err(|e| {
+        tracing::error!(payment = %event.payment_id, error = %e, "could not apply a payment webhook");
+        WebhookError::Malformed("the platform could not apply it now; deliver it again".into())
+    })
+}
+
+async fn record_event(
+    pool: &PgPool,
+    gateway: &str,
+    event_id: Option<&str>,
+    payment: Option<Uuid>,
+    verified: bool,
+    outcome: &str,
+    detail: &str,
+) {
+    let r = sqlx::query(
+        "INSERT INTO payment_events (gateway, event_id, payment_id, verified, outcome, detail)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(gateway)
+    .bind(event_id)
+    .bind(payment)
+    .bind(verified)
+    .bind(outcome)
+    .bind(detail)
+    .execute(pool)
+    .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e, "could not record a payment event");
+    }
+}
+
+async fn apply(pool: &PgPool, gateway: &str, event: &GatewayEvent) -> Result<WebhookReply, AppError> {
+    let mut tx = pool.begin().await?;
+    let row: Option<(String, Uuid, Decimal, String, String)> = sqlx::query_as(
+        "SELECT number, user_id, amount, status, gateway FROM payments WHERE id = $1 FOR UPDATE",
+    )
+    .bind(event.payment_id)
+    .fetch_optional(&mut *tx)
+    .await
+    ?;
+    let Some((number, user, amount, status, payment_gateway)) = row else {
+        drop(tx);
+        record_event(pool, gateway, Some(&event.event_id), Some(event.payment_id), true, "unknown payment", "").await;
+        return Ok(WebhookReply::Ignored("unknown payment".into()));
+    };
+    if payment_gateway != gateway {
+        return Ok(WebhookReply::Ignored("another gateway's payment".into()));
+    }
+    if status != "pending" {
+        drop(tx);
+        record_event(pool, gateway, Some(&event.event_id), Some(event.payment_id), true, "already settled", &status).await;
+        return Ok(WebhookReply::AlreadySettled(status));
+    }
+    let new_status = match &event.outcome {
+        Outcome::Succeeded => {
+            let clearing = ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing).await?;
+            let wallet = ledger::user_account(&mut tx, user, Asset::Money, AccountKind::Available).await?;
+            let transfer = ledger::transfer(
+                &mut tx,
+                Transfer {
+                    kind: "top_up",
+                    legs: vec![Leg::new(clearing, -amount), Leg::new(wallet, amount)],
+                    idempotency_key: Some(&format!("payment:{}", event.payment_id)),
+                    reference: Some(number.clone()),
+                    memo: format!("paid through {gateway}"),
+                    actor: Some(user),
+                    ..Transfer::default()
+                },
+            )
+            .await?
+            .id();
+            sqlx::query(
+                "UPDATE payments SET status = 'succeeded', transfer_id = $2, gateway_ref = $3, completed_at = now()
+                 WHERE id = $1",
+            )
+            .bind(event.payment_id)
+            .bind(transfer)
+            .bind(&event.gateway_ref)
+            .execute(&mut *tx)
+            .await
+            ?;
+            orders::complete_checkout(&mut tx, event.payment_id).await?;
+            "succeeded"
+        }
+        Outcome::Failed { reason } => {
+            sqlx::query(
+                "UPDATE payments SET status = 'failed', failure = $2, gateway_ref = $3, completed_at = now()
+                 WHERE id = $1",
+            )
+            .bind(event.payment_id)
+            .bind(reason)
+            .bind(&event.gateway_ref)
+            .execute(&mut *tx)
+            .await
+            ?;
+            orders::cancel_checkout(&mut tx, event.payment_id, &format!("The payment failed: {reason}")).await?;
+            "failed"
+        }
+    };
+    sqlx::query(
+        "INSERT INTO payment_events (gateway, event_id, payment_id, verified, outcome) VALUES ($1, $2, $3, true, $4)",
+    )
+    .bind(gateway)
+    .bind(&event.event_id)
+    .bind(event.payment_id)
+    .bind(new_status)
+    .execute(&mut *tx)
+    .await
+    ?;
+    tx.commit().await?;
+    Ok(WebhookReply::Applied(new_status.into()))
+}
+
+/// Pending payments past their time expire; their checkouts are cancelled. Answers how many.
+pub async fn expire_due(pool: &PgPool) -> Result<usize, AppError> {
+    let mut tx = pool.begin().await?;
+    let due: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM payments WHERE status = 'pending' AND expires_at <= now()
+         ORDER BY expires_at LIMIT 200 FOR UPDATE SKIP LOCKED",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in &due {
+        sqlx::query(
+            "UPDATE payments SET status = 'expired', failure = 'Nobody completed the payment in time.',
+                    completed_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        orders::cancel_checkout(&mut tx, *id, "The payment was not completed in time.").await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}
+
+/// What the sandbox's hosted page shows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SandboxPayment {
+    pub id: Uuid,
+    pub number: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub purpose: String,
+    pub status: String,
+    pub failure: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub payer: String,
+    pub order: Option<String>,
+}
+
+pub async fn sandbox_payment(pool: &PgPool, id: Uuid) -> Result<Option<SandboxPayment>, AppError> {
+    Ok(sqlx::query_as(
+        "SELECT p.id, p.number, p.amount, p.currency, p.purpose, p.status, p.failure, p.expires_at,
+                u.full_name AS payer, o.number AS order
+         FROM payments p JOIN users u ON u.id = p.user_id LEFT JOIN orders o ON o.payment_id = p.id
+         WHERE p.id = $1 AND p.gateway = 'sandbox'",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Where the payer returns to after the gateway: the order of a checkout, the wallet otherwise.
+pub fn return_url(p: &SandboxPayment) -> String {
+    match &p.order {
+        Some(order) => format!("/orders/{order}"),
+        None => format!("/money?payment={}", p.number),
+    }
+}
+
+/// The payer's choice on the sandbox page: `succeed` and `fail` send a signed webhook the way
+/// a real gateway would (delivered in-process, through the same verification); `timeout` sends
+/// nothing, so the payment expires.
+pub async fn sandbox_choice(
+    state: &AppState,
+    payment: Uuid,
+    choice: &str,
+) -> Result<Option<WebhookReply>, AppError> {
+    let status = match choice {
+        "succeed" => "succeeded",
+        "fail" => "failed",
+        "timeout" => return Ok(None),
+        _ => return Err(AppError::invalid("choice", "Choose succeed, fail or timeout.")),
+    };
+    let gw = gateway(&state.config.payments);
+    let delivery = Delivery {
+        event_id: format!("evt_{}", Uuid::new_v4().simple()),
+        payment_id: payment,
+        status: status.into(),
+        reason: if status == "failed" {
+            "The card was declined (sandbox).".into()
+        } else {
+            String::new()
+        },
+    };
+    let (body, signature) = gw.delivery(&delivery, Utc::now().timestamp());
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        crate::server::payments::sandbox::SIGNATURE_HEADER,
+        http::HeaderValue::from_str(&signature).map_err(crate::server::internal)?,
+    );
+    receive_webhook(state, gw.name(), &headers, &body)
+        .await
+        .map(Some)
+        .map_err(crate::server::internal)
+}
+
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    number: String,
+    purpose: String,
+    amount: Decimal,
+    status: String,
+    failure: Option<String>,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    id: Uuid,
+    order: Option<String>,
+}
+
+impl From<PaymentRow> for PaymentLine {
+    fn from(r: PaymentRow) -> Self {
+        PaymentLine {
+            pay_url: (r.status == "pending").then(|| format!("/sandbox/pay/{}", r.id)),
+            number: r.number,
+            purpose: r.purpose,
+            amount: r.amount,
+            status: r.status,
+            failure: r.failure,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+            order: r.order,
+        }
+    }
+}
+
+const PAYMENT_SELECT: &str = "SELECT p.number, p.purpose, p.amount, p.status, p.failure, p.created_at,
+        p.expires_at, p.id, o.number AS order
+    FROM payments p LEFT JOIN orders o ON o.payment_id = p.id";
+
+pub async fn get(pool: &PgPool, user: Uuid, number: &str) -> Result<PaymentLine, AppError> {
+    let row: Option<PaymentRow> = sqlx::query_as(&format!(
+        "{PAYMENT_SELECT} WHERE p.number = $1 AND p.user_id = $2"
+    ))
+    .bind(number.trim().to_uppercase())
+    .bind(user)
+    .fetch_optional(pool)
+    .await?;
+    row.map(PaymentLine::from)
+        .ok_or_else(|| AppError::not_found("The payment"))
+}
+
+/// The caller's money wallet.
+pub async fn wallet(state: &AppState, user: Uuid) -> Result<MoneyWallet, AppError> {
+    let pool = &state.pool;
+    let mut conn = pool.acquire().await?;
+    let available = ledger::balance(&mut conn, user, Asset::Money, AccountKind::Available).await?;
+    let held = ledger::balance(&mut conn, user, Asset::Money, AccountKind::Held).await?;
+    drop(conn);
+    let movements: Vec<(DateTime<Utc>, String, String, Decimal, Decimal, Option<String>, String)> =
+        sqlx::query_as(
+            "SELECT t.created_at, t.kind, a.kind, e.amount, e.balance_after, t.reference, t.memo
+             FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+             JOIN ledger_transfers t ON t.id = e.transfer_id
+             WHERE a.owner_id = $1 AND a.asset = 'money'
+             ORDER BY e.id DESC LIMIT 100",
+        )
+        .bind(user)
+        .fetch_all(pool)
+        .await?;
+    let payments: Vec<PaymentRow> = sqlx::query_as(&format!(
+        "{PAYMENT_SELECT} WHERE p.user_id = $1 ORDER BY p.created_at DESC LIMIT 50"
+    ))
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
+    Ok(MoneyWallet {
+        currency: state.config.payments.currency.clone(),
+        available,
+        held,
+        movements: movements
+            .into_iter()
+            .map(|(at, kind, account, amount, balance_after, reference, memo)| MoneyMovement {
+                at,
+                kind,
+                account,
+                amount,
+                balance_after,
+                reference,
+                memo,
+            })
+            .collect(),
+        payments: payments.into_iter().map(PaymentLine::from).collect(),
+        withdrawals: withdrawals::of_user(pool, user).await?,
+        rules: withdrawals::rules(pool, user).await?,
+        withdrawal_key: Uuid::new_v4().to_string(),
+    })
+}

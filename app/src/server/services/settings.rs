@@ -1,0 +1,148 @@
+//! Platform settings the admin changes: the fee on each side of a sale and the withdrawal
+//! limits and fee. One row; every change is audited with its before and after.
+
+use crate::domain::market::{parse_money, parse_percent};
+use crate::domain::trade::Fees;
+use crate::error::{AppError, FieldErrors};
+use crate::server::audit::{self, AuditEntry};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Settings {
+    pub buyer_fee_rate: Decimal,
+    pub seller_fee_rate: Decimal,
+    /// Per withdrawal.
+    pub withdrawal_min: Decimal,
+    pub withdrawal_max: Decimal,
+    /// All of one user's withdrawals requested in the last 24 hours, paid or pending.
+    pub withdrawal_daily_max: Decimal,
+    /// Charged on each paid withdrawal.
+    pub withdrawal_fee: Decimal,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Settings {
+    pub fn fees(&self) -> Fees {
+        Fees {
+            buyer_rate: self.buyer_fee_rate,
+            seller_rate: self.seller_fee_rate,
+        }
+    }
+}
+
+const SELECT: &str = "SELECT buyer_fee_rate, seller_fee_rate, withdrawal_min, withdrawal_max,
+        withdrawal_daily_max, withdrawal_fee, updated_at FROM platform_settings";
+
+pub async fn get(conn: &mut PgConnection) -> Result<Settings, sqlx::Error> {
+    sqlx::query_as(SELECT).fetch_one(conn).await
+}
+
+pub async fn current(pool: &PgPool) -> Result<Settings, AppError> {
+    let mut conn = pool.acquire().await?;
+    Ok(get(&mut conn).await?)
+}
+
+/// The form's fields, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsInput<'a> {
+    pub buyer_fee_percent: &'a str,
+    pub seller_fee_percent: &'a str,
+    pub withdrawal_min: &'a str,
+    pub withdrawal_max: &'a str,
+    pub withdrawal_daily_max: &'a str,
+    pub withdrawal_fee: &'a str,
+}
+
+/// Changes the settings; answers the new ones. Sales and withdrawals started after the commit
+/// use them.
+#[tracing::instrument(skip(pool), err(level = "info"))]
+pub async fn update(
+    pool: &PgPool,
+    admin: Uuid,
+    input: SettingsInput<'_>,
+) -> Result<Settings, AppError> {
+    let mut errors = FieldErrors::new();
+    let buyer = errors.check("buyer_fee_percent", parse_percent(input.buyer_fee_percent));
+    let seller = errors.check("seller_fee_percent", parse_percent(input.seller_fee_percent));
+    let min = errors.check("withdrawal_min", parse_money(input.withdrawal_min));
+    let max = errors.check("withdrawal_max", parse_money(input.withdrawal_max));
+    let daily = errors.check("withdrawal_daily_max", parse_money(input.withdrawal_daily_max));
+    let fee = errors.check(
+        "withdrawal_fee",
+        if input.withdrawal_fee.trim() == "0" {
+            Ok(Decimal::new(0, 2))
+        } else {
+            parse_money(input.withdrawal_fee)
+        },
+    );
+    if let (Some(min), Some(max)) = (min, max) {
+        if max < min {
+            errors.add("withdrawal_max", "The largest withdrawal is below the smallest.");
+        }
+    }
+    if let (Some(max), Some(daily)) = (max, daily) {
+        if daily < max {
+            errors.add(
+                "withdrawal_daily_max",
+                "The daily limit is below the largest single withdrawal.",
+            );
+        }
+    }
+    if let (Some(min), Some(fee)) = (min, fee) {
+        if fee >= min {
+            errors.add(
+                "withdrawal_fee",
+                "The fee must be less than the smallest withdrawal.",
+            );
+        }
+    }
+    errors.finish()?;
+    let (buyer, seller, min, max, daily, fee) = (
+        buyer.unwrap_or_default(),
+        seller.unwrap_or_default(),
+        min.unwrap_or_default(),
+        max.unwrap_or_default(),
+        daily.unwrap_or_default(),
+        fee.unwrap_or_default(),
+    );
+
+    let mut tx = pool.begin().await?;
+    let before: Settings = sqlx::query_as(&format!("{SELECT} FOR UPDATE"))
+        .fetch_one(&mut *tx)
+        .await?;
+    let after: Settings = sqlx::query_as(
+        "UPDATE platform_settings SET buyer_fee_rate = $1, seller_fee_rate = $2, withdrawal_min = $3,
+                withdrawal_max = $4, withdrawal_daily_max = $5, withdrawal_fee = $6,
+                updated_at = now(), updated_by = $7
+         RETURNING buyer_fee_rate, seller_fee_rate, withdrawal_min, withdrawal_max,
+                   withdrawal_daily_max, withdrawal_fee, updated_at",
+    )
+    .bind(buyer)
+    .bind(seller)
+    .bind(min)
+    .bind(max)
+    .bind(daily)
+    .bind(fee)
+    .bind(admin)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        AuditEntry {
+            actor_id: Some(admin),
+            action: "settings.update",
+            entity: "platform_settings",
+            entity_id: "platform".into(),
+            before: Some(serde_json::to_value(&before).unwrap_or_default()),
+            after: Some(serde_json::to_value(&after).unwrap_or_default()),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
