@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
-use pages::{account, admin, cva, home, owner, public, wallet};
+use pages::{account, admin, buyer, cva, home, money, orders, owner, public, wallet};
 
 /// The HTML document around the app; rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -104,6 +104,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/cva") view=cva::queue::QueuePage ssr=SsrMode::Async />
                     <Route path=path!("/cva/report") view=cva::report::IssuanceReportPage ssr=SsrMode::Async />
                     <Route path=path!("/wallet") view=wallet::WalletPage ssr=SsrMode::Async />
+                    <Route path=path!("/market") view=buyer::market::MarketPage ssr=SsrMode::Async />
+                    <Route path=path!("/market/:number") view=buyer::listing::ListingPage ssr=SsrMode::Async />
+                    <Route path=path!("/sell") view=owner::listings::SellPage ssr=SsrMode::Async />
+                    <Route path=path!("/orders") view=orders::OrdersPage ssr=SsrMode::Async />
+                    <Route path=path!("/orders/:number") view=orders::OrderPage ssr=SsrMode::Async />
+                    <Route path=path!("/money") view=money::MoneyPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/withdrawals") view=admin::withdrawals::WithdrawalsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/settings") view=admin::settings::SettingsPage ssr=SsrMode::Async />
                     <Route path=path!("/verify/:number") view=public::verify::VerifyPage ssr=SsrMode::Async />
                     <Route path=path!("/cva/requests/:id") view=cva::review::ReviewPage ssr=SsrMode::Async />
                     <Route path=path!("/vehicles") view=owner::vehicles::VehiclesPage ssr=SsrMode::Async />

@@ -2,8 +2,11 @@
 
 pub mod account;
 pub mod admin;
+pub mod buyer;
 pub mod cva;
 pub mod home;
+pub mod money;
 pub mod owner;
+pub mod orders;
 pub mod public;
 pub mod wallet;

@@ -2,6 +2,7 @@
 //! (`FOR UPDATE SKIP LOCKED` or idempotent statements), so any number of instances can run it.
 
 pub mod housekeeping;
+pub mod market;
 pub mod outbox;
 
 use app::server::mail::Mailer;
@@ -13,6 +14,7 @@ use tokio::task::JoinSet;
 pub fn spawn_all(pool: PgPool, mailer: Mailer, stop: watch::Receiver<bool>) -> JoinSet<()> {
     let mut set = JoinSet::new();
     set.spawn(outbox::run(pool.clone(), mailer, stop.clone()));
+    set.spawn(market::run(pool.clone(), stop.clone()));
     set.spawn(housekeeping::run(pool, stop));
     set
 }

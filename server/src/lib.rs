@@ -6,6 +6,7 @@ pub mod config;
 pub mod database;
 pub mod demo;
 pub mod documents;
+pub mod gateway;
 pub mod health;
 pub mod jobs;
 pub mod local_pg;

@@ -74,6 +74,12 @@ pub fn router(app: AppState) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, shell))
         .route("/certificates/{file}", get(crate::documents::certificate_pdf))
+        .route("/invoices/{file}", get(crate::documents::invoice_pdf))
+        .route(
+            "/sandbox/pay/{payment}",
+            get(crate::gateway::payment_page).post(crate::gateway::choose),
+        )
+        .route("/webhooks/payments/{gateway}", post(crate::gateway::webhook))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::endpoint))
         .layer(sessions)

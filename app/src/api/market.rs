@@ -96,6 +96,8 @@ pub struct ListingDetail {
     pub fees: Fees,
     /// The caller's own listing (they cannot buy it).
     pub is_own: bool,
+    /// The signed-in caller's role (none for a visitor).
+    pub viewer: Option<crate::domain::user::Role>,
     /// A signed-in buyer's money available, to say up front whether the wallet covers it.
     pub wallet_available: Option<Decimal>,
     /// A fresh key for the purchase form: a retried submit carries it and finds its order.
@@ -159,6 +161,13 @@ pub struct MyListings {
     /// Orders on the caller's listings, newest first.
     pub orders: Vec<OrderLine>,
     pub fees: Fees,
+}
+
+/// A buyer's purchase history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Purchases {
+    pub currency: String,
+    pub orders: Vec<OrderLine>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -354,10 +363,13 @@ pub async fn cancel_listing(listing: String) -> Result<(), AppError> {
 
 /// The caller's purchases, newest first.
 #[server(endpoint = "orders/mine")]
-pub async fn my_orders() -> Result<Vec<OrderLine>, AppError> {
+pub async fn my_orders() -> Result<Purchases, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::Buyer]).await?;
-        orders::lines(&state.pool, caller.id, orders::Side::Bought).await
+        Ok(Purchases {
+            currency: state.config.payments.currency.clone(),
+            orders: orders::lines(&state.pool, caller.id, orders::Side::Bought).await?,
+        })
     })
     .await
 }

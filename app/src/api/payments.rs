@@ -161,12 +161,22 @@ pub async fn request_withdrawal(
     .await
 }
 
-/// Withdrawals for the admin: `status` pending (default), paid, rejected or all.
+/// Withdrawals as the admin sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Payouts {
+    pub currency: String,
+    pub withdrawals: Vec<WithdrawalLine>,
+}
+
+/// Withdrawals for the admin: `status` pending (default, oldest first), paid, rejected or all.
 #[server(endpoint = "admin/withdrawals")]
-pub async fn withdrawal_queue(status: Option<String>) -> Result<Vec<WithdrawalLine>, AppError> {
+pub async fn withdrawal_queue(status: Option<String>) -> Result<Payouts, AppError> {
     session::respond(async {
         let (state, _) = session::require(&[Role::Admin]).await?;
-        withdrawals::queue(&state.pool, status.as_deref().unwrap_or("pending")).await
+        Ok(Payouts {
+            currency: state.config.payments.currency.clone(),
+            withdrawals: withdrawals::queue(&state.pool, status.as_deref().unwrap_or("pending")).await?,
+        })
     })
     .await
 }

@@ -17,6 +17,8 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/admin/methodology", "Methodology"),
             ("/admin/audit", "Audit trail"),
             ("/cva", "Requests"),
+            ("/admin/withdrawals", "Withdrawals"),
+            ("/admin/settings", "Fees"),
         ],
         Role::EvOwner => &[
             ("/", "Home"),
@@ -25,6 +27,8 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/charging", "Charging"),
             ("/credits", "Credits"),
             ("/wallet", "Wallet"),
+            ("/sell", "Sell"),
+            ("/money", "Money"),
             ("/vehicles", "Vehicles"),
             ("/import", "Import data"),
         ],
@@ -33,7 +37,13 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/cva", "Review queue"),
             ("/cva/report", "Issuance report"),
         ],
-        Role::Buyer => &[("/", "Home"), ("/wallet", "Wallet")],
+        Role::Buyer => &[
+            ("/", "Home"),
+            ("/market", "Marketplace"),
+            ("/orders", "Orders"),
+            ("/wallet", "Credits"),
+            ("/money", "Money"),
+        ],
     }
 }
 
@@ -52,6 +62,7 @@ pub fn Header() -> impl IntoView {
                         Ok(Some(user)) => view! { <UserNav user /> }.into_any(),
                         _ => view! {
                             <nav class="nav" aria-label="Account">
+                                <a href="/market">"Marketplace"</a>
                                 <a href="/login">"Sign in"</a>
                                 <a class="button small" href="/signup">"Create account"</a>
                             </nav>

@@ -2,4 +2,6 @@
 
 pub mod audit;
 pub mod methodology;
+pub mod settings;
 pub mod users;
+pub mod withdrawals;

@@ -4,5 +4,6 @@ pub mod charging;
 pub mod credits;
 pub mod dashboard;
 pub mod import;
+pub mod listings;
 pub mod trips;
 pub mod vehicles;

@@ -230,6 +230,7 @@ pub async fn detail(
         history_svg,
         fees,
         is_own,
+        viewer: caller.map(|c| c.role),
         wallet_available,
         purchase_key: Uuid::new_v4().to_string(),
     })

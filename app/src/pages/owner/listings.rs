@@ -1,0 +1,166 @@
+//! Selling: list available credits of one region and vintage at a fixed price, change a
+//! listing's price, lower its quantity, withdraw it, and follow the orders on it.
+
+use crate::api::market::{seller_listings, CancelListing, CreateListing, RepriceListing, ResizeListing};
+use crate::components::auth::RequireRole;
+use crate::components::errors::ErrorPanel;
+use crate::components::form::{error_of, Field, FormError, Submit};
+use crate::domain::market::{format_money, percent, tonnes, tonnes_plain};
+use crate::domain::user::Role;
+use crate::pages::orders::OrderTable;
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn SellPage() -> impl IntoView {
+    view! {
+        <Title text="Sell credits · EV Carbon Exchange" />
+        <RequireRole roles=&[Role::EvOwner]>
+            <Sell />
+        </RequireRole>
+    }
+}
+
+#[component]
+fn Sell() -> impl IntoView {
+    let create = ServerAction::<CreateListing>::new();
+    let reprice = ServerAction::<RepriceListing>::new();
+    let resize = ServerAction::<ResizeListing>::new();
+    let cancel = ServerAction::<CancelListing>::new();
+    let data = Resource::new(
+        move || {
+            (
+                create.version().get(),
+                reprice.version().get(),
+                resize.version().get(),
+                cancel.version().get(),
+            )
+        },
+        |_| seller_listings(),
+    );
+    let create_error = error_of(*create);
+    let row_error = Signal::derive(move || {
+        error_of(*reprice)
+            .get()
+            .or_else(|| error_of(*resize).get())
+            .or_else(|| error_of(*cancel).get())
+    });
+    view! {
+        <h1>"Sell credits"</h1>
+        <Transition fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match data.await {
+                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(d) => {
+                        let currency = d.currency.clone();
+                        let has_credits = !d.classes.is_empty();
+                        let price_hint = format!("In {}, e.g. 250000.", d.currency);
+                        view! {
+                            <section class="card" aria-labelledby="new-listing">
+                                <h2 id="new-listing">"List credits at a fixed price"</h2>
+                                {if has_credits {
+                                    view! {
+                                        <p class="muted">{format!(
+                                            "The quantity is reserved from your available credits at once and returns if the listing is withdrawn or expires unsold. Buyers pay a {} fee; {} is taken from your proceeds.",
+                                            percent(d.fees.buyer_rate), percent(d.fees.seller_rate)
+                                        )}</p>
+                                        <ActionForm action=create attr:class="grid two" attr:data-testid="create-listing">
+                                            <FormError error=create_error />
+                                            <div class="field" class:invalid=move || create_error.get().and_then(|e| e.field("class")).is_some()>
+                                                <label for="field-class">"Credits"</label>
+                                                <select id="field-class" name="class">
+                                                    {d.classes.iter().map(|c| view! {
+                                                        <option value=format!("{}:{}", c.region, c.vintage)>
+                                                            {format!("{} · vintage {} — {} available", c.region, c.vintage, tonnes(c.available_kg))}
+                                                        </option>
+                                                    }).collect_view()}
+                                                </select>
+                                                <p class="field-error">{move || create_error.get().and_then(|e| e.field("class"))}</p>
+                                            </div>
+                                            <Field label="Quantity (t)" name="quantity" error=create_error inputmode="decimal" hint="Up to 3 decimals: 0.001 t = 1 kg." />
+                                            <Field label="Price per tonne" name="price" error=create_error inputmode="decimal" hint=price_hint.clone() />
+                                            <Field label="Minimum lot (t)" name="min_lot" error=create_error inputmode="decimal" value="0.001" hint="The smallest quantity one buyer may take." />
+                                            <Field label="Ends on (optional)" name="expires_on" error=create_error kind="date" hint="At the end of that day (UTC); empty means until sold out or withdrawn." />
+                                            <div class="field">
+                                                <label for="field-description">"Description (optional)"</label>
+                                                <textarea id="field-description" name="description" rows="3" maxlength="2000"></textarea>
+                                                <p class="field-error">{move || create_error.get().and_then(|e| e.field("description"))}</p>
+                                            </div>
+                                            <div class="form-actions"><Submit action=*create label="List for sale" busy="Listing…" /></div>
+                                        </ActionForm>
+                                    }.into_any()
+                                } else {
+                                    view! { <p class="muted">"You have no available credits to list. Credits arrive in your wallet when a verifier approves one of your " <a href="/credits">"requests"</a> "."</p> }.into_any()
+                                }}
+                            </section>
+                            <h2>"Your listings"</h2>
+                            <FormError error=row_error />
+                            {if d.listings.is_empty() {
+                                view! { <p class="muted">"No listings yet."</p> }.into_any()
+                            } else {
+                                view! {
+                                    <div class="table-wrap"><table class="data" data-testid="my-listings">
+                                        <thead><tr>
+                                            <th scope="col">"Listing"</th><th scope="col">"Credits"</th><th scope="col" class="num">"Listed"</th>
+                                            <th scope="col" class="num">"Sold"</th><th scope="col" class="num">"Open"</th><th scope="col" class="num">"Price per t"</th>
+                                            <th scope="col">"Status"</th><th scope="col">"Change"</th>
+                                        </tr></thead>
+                                        <tbody>
+                                            {d.listings.into_iter().map(|l| {
+                                                let active = l.status == "active";
+                                                let (n1, n2, n3) = (l.number.clone(), l.number.clone(), l.number.clone());
+                                                let (price_id, qty_id) = (format!("price-{}", l.number), format!("qty-{}", l.number));
+                                                let (price_label, qty_label) = (format!("New price for {}", l.number), format!("New quantity for {} (t)", l.number));
+                                                let price_now = l.price_per_t.normalize().to_string();
+                                                let qty_now = tonnes_plain(l.quantity_kg);
+                                                view! {
+                                                    <tr>
+                                                        <td><a href=format!("/market/{}", l.number)>{l.number.clone()}</a></td>
+                                                        <td>{format!("{} · {}", l.region, l.vintage)}</td>
+                                                        <td class="num">{tonnes(l.quantity_kg)}</td>
+                                                        <td class="num">{tonnes(l.sold_kg)}</td>
+                                                        <td class="num">{tonnes(l.available_kg)}</td>
+                                                        <td class="num">{format_money(l.price_per_t, &currency)}</td>
+                                                        <td><span class=format!("status status-{}", l.status)>{l.status.clone()}</span>
+                                                            {(l.pending_kg > 0).then(|| view! { <div class="muted small">{format!("{} awaiting payment", tonnes(l.pending_kg))}</div> })}</td>
+                                                        <td class="row-actions">
+                                                            {active.then(|| view! {
+                                                                <ActionForm action=reprice attr:class="inline">
+                                                                    <input type="hidden" name="listing" value=n1 />
+                                                                    <label class="visually-hidden" for=price_id.clone()>{price_label}</label>
+                                                                    <input id=price_id name="price" size="9" inputmode="decimal" value=price_now />
+                                                                    <button type="submit" class="button small secondary">"Set price"</button>
+                                                                </ActionForm>
+                                                                <ActionForm action=resize attr:class="inline">
+                                                                    <input type="hidden" name="listing" value=n2 />
+                                                                    <label class="visually-hidden" for=qty_id.clone()>{qty_label}</label>
+                                                                    <input id=qty_id name="quantity" size="7" inputmode="decimal" value=qty_now />
+                                                                    <button type="submit" class="button small secondary">"Set quantity"</button>
+                                                                </ActionForm>
+                                                                <ActionForm action=cancel attr:class="inline">
+                                                                    <input type="hidden" name="listing" value=n3 />
+                                                                    <button type="submit" class="button small danger">"Withdraw"</button>
+                                                                </ActionForm>
+                                                            })}
+                                                        </td>
+                                                    </tr>
+                                                }
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table></div>
+                                }.into_any()
+                            }}
+                            <h2>"Orders on your listings"</h2>
+                            {if d.orders.is_empty() {
+                                view! { <p class="muted">"No orders yet."</p> }.into_any()
+                            } else {
+                                view! { <OrderTable lines=d.orders currency=d.currency.clone() /> }.into_any()
+                            }}
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
+}
