@@ -107,10 +107,13 @@ CREATE TABLE payments (
 CREATE INDEX payments_user_idx ON payments (user_id, created_at DESC);
 CREATE INDEX payments_pending_idx ON payments (expires_at) WHERE status = 'pending';
 
--- A payment is settled once: pending → succeeded | failed | expired.
+-- A payment is settled once: pending → succeeded | failed | expired. The one exception is money
+-- the gateway collected after the platform gave up waiting: expired → succeeded (it is
+-- credited to the wallet; a checkout's order stays cancelled).
 CREATE FUNCTION payments_settled_once() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' OR OLD.status <> 'pending'
+    IF TG_OP = 'DELETE'
+       OR NOT (OLD.status = 'pending' OR (OLD.status = 'expired' AND NEW.status = 'succeeded'))
        OR (to_jsonb(NEW) - 'status' - 'completed_at' - 'transfer_id' - 'failure' - 'gateway_ref')
           IS DISTINCT FROM (to_jsonb(OLD) - 'status' - 'completed_at' - 'transfer_id' - 'failure' - 'gateway_ref') THEN
         RAISE EXCEPTION 'payment % was already settled', OLD.number

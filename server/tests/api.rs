@@ -8,6 +8,7 @@ mod api {
     pub mod ev_data;
     pub mod issuance;
     pub mod ledger;
+    pub mod market;
     pub mod operations;
     pub mod support;
 }

@@ -217,7 +217,11 @@ pub async fn search_listings(
             AppError::Invalid {
                 fields: errors
                     .into_iter()
-                    .map(|(field, message)| crate::error::FieldError { field, message })
+                    .map(|(field, message)| crate::error::FieldError {
+                        // The URL says `type`; this endpoint's field is `listing_type`.
+                        field: if field == "type" { "listing_type".into() } else { field },
+                        message,
+                    })
                     .collect(),
             }
         })?;

@@ -54,7 +54,7 @@ pub struct WithdrawalLine {
     pub fee: Decimal,
     pub bank_name: String,
     pub account_holder: String,
-    /// Only the last four digits, e.g. ••••6789.
+    /// For its owner only the last four digits (••••6789); in full for the admin who pays it.
     pub account_number: String,
     /// pending, paid, rejected.
     pub status: String,

@@ -31,8 +31,8 @@ pub struct FeeSettings {
 fn wire(currency: &str, s: settings::Settings) -> FeeSettings {
     FeeSettings {
         currency: currency.to_owned(),
-        buyer_fee_rate: s.buyer_fee_rate,
-        seller_fee_rate: s.seller_fee_rate,
+        buyer_fee_rate: s.buyer_fee_rate.normalize(),
+        seller_fee_rate: s.seller_fee_rate.normalize(),
         withdrawal_min: s.withdrawal_min,
         withdrawal_max: s.withdrawal_max,
         withdrawal_daily_max: s.withdrawal_daily_max,

@@ -282,7 +282,7 @@ pub async fn scoped_account(
 ) -> Result<i64, LedgerError> {
     Ok(sqlx::query_scalar(
         "INSERT INTO ledger_accounts (owner_id, asset, kind, scope) VALUES ($1, $2, 'held', $3)
-         ON CONFLICT (owner_id, asset, kind, scope) DO UPDATE SET scope = EXCLUDED.scope
+         ON CONFLICT (owner_id, asset, kind, scope, shard) DO UPDATE SET scope = EXCLUDED.scope
          RETURNING id",
     )
     .bind(owner)

@@ -3,7 +3,7 @@
 //! verified event; what the platform does with the event lives in `services::payments`.
 
 pub mod sandbox;
-// pub mod stripe;
+pub mod stripe;
 
 use rust_decimal::Decimal;
 use uuid::Uuid;

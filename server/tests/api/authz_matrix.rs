@@ -237,6 +237,81 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
         Roles(&[Role::Cva]),
         &[("request_id", NIL), ("decision", "approve")],
     ),
+    ("/api/market/listings", Public, &[]),
+    ("/api/market/listing", Public, &[("number", "LST-000000")]),
+    (
+        "/api/market/buy",
+        Roles(&[Role::Buyer]),
+        &[
+            ("listing", "LST-000000"),
+            ("quantity", "1"),
+            ("idempotency_key", "matrix-key-0001"),
+        ],
+    ),
+    ("/api/listings/mine", Roles(OWNER), &[]),
+    (
+        "/api/listings/create",
+        Roles(OWNER),
+        &[("class", ""), ("quantity", ""), ("price", "")],
+    ),
+    (
+        "/api/listings/price",
+        Roles(OWNER),
+        &[("listing", "LST-000000"), ("price", "1")],
+    ),
+    (
+        "/api/listings/quantity",
+        Roles(OWNER),
+        &[("listing", "LST-000000"), ("quantity", "1")],
+    ),
+    ("/api/listings/cancel", Roles(OWNER), &[("listing", "LST-000000")]),
+    ("/api/orders/mine", Roles(&[Role::Buyer]), &[]),
+    (
+        "/api/orders/get",
+        Roles(&[Role::Buyer, Role::EvOwner, Role::Admin]),
+        &[("number", "ORD-000000")],
+    ),
+    ("/api/money/wallet", Roles(&[Role::EvOwner, Role::Buyer]), &[]),
+    (
+        "/api/money/top-up",
+        Roles(&[Role::EvOwner, Role::Buyer]),
+        &[("amount", "")],
+    ),
+    (
+        "/api/payments/get",
+        Roles(&[Role::EvOwner, Role::Buyer]),
+        &[("number", "PAY-000000")],
+    ),
+    (
+        "/api/money/withdraw",
+        Roles(&[Role::EvOwner, Role::Buyer]),
+        &[
+            ("amount", ""),
+            ("bank_name", ""),
+            ("account_holder", ""),
+            ("account_number", ""),
+            ("idempotency_key", ""),
+        ],
+    ),
+    ("/api/admin/withdrawals", Roles(ADMIN), &[]),
+    (
+        "/api/admin/withdrawals/decide",
+        Roles(ADMIN),
+        &[("withdrawal", "WDR-000000"), ("decision", "approve")],
+    ),
+    ("/api/admin/settings", Roles(ADMIN), &[]),
+    (
+        "/api/admin/settings/update",
+        Roles(ADMIN),
+        &[
+            ("buyer_fee_percent", ""),
+            ("seller_fee_percent", ""),
+            ("withdrawal_min", ""),
+            ("withdrawal_max", ""),
+            ("withdrawal_daily_max", ""),
+            ("withdrawal_fee", ""),
+        ],
+    ),
 ];
 
 async fn call(api: &super::support::Api, path: &str, sample: &[(&str, &str)]) -> reqwest::Response {

@@ -211,3 +211,77 @@ pub async fn reconciled(pool: &sqlx::PgPool) {
     let r = app::server::ledger::reconcile(&mut conn).await.unwrap();
     assert!(r.ok(), "reconciliation failed: {:#?}", r.problems);
 }
+
+/// Issues credits of `region` and `vintage` so that `owner` receives exactly `net_kg`, through
+/// the verifier's real approval (a bare request approved by a fresh CVA; the default
+/// methodology's 5 % buffer, rounded up, goes to the pool), so tests of the market start with
+/// credits and serials exactly as an issuance makes them.
+pub async fn grant_credits(app: &TestApp, owner: uuid::Uuid, net_kg: i64, region: &str, vintage: i32) {
+    let net = |gross: i64| gross - (gross * 5 + 99) / 100;
+    let mut gross_kg = net_kg;
+    while net(gross_kg) < net_kg {
+        gross_kg += 1;
+    }
+    use app::server::services::issuance::{self, Decision};
+    app::server::services::methodology::ensure_defaults(&app.pool)
+        .await
+        .unwrap();
+    let cva = app
+        .user(Role::Cva, &format!("cva-{}@example.com", uuid::Uuid::new_v4().simple()))
+        .await;
+    let id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO credit_requests (id, number, owner_id, period_from, period_to, region, vintage,
+             methodology_version_id, trips, distance_km, energy_kwh, baseline_kg, project_kg, avoided_kg,
+             gross_kg, buffer_kg, net_kg, risk_score, calculation, status)
+         VALUES ($1, 'TEST-' || $1::text, $2, make_date($4, 1, 1), make_date($4, 12, 31), $3, $4,
+             (SELECT version_id FROM methodology_active), 1, 100, 15, $5, 0, $5, $5, 0, $5, 0, '{}', 'pending')",
+    )
+    .bind(id)
+    .bind(owner)
+    .bind(region)
+    .bind(vintage)
+    .bind(gross_kg)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    issuance::decide(&app.pool, cva, id, Decision::Approve)
+        .await
+        .unwrap();
+    let credited: rust_decimal::Decimal = sqlx::query_scalar(
+        "SELECT e.amount FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
+         JOIN credit_issuances i ON i.transfer_id = e.transfer_id
+         WHERE i.request_id = $1 AND a.owner_id = $2",
+    )
+    .bind(id)
+    .bind(owner)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(credited, rust_decimal::Decimal::from(net_kg), "the buffer rule changed");
+}
+
+/// Signs a sandbox gateway delivery with the tests' secret: (body, signature header).
+pub fn sandbox_delivery(payment_id: &str, status: &str, event_id: &str) -> (Vec<u8>, String) {
+    use app::server::payments::sandbox::{Delivery, Sandbox};
+    Sandbox::new(SANDBOX_SECRET.as_bytes().to_vec()).delivery(
+        &Delivery {
+            event_id: event_id.into(),
+            payment_id: payment_id.parse().unwrap(),
+            status: status.into(),
+            reason: String::new(),
+        },
+        chrono::Utc::now().timestamp(),
+    )
+}
+
+impl Api {
+    /// Tops the wallet up by `amount` through the sandbox gateway (the payer chooses success).
+    pub async fn top_up(&self, amount: &str) {
+        let (status, body) = json(self.post("/api/money/top-up", &[("amount", amount)]).await).await;
+        assert_eq!(status, 200, "top-up: {body}");
+        let page = body["pay_url"].as_str().unwrap().to_owned();
+        let res = self.post(&page, &[("choice", "succeed")]).await;
+        assert_eq!(res.status(), 303, "the sandbox sends the payer back");
+    }
+}

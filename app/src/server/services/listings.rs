@@ -194,7 +194,7 @@ async fn lock_own(conn: &mut PgConnection, seller: Uuid, number: &str) -> Result
         "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id FROM listings
          WHERE number = $1 FOR UPDATE",
     )
-    .bind(number.trim())
+    .bind(number.trim().to_uppercase())
     .fetch_optional(&mut *conn)
     .await?
     .map(|(id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id)| {
@@ -215,7 +215,7 @@ async fn lock_own(conn: &mut PgConnection, seller: Uuid, number: &str) -> Result
             if l.status != "active" {
                 return Err(AppError::conflict(format!(
                     "Listing {} is {} and can no longer be changed.",
-                    number.trim(),
+                    number.trim().to_uppercase(),
                     l.status
                 )));
             }

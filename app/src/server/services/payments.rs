@@ -206,7 +206,8 @@ async fn apply(pool: &PgPool, gateway: &str, event: &GatewayEvent) -> Result<Web
     if payment_gateway != gateway {
         return Ok(WebhookReply::Ignored("another gateway's payment".into()));
     }
-    if status != "pending" {
+    let late_success = status == "expired" && event.outcome == Outcome::Succeeded;
+    if status != "pending" && !late_success {
         drop(tx);
         record_event(pool, gateway, Some(&event.event_id), Some(event.payment_id), true, "already settled", &status).await;
         return Ok(WebhookReply::AlreadySettled(status));
@@ -239,6 +240,8 @@ async fn apply(pool: &PgPool, gateway: &str, event: &GatewayEvent) -> Result<Web
             .execute(&mut *tx)
             .await
             ?;
+            // A checkout completes its order; after expiry the order is already cancelled and
+            // the money simply stays in the wallet.
             orders::complete_checkout(&mut tx, event.payment_id).await?;
             "succeeded"
         }

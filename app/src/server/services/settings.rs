@@ -29,8 +29,8 @@ pub struct Settings {
 impl Settings {
     pub fn fees(&self) -> Fees {
         Fees {
-            buyer_rate: self.buyer_fee_rate,
-            seller_rate: self.seller_fee_rate,
+            buyer_rate: self.buyer_fee_rate.normalize(),
+            seller_rate: self.seller_fee_rate.normalize(),
         }
     }
 }
@@ -74,7 +74,7 @@ pub async fn update(
     let daily = errors.check("withdrawal_daily_max", parse_money(input.withdrawal_daily_max));
     let fee = errors.check(
         "withdrawal_fee",
-        if input.withdrawal_fee.trim() == "0" {
+        if input.withdrawal_fee.trim().parse::<Decimal>() == Ok(Decimal::ZERO) {
             Ok(Decimal::new(0, 2))
         } else {
             parse_money(input.withdrawal_fee)

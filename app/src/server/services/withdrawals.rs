@@ -173,7 +173,9 @@ const SELECT: &str = "SELECT w.number, u.full_name, u.email, w.amount, w.fee, w.
         w.account_number, w.status, w.decision_note, d.full_name, w.created_at, w.decided_at
     FROM withdrawals w JOIN users u ON u.id = w.user_id LEFT JOIN users d ON d.id = w.decided_by";
 
-fn line(r: Row) -> WithdrawalLine {
+/// A withdrawal as its owner sees it (the account number masked) or as the admin who pays it
+/// out sees it (in full).
+fn line(r: Row, full_account: bool) -> WithdrawalLine {
     let digits = r.7.len();
     WithdrawalLine {
         number: r.0,
@@ -183,7 +185,11 @@ fn line(r: Row) -> WithdrawalLine {
         fee: r.4,
         bank_name: r.5,
         account_holder: r.6,
-        account_number: format!("••••{}", &r.7[digits.saturating_sub(4)..]),
+        account_number: if full_account {
+            r.7.clone()
+        } else {
+            format!("••••{}", &r.7[digits.saturating_sub(4)..])
+        },
         status: r.8,
         decision_note: r.9,
         decided_by: r.10,
@@ -199,7 +205,7 @@ pub async fn of_user(pool: &PgPool, user: Uuid) -> Result<Vec<WithdrawalLine>, A
     .bind(user)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(line).collect())
+    Ok(rows.into_iter().map(|r| line(r, false)).collect())
 }
 
 /// For the admin: `pending` oldest first; `paid`, `rejected` or `all` newest first.
@@ -219,7 +225,7 @@ pub async fn queue(pool: &PgPool, status: &str) -> Result<Vec<WithdrawalLine>, A
     let rows: Vec<Row> = sqlx::query_as(&format!("{SELECT} {filter} ORDER BY {order} LIMIT 200"))
         .fetch_all(pool)
         .await?;
-    Ok(rows.into_iter().map(line).collect())
+    Ok(rows.into_iter().map(|r| line(r, true)).collect())
 }
 
 /// Pays or rejects a pending withdrawal. The second decision is refused with who made the first.
