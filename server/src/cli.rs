@@ -31,6 +31,26 @@ enum Command {
     Migrate,
     /// Create the demo accounts (and data) if missing, then exit.
     Seed,
+    /// Fill the database with a marketplace for the benchmarks (sellers, listings, funded
+    /// buyers) through the real services, and write the accounts and listings as JSON to OUT.
+    SeedMarket {
+        #[arg(long, default_value_t = 20)]
+        sellers: usize,
+        #[arg(long, default_value_t = 1000)]
+        listings: usize,
+        /// Kilograms in each listing.
+        #[arg(long, default_value_t = 1000)]
+        listing_kg: i64,
+        #[arg(long, default_value_t = 100)]
+        buyers: usize,
+        /// Money in each buyer's wallet.
+        #[arg(long, default_value = "1000000000")]
+        money: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Administer accounts.
     Admin {
         #[command(subcommand)]
@@ -67,8 +87,33 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve().await,
         Command::Migrate => with_database(|_, _| async { Ok(()) }).await,
+        Command::SeedMarket {
+            sellers,
+            listings,
+            listing_kg,
+            buyers,
+            money,
+            password,
+            out,
+        } => {
+            with_database(|pool, _| async move {
+                let plan = crate::market_seed::Plan {
+                    sellers,
+                    listings,
+                    listing_kg,
+                    buyers,
+                    money: money.parse().context("--money")?,
+                    password,
+                };
+                let seeded = crate::market_seed::seed(&pool, plan).await?;
+                std::fs::write(&out, serde_json::to_vec(&seeded)?)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                Ok(())
+            })
+            .await
+        }
         Command::Seed => {
-            with_database(|db, config| async move { demo::seed(&db, &config.public_url).await })
+            with_database(|db, config| async move { demo::seed(&db, &config).await })
                 .await
         }
         Command::Admin {
@@ -100,7 +145,7 @@ async fn serve() -> anyhow::Result<()> {
 
 async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
     if config.seed_demo {
-        demo::seed(&db.pool, &config.public_url).await?;
+        demo::seed(&db.pool, config).await?;
     }
     let mailer = match &config.smtp_url {
         Some(url) => Mailer::smtp(url).context("EVCX_SMTP_URL")?,

@@ -1,5 +1,7 @@
 //! Demo data for `make run`: one account per role, and for the demo owner two vehicles with a
-//! year of trips and charging sessions, loaded through the real import path. Idempotent.
+//! year of trips and charging sessions, loaded through the real import path; verified credits;
+//! a marketplace with open listings from three sellers and half a year of trades. Everything
+//! goes through the real services. Idempotent.
 
 use app::server::demo::ACCOUNTS;
 use app::server::services::accounts::{self, NewAccount};
@@ -11,7 +13,8 @@ use sqlx::PgPool;
 use std::fmt::Write;
 use uuid::Uuid;
 
-pub async fn seed(pool: &PgPool, public_url: &str) -> anyhow::Result<()> {
+pub async fn seed(pool: &PgPool, config: &crate::config::Config) -> anyhow::Result<()> {
+    let public_url = config.public_url.as_str();
     for a in ACCOUNTS {
         let exists: bool =
             sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE email = $1)")
@@ -34,7 +37,13 @@ pub async fn seed(pool: &PgPool, public_url: &str) -> anyhow::Result<()> {
         tracing::info!(email = a.email, role = ?a.role, "demo account created");
     }
     seed_ev_data(pool).await?;
-    seed_issuance(pool).await
+    seed_issuance(pool).await?;
+    let state = app::server::AppState {
+        pool: pool.clone(),
+        config: std::sync::Arc::new(config.app_config()),
+        leptos_options: config.leptos.clone(),
+    };
+    seed_market(&state, public_url).await
 }
 
 /// Credit requests for the demo owner, decided and waiting, and one retirement: two approved
@@ -318,4 +327,259 @@ fn year_of_charging(vehicle: usize, today: NaiveDate, rng: &mut Lcg) -> String {
 
 fn f_km(metres: u32) -> String {
     format!("{}.{:03}", metres / 1000, metres % 1000)
+}
+
+/// Two more sellers (a scooter fleet and a ride-hailing driver), each with a vehicle, a year of
+/// trips and one verified request.
+const SELLERS: [(&str, &str, DemoVehicle); 2] = [
+    (
+        "fleet@evcx.demo",
+        "Xanh Scooter Fleet Co.",
+        DemoVehicle {
+            make: "VinFast",
+            model: "Feliz S",
+            year: "2023",
+            vin: "RLLVFSA13PV000777",
+            plate: "29H1-555.22",
+            battery_kwh: "3.5",
+            efficiency: "3.2",
+            measured: true,
+            commute_km: 30,
+        },
+    ),
+    (
+        "driver@evcx.demo",
+        "Lê Hoàng Nam",
+        DemoVehicle {
+            make: "Kia",
+            model: "EV6",
+            year: "2022",
+            vin: "KNDJ23AU9N7123456",
+            plate: "30K-888.99",
+            battery_kwh: "77.4",
+            efficiency: "17.2",
+            measured: false,
+            commute_km: 45,
+        },
+    ),
+];
+
+/// The marketplace: listings from the demo owner and two more sellers, a second buyer, and
+/// trades over the last 26 weeks so the price history has a shape. The purchases are real;
+/// only their dates are moved into the past (demo only, with triggers off for that one
+/// transaction), since a demo cannot wait half a year.
+async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow::Result<()> {
+    use app::server::ledger::{self, AccountKind, Asset, Leg, Transfer};
+    use app::server::services::issuance::{self, Decision, Selection};
+    use app::server::services::{listings, orders};
+    use chrono::Datelike;
+    let pool = &state.pool;
+    let has_listings: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM listings)")
+        .fetch_one(pool)
+        .await?;
+    let ids: Option<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT o.id, c.id, b.id FROM users o, users c, users b
+         WHERE o.email = 'owner@evcx.demo' AND c.email = 'cva@evcx.demo' AND b.email = 'buyer@evcx.demo'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let (Some((owner, cva, buyer)), false) = (ids, has_listings) else {
+        return Ok(());
+    };
+    let today = Utc::now().date_naive();
+    let mut sellers = vec![owner];
+    for (n, (email, name, v)) in SELLERS.iter().enumerate() {
+        let input = NewAccount {
+            email: (*email).into(),
+            full_name: (*name).into(),
+            phone: "+84909000000".into(),
+            role: app::domain::user::Role::EvOwner,
+            password: Some("green-miles-2026".into()),
+        };
+        let seller = accounts::create_account(pool, public_url, None, input)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding {email}: {e}"))?
+            .id;
+        let vehicle = vehicles::register(
+            pool,
+            seller,
+            VehicleInput {
+                make: v.make.into(),
+                model: v.model.into(),
+                year: v.year.into(),
+                vin: v.vin.into(),
+                plate: v.plate.into(),
+                battery_kwh: v.battery_kwh.into(),
+                efficiency_kwh_per_100km: v.efficiency.into(),
+                grid_region: "VN".into(),
+                time_zone: "Asia/Ho_Chi_Minh".into(),
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo vehicle: {e}"))?;
+        let mut rng = Lcg(0x5e11_0000 + n as u64);
+        let trips = year_of_trips(v, today, &mut rng);
+        let body = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(trips))]);
+        import::import(pool, seller, vehicle.id, Kind::Trips, "fleet-sync.csv", body)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo trips: {e}"))?;
+        // One request over this calendar year's months so far (the vintage is one year).
+        let from = NaiveDate::from_ymd_opt(today.year(), 1, 1).expect("1 January");
+        let to = today - Duration::days(2);
+        let (request, _) = issuance::submit(
+            pool,
+            seller,
+            &Selection {
+                vehicle: Some(vehicle.id),
+                from: from.max(today - Duration::days(300)),
+                to,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo request of {email}: {e}"))?;
+        issuance::decide(pool, cva, request, Decision::Approve)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo approval: {e}"))?;
+        sellers.push(seller);
+    }
+
+    // A second buyer, and money for both (as a gateway payment lands: from gateway clearing).
+    let roaster = accounts::create_account(
+        pool,
+        public_url,
+        None,
+        NewAccount {
+            email: "roaster@evcx.demo".into(),
+            full_name: "Saigon Coffee Roasters".into(),
+            phone: "+84283334444".into(),
+            role: app::domain::user::Role::Buyer,
+            password: Some("offset-today-2026".into()),
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("seeding the second buyer: {e}"))?
+    .id;
+    for (who, amount) in [(buyer, 5_000_000), (roaster, 3_000_000)] {
+        let mut tx = pool.begin().await?;
+        let clearing =
+            ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing).await?;
+        let wallet = ledger::user_account(&mut tx, who, Asset::Money, AccountKind::Available).await?;
+        let amount = rust_decimal::Decimal::from(amount);
+        ledger::transfer(
+            &mut tx,
+            Transfer {
+                kind: "top_up",
+                legs: vec![Leg::new(clearing, -amount), Leg::new(wallet, amount)],
+                memo: "demo top-up".into(),
+                actor: Some(who),
+                ..Transfer::default()
+            },
+        )
+        .await?;
+        tx.commit().await?;
+    }
+
+    // Each seller lists what they hold in a few listings at different prices.
+    let prices = [
+        ["210000", "245000", "280000"],
+        ["185000", "199000", "230000"],
+        ["260000", "275000", "320000"],
+    ];
+    let mut open = Vec::new();
+    let in_three_weeks = (today + Duration::days(21)).format("%Y-%m-%d").to_string();
+    for (i, seller) in sellers.iter().enumerate() {
+        let classes = listings::classes(pool, *seller).await?;
+        for c in classes {
+            let part = c.available_kg / 4;
+            if part < 10 {
+                continue;
+            }
+            for (k, price) in prices[i % 3].iter().enumerate() {
+                let quantity = format!("{}", rust_decimal::Decimal::new(part, 3).normalize());
+                let number = listings::create(
+                    pool,
+                    *seller,
+                    listings::NewListing {
+                        class: &format!("{}:{}", c.region, c.vintage),
+                        quantity: &quantity,
+                        price,
+                        min_lot: if k == 2 { "0.010" } else { "0.001" },
+                        description: [
+                            "Verified credits from daily commuting in Hồ Chí Minh City, every trip on record.",
+                            "Delivery scooter fleet, charged overnight; metered energy per trip.",
+                            "Ride-hailing driver, long daily distances; estimated energy, verified by a CVA.",
+                        ][i % 3],
+                        // One listing of each seller ends in three weeks.
+                        expires_on: if k == 1 { &in_three_weeks } else { "" },
+                    },
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("demo listing: {e}"))?;
+                open.push((number, part));
+            }
+        }
+    }
+
+    // Half a year of trades: small purchases from the open listings, dated back week by week.
+    let mut traded: Vec<(String, i64)> = Vec::new();
+    let mut left: Vec<i64> = open.iter().map(|(_, part)| *part).collect();
+    for week in 0..24i64 {
+        if open.is_empty() {
+            break;
+        }
+        let at = (week as usize * 5) % open.len();
+        // Ten to twenty kilograms (the largest minimum lot is 10 kg), while the listing lasts.
+        let kg = (open[at].1 / 12).clamp(10, 20);
+        if left[at] < kg + 10 {
+            continue;
+        }
+        left[at] -= kg;
+        let listing = open[at].0.clone();
+        let who = if week % 3 == 0 { roaster } else { buyer };
+        let purchase = orders::buy(
+            state,
+            who,
+            orders::BuyInput {
+                listing: &listing,
+                quantity: &format!("{}", rust_decimal::Decimal::new(kg, 3).normalize()),
+                idempotency_key: &format!("demo-history-{week:02}"),
+                checkout: false,
+                retire: week % 4 == 1,
+                beneficiary: "Green Logistics JSC staff travel",
+                reason: "Quarterly offset of business travel",
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo trade {week}: {e}"))?;
+        traded.push((purchase.order, 24 - week));
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await?;
+    for (order, weeks_ago) in &traded {
+        sqlx::query(
+            "WITH o AS (
+                 UPDATE orders SET created_at = created_at - make_interval(weeks => $2::int),
+                        completed_at = completed_at - make_interval(weeks => $2::int),
+                        closed_at = closed_at - make_interval(weeks => $2::int)
+                 WHERE number = $1 RETURNING transfer_id, retirement_id)
+             UPDATE ledger_transfers t SET created_at = t.created_at - make_interval(weeks => $2::int)
+             FROM o WHERE t.id = o.transfer_id",
+        )
+        .bind(order)
+        .bind(*weeks_ago as i32)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE retirements r SET retired_at = o.completed_at FROM orders o
+             WHERE o.number = $1 AND r.id = o.retirement_id",
+        )
+        .bind(order)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    tracing::info!(listings = open.len(), trades = traded.len(), "demo marketplace created");
+    Ok(())
 }

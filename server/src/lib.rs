@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod health;
 pub mod jobs;
 pub mod local_pg;
+pub mod market_seed;
 pub mod metrics;
 pub mod security;
 pub mod startup;

@@ -122,19 +122,30 @@ fn parse(input: &NewListing<'_>, now: DateTime<Utc>) -> Result<Parsed, AppError>
 /// seller can never list more than they have available.
 #[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn create(pool: &PgPool, seller: Uuid, input: NewListing<'_>) -> Result<String, AppError> {
-    let p = parse(&input, Utc::now())?;
     let mut tx = pool.begin().await?;
+    let number = create_in(&mut tx, seller, input).await?;
+    tx.commit().await?;
+    Ok(number)
+}
+
+/// `create` inside the caller's transaction (the benchmarks' seeding lists thousands at once).
+pub async fn create_in(
+    conn: &mut PgConnection,
+    seller: Uuid,
+    input: NewListing<'_>,
+) -> Result<String, AppError> {
+    let p = parse(&input, Utc::now())?;
     let id = Uuid::new_v4();
     let number = format!(
         "LST-{:06}",
-        ledger::next_in_sequence(&mut tx, "listing_number_seq").await?
+        ledger::next_in_sequence(&mut *conn, "listing_number_seq").await?
     );
     let class = SerialClass {
         region: &p.region,
         vintage: p.vintage,
     };
     let (hold, account) = ledger::hold_credits(
-        &mut tx,
+        &mut *conn,
         seller,
         p.kg,
         id,
@@ -172,9 +183,8 @@ pub async fn create(pool: &PgPool, seller: Uuid, input: NewListing<'_>) -> Resul
     .bind(p.expires_at)
     .bind(hold)
     .bind(account)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(number)
 }
 
