@@ -88,3 +88,12 @@ where
         </button>
     }
 }
+
+/// Pages outside the app (the payment gateway's) need a full page load: a server function's
+/// redirect only moves the app's own router. Call from an Effect when an action answers with
+/// such an address; the current history entry is replaced, so Back returns to the form.
+pub fn leave_for(url: &str) {
+    if url.starts_with("/sandbox/") || url.starts_with("https://") || url.starts_with("http://") {
+        let _ = window().location().replace(url);
+    }
+}

@@ -4,7 +4,7 @@
 use crate::api::payments::{get_money_wallet, get_payment, RequestWithdrawal, StartTopUp};
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
-use crate::components::form::{error_of, Field, FormError, Submit};
+use crate::components::form::{error_of, leave_for, Field, FormError, Submit};
 use crate::domain::market::format_money;
 use crate::domain::user::Role;
 use leptos::form::ActionForm;
@@ -38,6 +38,11 @@ fn Money() -> impl IntoView {
         },
     );
     let top_up_error = error_of(*top_up);
+    Effect::new(move |_| {
+        if let Some(Ok(t)) = top_up.value().get() {
+            leave_for(&t.pay_url);
+        }
+    });
     let withdraw_error = error_of(*withdraw);
     view! {
         <h1>"Money"</h1>

@@ -5,7 +5,7 @@
 use crate::api::market::{get_listing, BuyCredits, ListingDetail};
 use crate::components::auth::urlencode;
 use crate::components::errors::ErrorPanel;
-use crate::components::form::{error_of, FormError, Submit};
+use crate::components::form::{error_of, leave_for, FormError, Submit};
 use crate::domain::market::{format_money, parse_tonnes, percent, tonnes, tonnes_plain};
 use crate::domain::trade::{check_quantity, Settlement};
 use crate::domain::user::Role;
@@ -18,6 +18,11 @@ use leptos_router::hooks::use_params_map;
 pub fn ListingPage() -> impl IntoView {
     let params = use_params_map();
     let buy = ServerAction::<BuyCredits>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(p)) = buy.value().get() {
+            leave_for(&p.next);
+        }
+    });
     let detail = Resource::new(
         move || params.read().get("number").unwrap_or_default(),
         get_listing,
