@@ -113,7 +113,8 @@ pub async fn choose(
 }
 
 /// `POST /webhooks/payments/{gateway}`: a gateway's signed result. 200 when applied or already
-/// applied (a replay changes nothing), 400 when refused (bad signature, malformed).
+/// applied (a replay changes nothing), 400 when refused (bad signature, malformed), 503 when it
+/// could not be applied now (deliver again).
 pub async fn webhook(
     State(s): State<ServerState>,
     Path(gateway): Path<String>,
@@ -132,6 +133,10 @@ pub async fn webhook(
         Ok(WebhookReply::Applied(status)) => json(StatusCode::OK, "applied", &status),
         Ok(WebhookReply::AlreadySettled(status)) => json(StatusCode::OK, "already_settled", &status),
         Ok(WebhookReply::Ignored(what)) => json(StatusCode::OK, "ignored", &what),
+        // Gateways deliver again after a 5xx: nothing was written.
+        Err(e @ app::server::payments::WebhookError::Unavailable(_)) => {
+            json(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string())
+        }
         Err(e) => json(StatusCode::BAD_REQUEST, "refused", &e.to_string()),
     }
 }

@@ -32,8 +32,11 @@ pub fn Field(
     #[prop(optional)] autocomplete: Option<&'static str>,
     #[prop(optional)] inputmode: Option<&'static str>,
     #[prop(optional, into)] hint: Option<String>,
+    /// The input's id when two forms on one page share a field name.
+    #[prop(optional)]
+    id: Option<&'static str>,
 ) -> impl IntoView {
-    let id = format!("field-{name}");
+    let id = id.map_or_else(|| format!("field-{name}"), str::to_owned);
     let message_id = format!("{id}-error");
     let message = move || error.get().and_then(|e| e.field(name));
     view! {

@@ -102,7 +102,7 @@ fn Money() -> impl IntoView {
                                     <ActionForm action=withdraw attr:class="stack" attr:data-testid="withdraw">
                                         <FormError error=withdraw_error />
                                         <input type="hidden" name="idempotency_key" value=w.withdrawal_key.clone() />
-                                        <Field label="Amount" name="amount" error=withdraw_error inputmode="decimal" />
+                                        <Field label="Amount" name="amount" error=withdraw_error inputmode="decimal" id="withdraw-amount" />
                                         <Field label="Bank" name="bank_name" error=withdraw_error />
                                         <Field label="Account holder" name="account_holder" error=withdraw_error autocomplete="name" />
                                         <Field label="Account number" name="account_number" error=withdraw_error inputmode="numeric" />

@@ -92,10 +92,13 @@ pub enum WebhookError {
     MissingSignature,
     #[error("the signature does not match")]
     BadSignature,
-    #[error("the signature is too old")]
+    #[error("the signature's time is outside the tolerance")]
     Stale,
     #[error("malformed: {0}")]
     Malformed(String),
+    /// Verified, but the platform could not apply it now (nothing was written): deliver again.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// A genuine event of a kind the platform does not act on.
     #[error("ignored: {0}")]
     Ignored(String),

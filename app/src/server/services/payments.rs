@@ -159,7 +159,7 @@ pub async fn receive_webhook(
     // with an error and delivers again, as gateways do.
     apply(&state.pool, gateway_name, &event).await.map_err(|e| {
         tracing::error!(payment = %event.payment_id, error = %e, "could not apply a payment webhook");
-        WebhookError::Malformed("the platform could not apply it now; deliver it again".into())
+        WebhookError::Unavailable("the platform could not apply it now; deliver it again".into())
     })
 }
 

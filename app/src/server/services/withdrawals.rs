@@ -71,7 +71,9 @@ pub async fn request(state: &AppState, user: Uuid, input: NewWithdrawal<'_>) -> 
         errors.add("account_number", "An account number is 6–20 digits.");
     }
     let key = input.idempotency_key.trim();
-    if !(8..=100).contains(&key.len()) {
+    if !(8..=100).contains(&key.len())
+        || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         errors.add("idempotency_key", "Reload the page and submit again.");
     }
     errors.finish()?;

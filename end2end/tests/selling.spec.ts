@@ -1,0 +1,83 @@
+import { test, expect, Browser, Page } from '@playwright/test';
+import { demo, gotoHydrated, login, uniqueEmail } from './helpers';
+
+async function signedIn(browser: Browser, who: { email: string; password: string }): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await login(page, who.email, who.password);
+  return page;
+}
+
+test('an owner lists credits, changes the price, and a buyer finds the listing', async ({ page, browser }) => {
+  await login(page, demo.owner.email, demo.owner.password);
+  await gotoHydrated(page, '/sell');
+  const form = page.getByTestId('create-listing');
+  await form.getByLabel('Quantity (t)').fill('5');
+  await form.getByLabel('Price per tonne').fill('199000');
+  await page.getByRole('button', { name: 'List for sale' }).click();
+  await expect(form.getByText(/You have [0-9.]+ t of VN \d{4} credits available to list\./)).toBeVisible();
+
+  await form.getByLabel('Quantity (t)').fill('0.005');
+  await form.getByLabel('Description (optional)').fill('Five kilograms for the end-to-end test');
+  await page.getByRole('button', { name: 'List for sale' }).click();
+  const row = page.getByTestId('my-listings').locator('tbody tr').first();
+  await expect(row).toContainText('199.000 ₫');
+  await expect(row).toContainText('0.005 t');
+  const number = (await row.getByRole('link').textContent())!;
+
+  await row.getByLabel(`New price for ${number}`).fill('205000');
+  await row.getByRole('button', { name: 'Set price' }).click();
+  await expect(page.getByTestId('my-listings').locator('tbody tr').first()).toContainText('205.000 ₫');
+
+  const buyer = await signedIn(browser, demo.buyer);
+  await gotoHydrated(buyer, `/market?q=${number}`);
+  await expect(buyer.getByTestId('market-count')).toHaveText('1 listing');
+  await buyer.getByRole('link', { name: number }).click();
+  await expect(buyer.getByTestId('listing-price')).toHaveText('205.000 ₫ per t');
+  await expect(buyer.getByTestId('evidence')).toContainText('REQ-');
+
+  // Withdrawn: the credits return and the listing is no longer for sale.
+  await page.getByTestId('my-listings').locator('tbody tr').first().getByRole('button', { name: 'Withdraw' }).click();
+  await expect(page.getByTestId('my-listings').locator('tbody tr').first()).toContainText('cancelled');
+  await gotoHydrated(buyer, `/market/${number}`);
+  await expect(buyer.getByTestId('listing-status')).toHaveText('Cancelled');
+});
+
+test('a withdrawal is held, then an admin pays it out', async ({ page, browser }) => {
+  await gotoHydrated(page, '/signup');
+  await page.getByLabel('A buyer').check();
+  await page.getByLabel('Full name').fill('Payout Tester');
+  await page.getByLabel('E-mail').fill(uniqueEmail('payout'));
+  await page.getByLabel('Phone').fill('+84 90 222 4444');
+  await page.getByLabel('Password', { exact: true }).fill('money back please');
+  await page.getByLabel('Repeat the password').fill('money back please');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page.getByRole('heading', { name: 'Your buyer home' })).toBeVisible();
+
+  await gotoHydrated(page, '/money');
+  await page.getByTestId('top-up').getByLabel('Amount').fill('200000');
+  await page.getByRole('button', { name: 'Continue to payment' }).click();
+  await page.getByRole('button', { name: /^Pay / }).click();
+  await expect(page.getByTestId('payment-status')).toContainText('succeeded');
+
+  const form = page.getByTestId('withdraw');
+  await form.getByLabel('Amount').fill('100000');
+  await form.getByLabel('Bank').fill('Vietcombank');
+  await form.getByLabel('Account holder').fill('Payout Tester');
+  await form.getByLabel('Account number').fill('0071 0000 12345');
+  await page.getByRole('button', { name: 'Request withdrawal' }).click();
+  // 100,000 + the 11,000 fee are held until an admin decides.
+  await expect(page.getByTestId('money-held')).toHaveText('111.000 ₫');
+  await expect(page.getByTestId('money-available')).toHaveText('89.000 ₫');
+  const number = (await page.getByTestId('withdrawals').locator('tbody tr td').first().textContent())!;
+
+  const admin = await signedIn(browser, demo.admin);
+  await gotoHydrated(admin, '/admin/withdrawals');
+  await admin.getByRole('button', { name: `Pay ${number}` }).click();
+  await gotoHydrated(admin, '/admin/withdrawals?status=paid');
+  await expect(admin.getByTestId('withdrawal-queue')).toContainText(number);
+  await expect(admin.getByTestId('withdrawal-queue')).toContainText('0071000012345');
+
+  await gotoHydrated(page, '/money');
+  await expect(page.getByTestId('money-held')).toHaveText('0 ₫');
+  await expect(page.getByTestId('withdrawals').locator('tbody tr').first()).toContainText('paid');
+});
