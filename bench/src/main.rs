@@ -8,16 +8,26 @@
 //! non-zero when a correctness check fails.
 
 mod harness;
+mod market;
 mod trip_import;
 
 use std::process::ExitCode;
 
-const BENCHMARKS: &[&str] = &["trip_import", "dashboard"];
+const BENCHMARKS: &[&str] = &[
+    "trip_import",
+    "dashboard",
+    "purchase_distinct",
+    "purchase_race",
+    "ssr_market",
+];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(name) = args.first().cloned() else {
-        eprintln!("usage: evcx-bench <{}> [--rows N]", BENCHMARKS.join("|"));
+        eprintln!(
+            "usage: evcx-bench <{}> [--rows N] [--concurrency N]",
+            BENCHMARKS.join("|")
+        );
         return ExitCode::from(2);
     };
     if !BENCHMARKS.contains(&name.as_str()) {
@@ -35,6 +45,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let concurrency = match option(&args, "--concurrency").map(|v| v.parse::<usize>()) {
+        None => 64,
+        Some(Ok(n)) if (1..=1024).contains(&n) => n,
+        Some(_) => {
+            eprintln!("--concurrency takes a whole number from 1 to 1024");
+            return ExitCode::from(2);
+        }
+    };
     if std::env::var_os("DATABASE_URL").is_none() {
         return harness::rerun_under_private_postgres(&args);
     }
@@ -46,6 +64,9 @@ fn main() -> ExitCode {
         match name.as_str() {
             "trip_import" => trip_import::run(rows, trip_import::Measure::Import).await,
             "dashboard" => trip_import::run(rows, trip_import::Measure::Dashboard).await,
+            "purchase_distinct" => market::purchase_distinct(concurrency).await,
+            "purchase_race" => market::purchase_race(concurrency).await,
+            "ssr_market" => market::ssr_market(concurrency).await,
             _ => unreachable!(),
         }
     });
