@@ -77,9 +77,13 @@ CREATE TABLE listings (
     CHECK (min_lot_kg <= listed_kg),
     CHECK ((status IN ('active', 'suspended')) = (closed_at IS NULL))
 );
-CREATE INDEX listings_active_price_idx ON listings (price_per_t, created_at DESC) WHERE status = 'active';
-CREATE INDEX listings_active_newest_idx ON listings (created_at DESC) WHERE status = 'active';
-CREATE INDEX listings_active_region_idx ON listings (region, vintage, price_per_t) WHERE status = 'active';
+-- The search's orders, each an index the page walks in order and stops after 50 (the same
+-- index backwards serves the descending price order).
+CREATE INDEX listings_active_price_idx ON listings (price_per_t, created_at DESC, id) WHERE status = 'active';
+CREATE INDEX listings_active_newest_idx ON listings (created_at DESC, id) WHERE status = 'active';
+CREATE INDEX listings_active_quantity_idx ON listings ((quantity_kg - sold_kg - pending_kg) DESC, price_per_t, id)
+    WHERE status = 'active';
+CREATE INDEX listings_active_region_idx ON listings (region, price_per_t, created_at DESC, id) WHERE status = 'active';
 CREATE INDEX listings_seller_idx ON listings (seller_id, created_at DESC);
 CREATE INDEX listings_expiry_idx ON listings (expires_at) WHERE status = 'active' AND expires_at IS NOT NULL;
 CREATE INDEX listings_search_idx ON listings USING gin (search);

@@ -71,7 +71,8 @@ pub async fn search(state: &AppState, q: &MarketQuery) -> Result<SearchResults, 
     push_filters(&mut b, q);
     b.push(match q.sort {
         Sort::PriceLow => " ORDER BY l.price_per_t, l.created_at DESC, l.id",
-        Sort::PriceHigh => " ORDER BY l.price_per_t DESC, l.created_at DESC, l.id",
+        // The price index walked backwards: equal prices oldest first.
+        Sort::PriceHigh => " ORDER BY l.price_per_t DESC, l.created_at, l.id DESC",
         Sort::Newest => " ORDER BY l.created_at DESC, l.id",
         Sort::Quantity => {
             " ORDER BY l.quantity_kg - l.sold_kg - l.pending_kg DESC, l.price_per_t, l.id"
