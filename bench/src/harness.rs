@@ -13,7 +13,8 @@ pub fn work_dir() -> PathBuf {
     PathBuf::from("target/bench")
 }
 
-fn server_binary() -> PathBuf {
+/// The release server binary (`EVCX_BENCH_SERVER` overrides `target/release/server`).
+pub fn server_binary() -> PathBuf {
     std::env::var_os("EVCX_BENCH_SERVER")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/release/server"))
@@ -189,6 +190,14 @@ impl Session {
             ],
         )
         .await?;
+        Ok(s)
+    }
+
+    /// Signs in an existing account and stays signed in.
+    pub async fn login(base: &str, email: &str, password: &str) -> anyhow::Result<Session> {
+        let s = Session::new(base);
+        s.call("users/login", &[("email", email), ("password", password)])
+            .await?;
         Ok(s)
     }
 }

@@ -1,17 +1,27 @@
 //! The marketplace benchmarks: `purchase_distinct` (many buyers buying from many listings),
 //! `purchase_race` (10,000 attempts on one listing that can fill 100) and `ssr_market` (the
-//! server-rendered search page, 50 listings out of 100,000). The market is made by the server's
-//! own `seed-market` command (real services: verified issuances, listings that reserve their
-//! credits, funded buyers) before the server starts.
+//! server-rendered search page, 50 listings out of 100,000).
+//!
+//! The market is made by the server's own `seed-market` command before the server starts (real
+//! services: verified issuances, listings that reserve their credits, funded buyers); it is not
+//! measured. Buyers sign in before the load starts (not measured either). After the load, the
+//! database is checked with `psql`: orders against the answers, no listing sold beyond its
+//! quantity, and a balanced ledger.
 
 use crate::harness::{self, bench_line, histogram, ms, Server, Session};
 use anyhow::{ensure, Context};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
 use serde::Deserialize;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The password of every seeded account.
 const PASSWORD: &str = "bench-market-2026";
+/// Money in each buyer's wallet (VND); a 1 kg purchase costs at most 400.
+const MONEY: &str = "1000000000";
 
 #[derive(Deserialize)]
 struct Seeded {
@@ -19,35 +29,72 @@ struct Seeded {
     listings: Vec<String>,
 }
 
-async fn seed(sellers: usize, listings: usize, listing_kg: i64, buyers: usize) -> anyhow::Result<Seeded> {
-    let out = harness::work_dir().join("market.json");
-    std::fs::create_dir_all(harness::work_dir())?;
-    println!("seeding {listings} listings of {listing_kg} kg from {sellers} sellers and {buyers} funded buyers…");
+/// `server seed-market`: `listings` fixed-price listings of `listing_kg` each from `sellers`
+/// sellers, and `buyers` buyers with `MONEY` in their wallets.
+async fn seed(
+    sellers: usize,
+    listings: usize,
+    listing_kg: u64,
+    buyers: usize,
+) -> anyhow::Result<Seeded> {
+    let dir = harness::work_dir();
+    std::fs::create_dir_all(dir.join("server-data"))?;
+    let out = dir.join("market.json");
+    std::fs::remove_file(&out).ok();
+    println!(
+        "seeding {listings} listings of {listing_kg} kg from {sellers} seller(s) and {buyers} funded buyer(s) \
+         with `server seed-market` (not measured)…"
+    );
     let started = Instant::now();
-    let server = std::env::var_os("EVCX_BENCH_SERVER").unwrap_or_else(|| "target/release/server".into());
-    let status = tokio::process::Command::new(server)
-        .args(["seed-market", "--sellers", &sellers.to_string(), "--listings", &listings.to_string()])
-        .args(["--listing-kg", &listing_kg.to_string(), "--buyers", &buyers.to_string()])
-        .args(["--money", "1000000000", "--password", PASSWORD, "--out"])
+    let status = tokio::process::Command::new(harness::server_binary())
+        .arg("seed-market")
+        .args(["--sellers", &sellers.to_string()])
+        .args(["--listings", &listings.to_string()])
+        .args(["--listing-kg", &listing_kg.to_string()])
+        .args(["--buyers", &buyers.to_string()])
+        .args(["--money", MONEY, "--password", PASSWORD, "--out"])
         .arg(&out)
-        .env("EVCX_DATA_DIR", harness::work_dir().join("server-data"))
+        .env("EVCX_DATA_DIR", dir.join("server-data"))
         .env("EVCX_LOG", "warn")
         .status()
         .await
         .context("running server seed-market")?;
-    ensure!(status.success(), "seed-market failed");
-    println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
-    Ok(serde_json::from_slice(&std::fs::read(&out)?)?)
+    ensure!(status.success(), "server seed-market failed ({status})");
+    let seeded: Seeded = serde_json::from_slice(&std::fs::read(&out)?)
+        .with_context(|| format!("reading {}", out.display()))?;
+    ensure!(
+        seeded.listings.len() == listings && seeded.buyers.len() == buyers,
+        "seed-market made {} listings and {} buyers, expected {listings} and {buyers}",
+        seeded.listings.len(),
+        seeded.buyers.len()
+    );
+    println!("  {:.1} s", started.elapsed().as_secs_f64());
+    Ok(seeded)
 }
 
-/// One signed-in session per buyer.
+/// Steady state before the load: the seeded rows vacuumed, analyzed and written out.
+async fn settle() -> anyhow::Result<()> {
+    println!("vacuum, analyze and checkpoint after seeding…");
+    let url = std::env::var("DATABASE_URL")?;
+    let status = tokio::process::Command::new(harness::psql()?)
+        .args([&url, "-q", "-c", "VACUUM (ANALYZE)", "-c", "CHECKPOINT"])
+        .status()
+        .await?;
+    ensure!(status.success(), "psql could not vacuum");
+    Ok(())
+}
+
+/// One signed-in session per buyer, in the order given (a few sign-ins at a time).
 async fn sign_in(base: &str, buyers: &[String]) -> anyhow::Result<Vec<Session>> {
-    let mut sessions = Vec::with_capacity(buyers.len());
-    for email in buyers {
-        let s = Session::new(base);
-        s.call("users/login", &[("email", email), ("password", PASSWORD)]).await?;
-        sessions.push(s);
-    }
+    println!("signing in {} buyers (not measured)…", buyers.len());
+    let started = Instant::now();
+    let sessions: Vec<anyhow::Result<Session>> = futures::stream::iter(buyers)
+        .map(|email| Session::login(base, email, PASSWORD))
+        .buffered(4)
+        .collect()
+        .await;
+    let sessions = sessions.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    println!("  {:.1} s", started.elapsed().as_secs_f64());
     Ok(sessions)
 }
 
@@ -58,275 +105,425 @@ async fn sql(query: &str) -> anyhow::Result<String> {
         .args([&url, "-Atc", query])
         .output()
         .await?;
-    ensure!(out.status.success(), "psql: {}", String::from_utf8_lossy(&out.stderr));
+    ensure!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
-/// The ledger's own invariants, checked from outside: every asset sums to zero and no user is
-/// below zero.
-async fn ledger_balanced() -> anyhow::Result<bool> {
-    let unbalanced = sql("SELECT count(*) FROM (SELECT asset FROM ledger_entries GROUP BY asset HAVING sum(amount) <> 0) s").await?;
-    let negative = sql("SELECT count(*) FROM ledger_accounts WHERE owner_id IS NOT NULL AND balance < 0").await?;
-    let drift = sql(
-        "SELECT count(*) FROM ledger_accounts a LEFT JOIN (SELECT account_id, sum(amount) s FROM ledger_entries GROUP BY account_id) e
-         ON e.account_id = a.id WHERE a.balance <> coalesce(e.s, 0)",
-    )
-    .await?;
-    Ok(unbalanced == "0" && negative == "0" && drift == "0")
+/// Prints `CHECK FAILED` when `got` is not `want`; answers whether it is.
+fn check(what: &str, got: impl std::fmt::Display, want: impl std::fmt::Display) -> bool {
+    let (got, want) = (got.to_string(), want.to_string());
+    if got != want {
+        println!("CHECK FAILED: {what} = {got}, expected {want}");
+    }
+    got == want
 }
 
+/// The ledger's invariants, checked from outside: every asset sums to zero, no user is below
+/// zero, and every account's balance is the sum of its entries.
+async fn ledger_balanced() -> anyhow::Result<bool> {
+    let unbalanced = sql(
+        "SELECT count(*) FROM (SELECT asset FROM ledger_entries GROUP BY asset HAVING sum(amount) <> 0) s",
+    )
+    .await?;
+    let negative =
+        sql("SELECT count(*) FROM ledger_accounts WHERE owner_id IS NOT NULL AND balance < 0")
+            .await?;
+    let drift = sql("SELECT count(*) FROM ledger_accounts a
+         LEFT JOIN (SELECT account_id, sum(amount) s FROM ledger_entries GROUP BY account_id) e
+           ON e.account_id = a.id
+         WHERE a.balance <> coalesce(e.s, 0)")
+    .await?;
+    let a = check("assets whose entries do not sum to 0", unbalanced, 0);
+    let b = check("user accounts below 0", negative, 0);
+    let c = check(
+        "accounts whose balance is not the sum of their entries",
+        drift,
+        0,
+    );
+    Ok(a && b && c)
+}
+
+/// Listings sold (or held for payments) beyond their quantity.
 async fn double_sales() -> anyhow::Result<u64> {
-    Ok(sql("SELECT count(*) FROM listings WHERE sold_kg + pending_kg > quantity_kg").await?.parse()?)
+    Ok(
+        sql("SELECT count(*) FROM listings WHERE sold_kg + pending_kg > quantity_kg")
+            .await?
+            .parse()?,
+    )
+}
+
+async fn completed_orders() -> anyhow::Result<u64> {
+    Ok(
+        sql("SELECT count(*) FROM orders WHERE status = 'completed'")
+            .await?
+            .parse()?,
+    )
+}
+
+/// Kilograms of credits in buyers' hands.
+async fn buyers_credits_kg() -> anyhow::Result<String> {
+    sql(
+        "SELECT coalesce(sum(balance), 0)::bigint FROM ledger_accounts
+         WHERE asset = 'credit' AND kind = 'available'
+           AND owner_id IN (SELECT id FROM users WHERE role = 'buyer')",
+    )
+    .await
 }
 
 /// A small deterministic generator, so every run asks for the same listings.
 fn pick(seed: u64, n: usize) -> usize {
-    let x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     ((x >> 33) % n as u64) as usize
 }
 
-pub async fn purchase_distinct(concurrency: usize) -> anyhow::Result<bool> {
-    let seeded = seed(50, 2000, 100, 200).await?;
-    let server = Server::start().await?;
-    let sessions = Arc::new(sign_in(&server.base, &seeded.buyers).await?);
-    let listings = Arc::new(seeded.listings);
-    let total = 20_000u64;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    println!("{total} purchases of 1 kg by {} buyers from {} listings, {concurrency} at a time…", sessions.len(), listings.len());
+/// What one request came to.
+enum Answer {
+    Ok,
+    /// A refusal the benchmark expects (sold out).
+    Refused,
+    Error(String),
+}
+
+struct Load {
+    h: Histogram<u64>,
+    ok: u64,
+    refused: u64,
+    errors: u64,
+    elapsed: f64,
+}
+
+/// `workers` loops, each sending `request(worker, its nth request, global index)` until `total`
+/// requests are sent or `limit` has passed; every latency goes into the histogram.
+async fn drive<F, Fut>(
+    workers: usize,
+    total: u64,
+    limit: Duration,
+    request: F,
+) -> anyhow::Result<Load>
+where
+    F: Fn(usize, u64, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Answer> + Send + 'static,
+{
+    let request = Arc::new(request);
     let next = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
+    let printed = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + limit;
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..concurrency {
-        let (sessions, listings, next, errors) = (sessions.clone(), listings.clone(), next.clone(), errors.clone());
+    for w in 0..workers {
+        let (request, next, printed) = (request.clone(), next.clone(), printed.clone());
         tasks.spawn(async move {
             let mut h = histogram();
-            let session = &sessions[w % sessions.len()];
-            loop {
+            let (mut ok, mut refused, mut errors) = (0u64, 0u64, 0u64);
+            for n in 0.. {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total || Instant::now() > deadline {
                     break;
                 }
-                let listing = &listings[pick(i, listings.len())];
-                let key = format!("distinct-{i:08}");
                 let t = Instant::now();
-                let ok = session
-                    .call("market/buy", &[("listing", listing), ("quantity", "0.001"), ("idempotency_key", &key)])
-                    .await;
+                let answer = request(w, n, i).await;
                 h.record(t.elapsed().as_micros() as u64).ok();
-                if let Err(e) = ok {
-                    if errors.fetch_add(1, Ordering::Relaxed) < 5 {
-                        eprintln!("purchase failed: {e:#}");
+                match answer {
+                    Answer::Ok => ok += 1,
+                    Answer::Refused => refused += 1,
+                    Answer::Error(e) => {
+                        errors += 1;
+                        if printed.fetch_add(1, Ordering::Relaxed) < 5 {
+                            eprintln!("  unexpected answer: {e}");
+                        }
                     }
                 }
             }
-            h
+            (h, ok, refused, errors)
         });
     }
-    let mut h = histogram();
-    while let Some(part) = tasks.join_next().await {
-        h.add(part?)?;
+    let mut load = Load {
+        h: histogram(),
+        ok: 0,
+        refused: 0,
+        errors: 0,
+        elapsed: 0.0,
+    };
+    while let Some(done) = tasks.join_next().await {
+        let (h, ok, refused, errors) = done?;
+        load.h.add(&h)?;
+        load.ok += ok;
+        load.refused += refused;
+        load.errors += errors;
     }
-    let elapsed = started.elapsed().as_secs_f64();
+    load.elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "  {} requests in {:.1} s ({:.0}/s); p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; {} ok, {} refused, {} errors",
+        load.h.len(),
+        load.elapsed,
+        load.h.len() as f64 / load.elapsed,
+        ms(&load.h, 0.50),
+        ms(&load.h, 0.95),
+        ms(&load.h, 0.99),
+        load.ok,
+        load.refused,
+        load.errors
+    );
+    Ok(load)
+}
+
+/// `POST /api/market/buy` of 1 kg: the status and the body.
+async fn buy(session: &Session, listing: &str, key: &str) -> (u16, String) {
+    let r = session
+        .http
+        .post(format!("{}/api/market/buy", session.base))
+        .header("accept", "application/json")
+        .form(&[
+            ("listing", listing),
+            ("quantity", "0.001"),
+            ("idempotency_key", key),
+        ])
+        .send()
+        .await;
+    match r {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        }
+        Err(e) => (0, format!("{e:#}")),
+    }
+}
+
+/// The buyer a worker sends its `n`th purchase as: worker `w` takes turns with buyers `w`,
+/// `w + workers`, `w + 2·workers`, …, so no two purchases in flight share a wallet (while there
+/// are more buyers than workers).
+fn buyer_of(buyers: usize, workers: usize, w: usize, n: u64) -> usize {
+    if workers >= buyers {
+        return w % buyers;
+    }
+    let own = (buyers - w).div_ceil(workers);
+    w + workers * (n % own as u64) as usize
+}
+
+pub async fn purchase_distinct(concurrency: usize) -> anyhow::Result<bool> {
+    const PURCHASES: u64 = 20_000;
+    let seeded = seed(50, 2_000, 100, 200).await?;
+    settle().await?;
+    let server = Server::start().await?;
+    let sessions = Arc::new(sign_in(&server.base, &seeded.buyers).await?);
+    let listings = Arc::new(seeded.listings);
+    println!(
+        "purchase_distinct: {PURCHASES} purchases of 1 kg (or 30 s) by {} buyers from {} listings, {concurrency} at a time…",
+        sessions.len(),
+        listings.len()
+    );
+    let load = drive(
+        concurrency,
+        PURCHASES,
+        Duration::from_secs(30),
+        move |w, n, i| {
+            let (sessions, listings) = (sessions.clone(), listings.clone());
+            async move {
+                let session = &sessions[buyer_of(sessions.len(), concurrency, w, n)];
+                let listing = &listings[pick(i, listings.len())];
+                match buy(session, listing, &format!("distinct-{i:08}")).await {
+                    (200, _) => Answer::Ok,
+                    (status, body) => Answer::Error(format!("{listing}: {status} {body}")),
+                }
+            }
+        },
+    )
+    .await?;
     server.stop().await?;
-    let attempts = h.len();
-    let errors = errors.load(Ordering::Relaxed) as u64;
-    let succeeded = attempts - errors;
-    let orders: u64 = sql("SELECT count(*) FROM orders WHERE status = 'completed'").await?.parse()?;
-    let sold: u64 = sql("SELECT coalesce(sum(sold_kg), 0) FROM listings").await?.parse()?;
+
+    println!("checking the database…");
     let double = double_sales().await?;
     let balanced = ledger_balanced().await?;
-    let ops = succeeded as f64 / elapsed;
+    let mut ok = check("errors", load.errors, 0);
+    ok &= check("completed orders", completed_orders().await?, load.ok);
+    ok &= check(
+        "kg sold (sum of sold_kg)",
+        sql("SELECT coalesce(sum(sold_kg), 0) FROM listings").await?,
+        load.ok,
+    );
+    ok &= check("kg in buyers' hands", buyers_credits_kg().await?, load.ok);
+    ok &= check("double sales", double, 0);
+    ok &= balanced;
     bench_line(
         "purchase_distinct",
         &[
-            ("ops_per_s", format!("{ops:.0}")),
-            ("p50_ms", format!("{:.1}", ms(&h, 0.50))),
-            ("p95_ms", format!("{:.1}", ms(&h, 0.95))),
-            ("p99_ms", format!("{:.1}", ms(&h, 0.99))),
-            ("errors", errors.to_string()),
+            ("ops_per_s", format!("{:.0}", load.ok as f64 / load.elapsed)),
+            ("p50_ms", format!("{:.1}", ms(&load.h, 0.50))),
+            ("p95_ms", format!("{:.1}", ms(&load.h, 0.95))),
+            ("p99_ms", format!("{:.1}", ms(&load.h, 0.99))),
+            ("errors", load.errors.to_string()),
             ("double_sales", double.to_string()),
             ("ledger_balanced", balanced.to_string()),
+            ("purchases", load.ok.to_string()),
             ("connections", concurrency.to_string()),
         ],
     );
-    let ok = orders == succeeded && sold == succeeded && double == 0 && balanced;
-    if !ok {
-        eprintln!("purchase_distinct: {succeeded} answered 200, {orders} completed orders, {sold} kg sold");
-    }
-    Ok(ok && errors == 0)
+    Ok(ok)
 }
 
 pub async fn purchase_race(concurrency: usize) -> anyhow::Result<bool> {
-    let seeded = seed(1, 1, 100, 200).await?;
+    const ATTEMPTS: u64 = 10_000;
+    const FILLS: u64 = 100;
+    let seeded = seed(1, 1, FILLS, 200).await?;
+    settle().await?;
     let server = Server::start().await?;
     let sessions = Arc::new(sign_in(&server.base, &seeded.buyers).await?);
     let listing = Arc::new(seeded.listings[0].clone());
-    let attempts = 10_000u64;
-    println!("{attempts} attempts to buy 1 kg of {listing} (100 kg), {concurrency} at a time…");
-    let next = Arc::new(AtomicU64::new(0));
-    let (won, sold_out, errors) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for w in 0..concurrency {
-        let (sessions, listing, next) = (sessions.clone(), listing.clone(), next.clone());
-        let (won, sold_out, errors) = (won.clone(), sold_out.clone(), errors.clone());
-        tasks.spawn(async move {
-            let mut h = histogram();
-            let session = &sessions[w % sessions.len()];
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= attempts || Instant::now() > deadline {
-                    break;
+    println!(
+        "purchase_race: {ATTEMPTS} attempts to buy 1 kg of {listing} ({FILLS} kg) by {} buyers, {concurrency} at a time…",
+        sessions.len()
+    );
+    let load = {
+        let listing = listing.clone();
+        drive(
+            concurrency,
+            ATTEMPTS,
+            Duration::from_secs(120),
+            move |_, _, i| {
+                let (sessions, listing) = (sessions.clone(), listing.clone());
+                async move {
+                    let session = &sessions[i as usize % sessions.len()];
+                    match buy(session, &listing, &format!("race-{i:08}")).await {
+                        (200, _) => Answer::Ok,
+                        (409, body) if body.contains("Sold out") => Answer::Refused,
+                        (422, body) if body.contains("Only ") => Answer::Refused,
+                        (status, body) => Answer::Error(format!("{status} {body}")),
+                    }
                 }
-                let key = format!("race-{i:08}");
-                let t = Instant::now();
-                let r = session
-                    .http
-                    .post(format!("{}/api/market/buy", session.base))
-                    .header("accept", "application/json")
-                    .form(&[("listing", listing.as_str()), ("quantity", "0.001"), ("idempotency_key", &key)])
-                    .send()
-                    .await;
-                let outcome = match r {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let body = r.text().await.unwrap_or_default();
-                        (status, body)
-                    }
-                    Err(e) => (0, e.to_string()),
-                };
-                h.record(t.elapsed().as_micros() as u64).ok();
-                match outcome {
-                    (200, _) => won.fetch_add(1, Ordering::Relaxed),
-                    (409, b) if b.contains("Sold out") => sold_out.fetch_add(1, Ordering::Relaxed),
-                    (s, b) => {
-                        if errors.load(Ordering::Relaxed) < 5 {
-                            eprintln!("unexpected answer {s}: {b}");
-                        }
-                        errors.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-            }
-            h
-        });
-    }
-    let mut h = histogram();
-    while let Some(part) = tasks.join_next().await {
-        h.add(part?)?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+            },
+        )
+        .await?
+    };
     server.stop().await?;
-    let (won, errors) = (won.load(Ordering::Relaxed), errors.load(Ordering::Relaxed));
-    let sold = sql(&format!("SELECT sold_kg FROM listings WHERE number = '{listing}'")).await?;
-    let orders = sql("SELECT count(*) FROM orders WHERE status = 'completed'").await?;
-    let bought = sql(
-        "SELECT coalesce(sum(balance), 0)::bigint FROM ledger_accounts a JOIN users u ON u.id = a.owner_id
-         WHERE a.asset = 'credit' AND a.kind = 'available' AND u.role = 'buyer'",
-    )
-    .await?;
+
+    println!("checking the database…");
     let double = double_sales().await?;
     let balanced = ledger_balanced().await?;
+    let mut ok = check("attempts", load.h.len(), ATTEMPTS);
+    ok &= check("succeeded", load.ok, FILLS);
+    ok &= check("errors", load.errors, 0);
+    ok &= check(
+        "sold_kg of the listing",
+        sql(&format!(
+            "SELECT sold_kg FROM listings WHERE number = '{listing}'"
+        ))
+        .await?,
+        FILLS,
+    );
+    ok &= check("completed orders", completed_orders().await?, FILLS);
+    ok &= check("kg in buyers' hands", buyers_credits_kg().await?, FILLS);
+    ok &= check("double sales", double, 0);
+    ok &= balanced;
     bench_line(
         "purchase_race",
         &[
-            ("attempts", h.len().to_string()),
-            ("succeeded", won.to_string()),
-            ("sold_out", sold_out.load(Ordering::Relaxed).to_string()),
+            ("attempts", load.h.len().to_string()),
+            ("succeeded", load.ok.to_string()),
             ("double_sales", double.to_string()),
-            ("errors", errors.to_string()),
+            ("errors", load.errors.to_string()),
             ("ledger_balanced", balanced.to_string()),
-            ("p99_ms", format!("{:.1}", ms(&h, 0.99))),
-            ("elapsed_s", format!("{elapsed:.1}")),
+            ("p99_ms", format!("{:.1}", ms(&load.h, 0.99))),
+            ("elapsed_s", format!("{:.1}", load.elapsed)),
+            ("sold_out", load.refused.to_string()),
+            ("connections", concurrency.to_string()),
         ],
     );
-    let ok = won == 100 && sold == "100" && orders == "100" && bought == "100" && double == 0 && errors == 0 && balanced;
-    if !ok {
-        eprintln!("purchase_race: {won} won, listing sold {sold} kg, {orders} orders, buyers hold {bought} kg");
-    }
-    Ok(ok && h.len() == attempts)
+    Ok(ok)
 }
 
+/// The searches of `ssr_market`, in turn: pages 1–20, every sort, a region, a price range and a
+/// vintage; each has at least 50 listings on it.
 const SEARCHES: &[&str] = &[
-    "/market",
-    "/market?page=2",
+    "/market?sort=price&page=1",
+    "/market?sort=price&page=2",
+    "/market?sort=price&page=7",
+    "/market?sort=price&page=20",
+    "/market?sort=price_desc&page=1",
     "/market?sort=price_desc&page=3",
-    "/market?sort=newest",
+    "/market?sort=newest&page=1",
+    "/market?sort=newest&page=12",
+    "/market?sort=quantity&page=1",
     "/market?sort=quantity&page=5",
-    "/market?region=VN&page=2",
-    "/market?region=TH&sort=price_desc",
-    "/market?min_price=150000&max_price=300000&page=4",
+    "/market?region=VN&sort=price&page=2",
+    "/market?region=TH&sort=price_desc&page=1",
+    "/market?min_price=150000&max_price=300000&sort=price&page=4",
     "/market?vintage=2026&sort=newest&page=10",
-    "/market?page=20",
+    "/market",
+    "/market?page=16",
 ];
 
+/// Listings on a search page (each row links to its listing once).
+fn rows(body: &str) -> usize {
+    body.matches("href=\"/market/LST-").count()
+}
+
+async fn search(http: &reqwest::Client, base: &str, path: &str) -> Answer {
+    match http.get(format!("{base}{path}")).send().await {
+        Ok(r) if r.status().is_success() => match r.text().await {
+            Ok(body) if rows(&body) == 50 => Answer::Ok,
+            Ok(body) => Answer::Error(format!("{path}: {} listings on the page", rows(&body))),
+            Err(e) => Answer::Error(format!("{path}: {e:#}")),
+        },
+        Ok(r) => Answer::Error(format!("{path}: {}", r.status())),
+        Err(e) => Answer::Error(format!("{path}: {e:#}")),
+    }
+}
+
 pub async fn ssr_market(concurrency: usize) -> anyhow::Result<bool> {
-    let _ = seed(100, 100_000, 1000, 0).await?;
-    let url = std::env::var("DATABASE_URL")?;
-    tokio::process::Command::new(harness::psql()?)
-        .args([&url, "-qc", "VACUUM ANALYZE", "-c", "CHECKPOINT"])
-        .status()
-        .await?;
+    const PAGES: u64 = 20_000;
+    const LISTINGS: usize = 100_000;
+    seed(100, LISTINGS, 1_000, 0).await?;
+    settle().await?;
     let server = Server::start().await?;
+    // Anonymous visitors: no cookies, connections kept alive.
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(60))
         .build()?;
-    // Warm-up: every search once.
-    for path in SEARCHES {
-        let r = http.get(format!("{}{path}", server.base)).send().await?;
-        ensure!(r.status().is_success(), "{path}: {}", r.status());
-    }
-    let pages = 20_000u64;
-    println!("{pages} search pages, {concurrency} connections…");
-    let next = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency {
-        let (http, next, errors, base) = (http.clone(), next.clone(), errors.clone(), server.base.clone());
-        tasks.spawn(async move {
-            let mut h = histogram();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= pages || Instant::now() > deadline {
-                    break;
-                }
-                let path = SEARCHES[i as usize % SEARCHES.len()];
-                let t = Instant::now();
-                let body = match http.get(format!("{base}{path}")).send().await {
-                    Ok(r) if r.status().is_success() => r.text().await.ok(),
-                    _ => None,
-                };
-                h.record(t.elapsed().as_micros() as u64).ok();
-                let rows = body.as_deref().map_or(0, |b| b.matches("href=\"/market/LST-").count());
-                if rows != 50 && errors.fetch_add(1, Ordering::Relaxed) < 5 {
-                    eprintln!("{path}: {rows} listings on the page");
-                }
+    println!("warm-up: every search 3 times…");
+    for _ in 0..3 {
+        for path in SEARCHES {
+            if let Answer::Error(e) = search(&http, &server.base, path).await {
+                anyhow::bail!("warm-up: {e}");
             }
-            h
-        });
+        }
     }
-    let mut h = histogram();
-    while let Some(part) = tasks.join_next().await {
-        h.add(part?)?;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "ssr_market: {PAGES} search pages (or 30 s) over {} searches, {concurrency} connections…",
+        SEARCHES.len()
+    );
+    let base = Arc::new(server.base.clone());
+    let load = drive(
+        concurrency,
+        PAGES,
+        Duration::from_secs(30),
+        move |_, _, i| {
+            let (http, base) = (http.clone(), base.clone());
+            async move { search(&http, &base, SEARCHES[i as usize % SEARCHES.len()]).await }
+        },
+    )
+    .await?;
     server.stop().await?;
-    let errors = errors.load(Ordering::Relaxed);
     bench_line(
         "ssr_market",
         &[
-            ("pages_per_s", format!("{:.0}", h.len() as f64 / elapsed)),
-            ("p50_ms", format!("{:.1}", ms(&h, 0.50))),
-            ("p95_ms", format!("{:.1}", ms(&h, 0.95))),
-            ("p99_ms", format!("{:.1}", ms(&h, 0.99))),
-            ("errors", errors.to_string()),
+            (
+                "pages_per_s",
+                format!("{:.0}", load.ok as f64 / load.elapsed),
+            ),
+            ("p50_ms", format!("{:.1}", ms(&load.h, 0.50))),
+            ("p95_ms", format!("{:.1}", ms(&load.h, 0.95))),
+            ("p99_ms", format!("{:.1}", ms(&load.h, 0.99))),
+            ("errors", load.errors.to_string()),
             ("connections", concurrency.to_string()),
-            ("listings", "100000".into()),
+            ("listings", LISTINGS.to_string()),
         ],
     );
-    Ok(errors == 0)
+    Ok(check("errors", load.errors, 0))
 }
