@@ -6,7 +6,7 @@ pub mod buyer;
 pub mod cva;
 pub mod home;
 pub mod money;
-pub mod owner;
 pub mod orders;
+pub mod owner;
 pub mod public;
 pub mod wallet;

@@ -113,8 +113,7 @@ pub async fn run() -> ExitCode {
             .await
         }
         Command::Seed => {
-            with_database(|db, config| async move { demo::seed(&db, &config).await })
-                .await
+            with_database(|db, config| async move { demo::seed(&db, &config).await }).await
         }
         Command::Admin {
             action: AdminCommand::Create { email, name, phone },

@@ -53,7 +53,9 @@ impl Config {
         let trust_proxy = flag("EVCX_TRUST_PROXY")?.unwrap_or(false);
         let currency = var("EVCX_CURRENCY").unwrap_or_else(|| "VND".to_owned());
         if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-            anyhow::bail!("EVCX_CURRENCY must be a 3-letter ISO 4217 code like VND, not {currency:?}");
+            anyhow::bail!(
+                "EVCX_CURRENCY must be a 3-letter ISO 4217 code like VND, not {currency:?}"
+            );
         }
         let sandbox_secret = match var("EVCX_SANDBOX_WEBHOOK_SECRET") {
             Some(s) => s.into_bytes(),
@@ -70,7 +72,9 @@ impl Config {
                 .parse::<i64>()
                 .ok()
                 .filter(|s| (10..=86_400).contains(s))
-                .with_context(|| format!("EVCX_PAYMENT_TIMEOUT_SECS must be 10 to 86400 seconds, not {v:?}"))?,
+                .with_context(|| {
+                    format!("EVCX_PAYMENT_TIMEOUT_SECS must be 10 to 86400 seconds, not {v:?}")
+                })?,
         };
         Ok(Config {
             currency,

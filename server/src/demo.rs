@@ -420,9 +420,16 @@ async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow:
         let mut rng = Lcg(0x5e11_0000 + n as u64);
         let trips = year_of_trips(v, today, &mut rng);
         let body = futures::stream::iter(vec![Ok::<_, std::io::Error>(Bytes::from(trips))]);
-        import::import(pool, seller, vehicle.id, Kind::Trips, "fleet-sync.csv", body)
-            .await
-            .map_err(|e| anyhow::anyhow!("demo trips: {e}"))?;
+        import::import(
+            pool,
+            seller,
+            vehicle.id,
+            Kind::Trips,
+            "fleet-sync.csv",
+            body,
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo trips: {e}"))?;
         // One request over this calendar year's months so far (the vintage is one year).
         let from = NaiveDate::from_ymd_opt(today.year(), 1, 1).expect("1 January");
         let to = today - Duration::days(2);
@@ -463,7 +470,8 @@ async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow:
         let mut tx = pool.begin().await?;
         let clearing =
             ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing).await?;
-        let wallet = ledger::user_account(&mut tx, who, Asset::Money, AccountKind::Available).await?;
+        let wallet =
+            ledger::user_account(&mut tx, who, Asset::Money, AccountKind::Available).await?;
         let amount = rust_decimal::Decimal::from(amount);
         ledger::transfer(
             &mut tx,
@@ -580,6 +588,10 @@ async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow:
         .await?;
     }
     tx.commit().await?;
-    tracing::info!(listings = open.len(), trades = traded.len(), "demo marketplace created");
+    tracing::info!(
+        listings = open.len(),
+        trades = traded.len(),
+        "demo marketplace created"
+    );
     Ok(())
 }

@@ -5,10 +5,10 @@ use crate::startup::ServerState;
 use app::error::AppError;
 use app::server::services::{orders, wallet};
 use app::server::session::{self, Caller};
-use tower_sessions::Session;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
 
 /// `GET /certificates/{number}.pdf`: public, like the verify page it links to.
 pub async fn certificate_pdf(State(s): State<ServerState>, Path(file): Path<String>) -> Response {
@@ -68,11 +68,18 @@ pub async fn invoice_pdf(
         Ok((invoice, bytes)) => {
             let mut res = bytes.into_response();
             let h = res.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
-            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{invoice}.pdf\"")) {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{invoice}.pdf\""))
+            {
                 h.insert(header::CONTENT_DISPOSITION, v);
             }
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-store"),
+            );
             res
         }
         Err(e) => (

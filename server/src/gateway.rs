@@ -31,18 +31,29 @@ fn page(title: &str, body: &str) -> Html<String> {
 /// `GET /sandbox/pay/{payment}`: what is being paid, and the three outcomes to choose from.
 pub async fn payment_page(State(s): State<ServerState>, Path(id): Path<String>) -> Response {
     let Ok(id) = Uuid::parse_str(&id) else {
-        return (StatusCode::NOT_FOUND, page("Unknown payment", "<h1>No such payment</h1>")).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            page("Unknown payment", "<h1>No such payment</h1>"),
+        )
+            .into_response();
     };
     let p = match payments::sandbox_payment(&s.app.pool, id).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return (StatusCode::NOT_FOUND, page("Unknown payment", "<h1>No such payment</h1>")).into_response()
+            return (
+                StatusCode::NOT_FOUND,
+                page("Unknown payment", "<h1>No such payment</h1>"),
+            )
+                .into_response()
         }
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
     let amount = escape(&format_money(p.amount, &p.currency));
     let what = if p.purpose == "checkout" {
-        format!("Checkout for order {}", escape(p.order.as_deref().unwrap_or("")))
+        format!(
+            "Checkout for order {}",
+            escape(p.order.as_deref().unwrap_or(""))
+        )
     } else {
         "Wallet top-up".to_owned()
     };
@@ -52,7 +63,11 @@ pub async fn payment_page(State(s): State<ServerState>, Path(id): Path<String>) 
             r#"<h1>Payment {number} is {status}</h1>{failure}<p><a class="button" href="{back}">Back to EV Carbon Exchange</a></p>"#,
             number = escape(&p.number),
             status = escape(&p.status),
-            failure = p.failure.as_deref().map(|f| format!("<p>{}</p>", escape(f))).unwrap_or_default(),
+            failure = p
+                .failure
+                .as_deref()
+                .map(|f| format!("<p>{}</p>", escape(f)))
+                .unwrap_or_default(),
         );
         return page("Payment settled", &body).into_response();
     }
@@ -131,12 +146,16 @@ pub async fn webhook(
     };
     match payments::receive_webhook(&s.app, &gateway, &headers, &body).await {
         Ok(WebhookReply::Applied(status)) => json(StatusCode::OK, "applied", &status),
-        Ok(WebhookReply::AlreadySettled(status)) => json(StatusCode::OK, "already_settled", &status),
+        Ok(WebhookReply::AlreadySettled(status)) => {
+            json(StatusCode::OK, "already_settled", &status)
+        }
         Ok(WebhookReply::Ignored(what)) => json(StatusCode::OK, "ignored", &what),
         // Gateways deliver again after a 5xx: nothing was written.
-        Err(e @ app::server::payments::WebhookError::Unavailable(_)) => {
-            json(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string())
-        }
+        Err(e @ app::server::payments::WebhookError::Unavailable(_)) => json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        ),
         Err(e) => json(StatusCode::BAD_REQUEST, "refused", &e.to_string()),
     }
 }

@@ -33,7 +33,13 @@ pub struct Seeded {
     pub listings: Vec<String>,
 }
 
-async fn account(pool: &PgPool, role: Role, email: &str, name: &str, password: &str) -> anyhow::Result<Uuid> {
+async fn account(
+    pool: &PgPool,
+    role: Role,
+    email: &str,
+    name: &str,
+    password: &str,
+) -> anyhow::Result<Uuid> {
     let input = NewAccount {
         email: email.into(),
         full_name: name.into(),
@@ -48,8 +54,17 @@ async fn account(pool: &PgPool, role: Role, email: &str, name: &str, password: &
 }
 
 pub async fn seed(pool: &PgPool, plan: Plan) -> anyhow::Result<Seeded> {
-    methodology::ensure_defaults(pool).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let cva = account(pool, Role::Cva, "bench-cva@bench.evcx", "Bench Verifier", &plan.password).await?;
+    methodology::ensure_defaults(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cva = account(
+        pool,
+        Role::Cva,
+        "bench-cva@bench.evcx",
+        "Bench Verifier",
+        &plan.password,
+    )
+    .await?;
     let per_seller = plan.listings.div_ceil(plan.sellers.max(1));
     let mut out = Seeded {
         password: plan.password.clone(),
@@ -64,14 +79,22 @@ pub async fn seed(pool: &PgPool, plan: Plan) -> anyhow::Result<Seeded> {
             break;
         }
         let email = format!("bench-seller-{s}@bench.evcx");
-        let seller = account(pool, Role::EvOwner, &email, &format!("Bench Seller {s}"), &plan.password).await?;
+        let seller = account(
+            pool,
+            Role::EvOwner,
+            &email,
+            &format!("Bench Seller {s}"),
+            &plan.password,
+        )
+        .await?;
         out.sellers.push(email);
         let pool = pool.clone();
         let kg = plan.listing_kg;
         tasks.spawn(async move { seller_listings(&pool, cva, seller, s, count, kg).await });
         // Two sellers at a time keep both cores busy without piling up connections.
         if tasks.len() >= 2 {
-            out.listings.extend(tasks.join_next().await.context("task")???);
+            out.listings
+                .extend(tasks.join_next().await.context("task")???);
         }
     }
     while let Some(done) = tasks.join_next().await {
@@ -79,7 +102,14 @@ pub async fn seed(pool: &PgPool, plan: Plan) -> anyhow::Result<Seeded> {
     }
     for b in 0..plan.buyers {
         let email = format!("bench-buyer-{b}@bench.evcx");
-        let buyer = account(pool, Role::Buyer, &email, &format!("Bench Buyer {b}"), &plan.password).await?;
+        let buyer = account(
+            pool,
+            Role::Buyer,
+            &email,
+            &format!("Bench Buyer {b}"),
+            &plan.password,
+        )
+        .await?;
         top_up(pool, buyer, plan.money).await?;
         out.buyers.push(email);
     }
@@ -121,7 +151,9 @@ async fn seller_listings(
         .map_err(|e| anyhow::anyhow!("issuance: {e}"))?;
     let region = if index % 3 == 0 { "TH" } else { "VN" };
     let class = format!("{region}:2026");
-    let quantity = (Decimal::from(kg) / Decimal::from(1000)).normalize().to_string();
+    let quantity = (Decimal::from(kg) / Decimal::from(1000))
+        .normalize()
+        .to_string();
     let mut numbers = Vec::with_capacity(count);
     let mut tx = pool.begin().await?;
     for i in 0..count {
@@ -134,7 +166,9 @@ async fn seller_listings(
                 quantity: &quantity,
                 price: &price,
                 min_lot: "0.001",
-                description: &format!("Bench listing {i} of seller {index}: scooter and car fleet credits"),
+                description: &format!(
+                    "Bench listing {i} of seller {index}: scooter and car fleet credits"
+                ),
                 expires_on: "",
             },
         )
@@ -153,7 +187,8 @@ async fn seller_listings(
 /// Money into a buyer's wallet the way a gateway payment lands: from gateway clearing.
 async fn top_up(pool: &PgPool, buyer: Uuid, amount: Decimal) -> anyhow::Result<()> {
     let mut tx = pool.begin().await?;
-    let clearing = ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing).await?;
+    let clearing =
+        ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing).await?;
     let wallet = ledger::user_account(&mut tx, buyer, Asset::Money, AccountKind::Available).await?;
     ledger::transfer(
         &mut tx,

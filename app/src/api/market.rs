@@ -219,7 +219,11 @@ pub async fn search_listings(
                     .into_iter()
                     .map(|(field, message)| crate::error::FieldError {
                         // The URL says `type`; this endpoint's field is `listing_type`.
-                        field: if field == "type" { "listing_type".into() } else { field },
+                        field: if field == "type" {
+                            "listing_type".into()
+                        } else {
+                            field
+                        },
                         message,
                     })
                     .collect(),
@@ -382,8 +386,7 @@ pub async fn my_orders() -> Result<Purchases, AppError> {
 #[server(endpoint = "orders/get")]
 pub async fn get_order(number: String) -> Result<Order, AppError> {
     session::respond(async {
-        let (state, caller) =
-            session::require(&[Role::Buyer, Role::EvOwner, Role::Admin]).await?;
+        let (state, caller) = session::require(&[Role::Buyer, Role::EvOwner, Role::Admin]).await?;
         orders::get(&state, &caller, &number).await
     })
     .await

@@ -175,7 +175,8 @@ pub async fn withdrawal_queue(status: Option<String>) -> Result<Payouts, AppErro
         let (state, _) = session::require(&[Role::Admin]).await?;
         Ok(Payouts {
             currency: state.config.payments.currency.clone(),
-            withdrawals: withdrawals::queue(&state.pool, status.as_deref().unwrap_or("pending")).await?,
+            withdrawals: withdrawals::queue(&state.pool, status.as_deref().unwrap_or("pending"))
+                .await?,
         })
     })
     .await

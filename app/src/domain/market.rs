@@ -16,8 +16,12 @@ pub fn parse_tonnes(raw: &str) -> Result<i64, String> {
     if s.is_empty() {
         return Err("Enter a quantity in tonnes, e.g. 1.250.".into());
     }
-    let d = Decimal::from_str(&s)
-        .map_err(|_| format!("“{}” is not a quantity: write tonnes, e.g. 1.250.", raw.trim()))?;
+    let d = Decimal::from_str(&s).map_err(|_| {
+        format!(
+            "“{}” is not a quantity: write tonnes, e.g. 1.250.",
+            raw.trim()
+        )
+    })?;
     if d.normalize().scale() > 3 {
         return Err("Quantities go to 3 decimals (1 kg).".into());
     }
@@ -124,7 +128,12 @@ pub enum Sort {
 }
 
 impl Sort {
-    pub const ALL: [Sort; 4] = [Sort::PriceLow, Sort::PriceHigh, Sort::Newest, Sort::Quantity];
+    pub const ALL: [Sort; 4] = [
+        Sort::PriceLow,
+        Sort::PriceHigh,
+        Sort::Newest,
+        Sort::Quantity,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -205,7 +214,11 @@ impl MarketQuery {
         let mut errors = Vec::new();
         let mut q = MarketQuery {
             text: get("q").unwrap_or_default().chars().take(100).collect(),
-            seller: get("seller").unwrap_or_default().chars().take(100).collect(),
+            seller: get("seller")
+                .unwrap_or_default()
+                .chars()
+                .take(100)
+                .collect(),
             page: 1,
             ..MarketQuery::default()
         };
@@ -234,7 +247,10 @@ impl MarketQuery {
                 Err(e) => errors.push(("min_qty".into(), e)),
             }
         }
-        for (field, slot) in [("min_price", &mut q.min_price), ("max_price", &mut q.max_price)] {
+        for (field, slot) in [
+            ("min_price", &mut q.min_price),
+            ("max_price", &mut q.max_price),
+        ] {
             if let Some(p) = get(field) {
                 match parse_money(&p) {
                     Ok(d) => *slot = Some(d),
@@ -259,7 +275,10 @@ impl MarketQuery {
         if let Some(p) = get("page") {
             match p.parse::<i64>() {
                 Ok(p) if (1..=10_000).contains(&p) => q.page = p,
-                _ => errors.push(("page".into(), "The page must be a whole number from 1.".into())),
+                _ => errors.push((
+                    "page".into(),
+                    "The page must be a whole number from 1.".into(),
+                )),
             }
         }
         if errors.is_empty() {
@@ -314,7 +333,9 @@ impl MarketQuery {
 
 /// "1.25" for 1,250 kg: tonnes as typed into a form.
 pub fn tonnes_plain(kg: i64) -> String {
-    (Decimal::from(kg) / Decimal::from(1000)).normalize().to_string()
+    (Decimal::from(kg) / Decimal::from(1000))
+        .normalize()
+        .to_string()
 }
 
 fn query_encode(s: &str) -> String {

@@ -112,10 +112,17 @@ pub fn line(caption: &str, unit: &str, points: &[(String, Decimal)]) -> Result<S
             .map(|(i, (_, v))| (i as u32, v.to_f64().unwrap_or(0.0)))
             .collect();
         chart
-            .draw_series(std::iter::once(PathElement::new(series.clone(), GREEN.stroke_width(2))))
+            .draw_series(std::iter::once(PathElement::new(
+                series.clone(),
+                GREEN.stroke_width(2),
+            )))
             .map_err(|e| e.to_string())?;
         chart
-            .draw_series(series.into_iter().map(|p| Circle::new(p, 3, GREEN.filled())))
+            .draw_series(
+                series
+                    .into_iter()
+                    .map(|p| Circle::new(p, 3, GREEN.filled())),
+            )
             .map_err(|e| e.to_string())?;
         root.present().map_err(|e| e.to_string())?;
     }

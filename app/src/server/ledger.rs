@@ -437,7 +437,16 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
                 .contains(&credits[c].0)
                 .then_some(t.retirement_id)
                 .flatten();
-            move_serials(conn, id, debits[d].0, credits[c].0, q, stamp, t.serial_class).await?;
+            move_serials(
+                conn,
+                id,
+                debits[d].0,
+                credits[c].0,
+                q,
+                stamp,
+                t.serial_class,
+            )
+            .await?;
             debits[d].1 -= q;
             credits[c].1 -= q;
             if debits[d].1 == 0 {

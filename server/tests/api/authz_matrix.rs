@@ -264,14 +264,22 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
         Roles(OWNER),
         &[("listing", "LST-000000"), ("quantity", "1")],
     ),
-    ("/api/listings/cancel", Roles(OWNER), &[("listing", "LST-000000")]),
+    (
+        "/api/listings/cancel",
+        Roles(OWNER),
+        &[("listing", "LST-000000")],
+    ),
     ("/api/orders/mine", Roles(&[Role::Buyer]), &[]),
     (
         "/api/orders/get",
         Roles(&[Role::Buyer, Role::EvOwner, Role::Admin]),
         &[("number", "ORD-000000")],
     ),
-    ("/api/money/wallet", Roles(&[Role::EvOwner, Role::Buyer]), &[]),
+    (
+        "/api/money/wallet",
+        Roles(&[Role::EvOwner, Role::Buyer]),
+        &[],
+    ),
     (
         "/api/money/top-up",
         Roles(&[Role::EvOwner, Role::Buyer]),

@@ -48,10 +48,18 @@ async fn fee_income(app: &TestApp) -> String {
 }
 
 /// An owner with `kg` of VN 2026 credits and one listing of all of them at `price` per tonne.
-async fn seller_with_listing(app: &TestApp, kg: i64, price: &str, min_lot: &str) -> (Api, Uuid, String) {
+async fn seller_with_listing(
+    app: &TestApp,
+    kg: i64,
+    price: &str,
+    min_lot: &str,
+) -> (Api, Uuid, String) {
     let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
     grant_credits(app, owner_id, kg, "VN", 2026).await;
-    let quantity = format!("{}", rust_decimal::Decimal::from(kg) / rust_decimal::Decimal::from(1000));
+    let quantity = format!(
+        "{}",
+        rust_decimal::Decimal::from(kg) / rust_decimal::Decimal::from(1000)
+    );
     let (status, body) = json(
         owner
             .post(
@@ -75,7 +83,11 @@ async fn buy(api: &Api, listing: &str, quantity: &str, key: &str) -> (u16, Value
     json(
         api.post(
             "/api/market/buy",
-            &[("listing", listing), ("quantity", quantity), ("idempotency_key", key)],
+            &[
+                ("listing", listing),
+                ("quantity", quantity),
+                ("idempotency_key", key),
+            ],
         )
         .await,
     )
@@ -94,7 +106,11 @@ async fn a_listing_reserves_exactly_what_the_seller_has(pool: PgPool) {
         owner
             .post(
                 "/api/listings/create",
-                &[("class", "VN:2026"), ("quantity", "0.6"), ("price", "200000")],
+                &[
+                    ("class", "VN:2026"),
+                    ("quantity", "0.6"),
+                    ("price", "200000"),
+                ],
             )
             .await,
     )
@@ -108,7 +124,13 @@ async fn a_listing_reserves_exactly_what_the_seller_has(pool: PgPool) {
         owner
             .post(
                 "/api/listings/create",
-                &[("class", ""), ("quantity", "1.0005"), ("price", "-3"), ("min_lot", "9"), ("expires_on", "2001-01-01")],
+                &[
+                    ("class", ""),
+                    ("quantity", "1.0005"),
+                    ("price", "-3"),
+                    ("min_lot", "9"),
+                    ("expires_on", "2001-01-01"),
+                ],
             )
             .await,
     )
@@ -122,7 +144,12 @@ async fn a_listing_reserves_exactly_what_the_seller_has(pool: PgPool) {
         owner
             .post(
                 "/api/listings/create",
-                &[("class", "VN:2025"), ("quantity", "0.25"), ("price", "180,000"), ("min_lot", "0.05")],
+                &[
+                    ("class", "VN:2025"),
+                    ("quantity", "0.25"),
+                    ("price", "180,000"),
+                    ("min_lot", "0.05"),
+                ],
             )
             .await,
     )
@@ -177,15 +204,37 @@ async fn a_purchase_moves_money_against_credits_with_both_fees(pool: PgPool) {
     assert!(res.bytes().await.unwrap().starts_with(b"%PDF"));
     // Nobody else sees the order or its invoice.
     let (stranger, _) = app.signed_in(Role::Buyer).await;
-    assert_eq!(stranger.post("/api/orders/get", &[("number", &order)]).await.status(), 404);
-    assert_eq!(stranger.get(&format!("/invoices/{order}.pdf")).await.status(), 404);
+    assert_eq!(
+        stranger
+            .post("/api/orders/get", &[("number", &order)])
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        stranger
+            .get(&format!("/invoices/{order}.pdf"))
+            .await
+            .status(),
+        404
+    );
 
     // The listing shows what is left; the search finds it.
-    let (_, detail) = json(app.client().post("/api/market/listing", &[("number", &listing)]).await).await;
+    let (_, detail) = json(
+        app.client()
+            .post("/api/market/listing", &[("number", &listing)])
+            .await,
+    )
+    .await;
     assert_eq!(detail["listing"]["available_kg"], 750);
     assert_eq!(detail["evidence"][0]["kg"], 1000);
     assert_eq!(detail["history"][0]["trades"], 1);
-    let (_, found) = json(app.client().post("/api/market/listings", &[("q", "Hà")]).await).await;
+    let (_, found) = json(
+        app.client()
+            .post("/api/market/listings", &[("q", "Hà")])
+            .await,
+    )
+    .await;
     assert_eq!(found["total"], 1, "{found}");
     reconciled(&app.pool).await;
 }
@@ -199,24 +248,42 @@ async fn every_bad_purchase_is_refused_and_changes_nothing(pool: PgPool) {
 
     let (status, body) = buy(&buyer, &listing, "0.01", "key-below-lot").await;
     assert_eq!(status, 422);
-    assert_eq!(field_error(&body, "quantity").as_deref(), Some("The smallest lot of this listing is 20 kg."));
+    assert_eq!(
+        field_error(&body, "quantity").as_deref(),
+        Some("The smallest lot of this listing is 20 kg.")
+    );
     let (status, body) = buy(&buyer, &listing, "0.2", "key-too-much").await;
     assert_eq!(status, 422);
-    assert_eq!(field_error(&body, "quantity").as_deref(), Some("Only 100 kg are left in this listing."));
+    assert_eq!(
+        field_error(&body, "quantity").as_deref(),
+        Some("Only 100 kg are left in this listing.")
+    );
     let (status, body) = buy(&buyer, &listing, "0.05", "").await;
     assert_eq!(status, 422);
     assert!(field_error(&body, "idempotency_key").is_some());
     // 50 kg costs 15,000 + 375: more than the wallet's 10,000.
     let (status, body) = buy(&buyer, &listing, "0.05", "key-too-poor").await;
-    assert_eq!((status, body["kind"].as_str()), (409, Some("insufficient_funds")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("15.375 ₫"), "{body}");
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("insufficient_funds")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("15.375 ₫"),
+        "{body}"
+    );
     let (status, _) = buy(&buyer, "LST-999999", "0.05", "key-no-listing").await;
     assert_eq!(status, 404);
 
     assert_eq!(money(&app, buyer_id, "available").await, "10000.00");
     assert_eq!(credits(&app, buyer_id, "available").await, 0);
     assert_eq!(app.count("SELECT count(*) FROM orders").await, 0);
-    let (_, detail) = json(app.client().post("/api/market/listing", &[("number", &listing)]).await).await;
+    let (_, detail) = json(
+        app.client()
+            .post("/api/market/listing", &[("number", &listing)])
+            .await,
+    )
+    .await;
     assert_eq!(detail["listing"]["available_kg"], 100);
     reconciled(&app.pool).await;
 }
@@ -266,8 +333,12 @@ async fn concurrent_buyers_never_buy_more_than_the_listing_holds(pool: PgPool) {
     let ok = results.iter().filter(|r| r.0 == 200).count();
     for (status, body) in &results {
         assert!(
-            *status == 200 || (*status == 409 && body["message"].as_str().unwrap().starts_with("Sold out"))
-                || (*status == 422 && field_error(body, "quantity").unwrap().starts_with("Only 2 kg")),
+            *status == 200
+                || (*status == 409 && body["message"].as_str().unwrap().starts_with("Sold out"))
+                || (*status == 422
+                    && field_error(body, "quantity")
+                        .unwrap()
+                        .starts_with("Only 2 kg")),
             "{status} {body}"
         );
     }
@@ -283,7 +354,10 @@ async fn concurrent_buyers_never_buy_more_than_the_listing_holds(pool: PgPool) {
     // The last 2 kg are less than a lot of 7 but may be bought whole.
     let (status, _) = buy(&buyers[0].0, &listing, "0.002", "race-key-last").await;
     assert_eq!(status, 200);
-    let status: String = sqlx::query_scalar("SELECT status FROM listings").fetch_one(&app.pool).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM listings")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     assert_eq!(status, "sold");
     reconciled(&app.pool).await;
 }
@@ -318,7 +392,12 @@ async fn concurrent_spending_never_overdraws(pool: PgPool) {
 async fn webhooks_are_signed_and_settle_a_payment_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let (buyer, buyer_id) = app.signed_in(Role::Buyer).await;
-    let (status, body) = json(buyer.post("/api/money/top-up", &[("amount", "250000")]).await).await;
+    let (status, body) = json(
+        buyer
+            .post("/api/money/top-up", &[("amount", "250000")])
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let page = body["pay_url"].as_str().unwrap().to_owned();
     let payment_id = page.rsplit('/').next().unwrap().to_owned();
@@ -335,24 +414,58 @@ async fn webhooks_are_signed_and_settle_a_payment_once(pool: PgPool) {
         },
         chrono::Utc::now().timestamp(),
     );
-    let res = http.post(&hook).header("x-sandbox-signature", forged.1).body(forged.0).send().await.unwrap();
+    let res = http
+        .post(&hook)
+        .header("x-sandbox-signature", forged.1)
+        .body(forged.0)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 400);
     let (body, signature) = sandbox_delivery(&payment_id, "succeeded", "evt_1");
     let res = http.post(&hook).body(body.clone()).send().await.unwrap();
     assert_eq!(res.status(), 400, "no signature");
     assert_eq!(money(&app, buyer_id, "available").await, "0.00");
-    assert_eq!(app.count("SELECT count(*) FROM payment_events WHERE NOT verified").await, 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM payment_events WHERE NOT verified")
+            .await,
+        2
+    );
 
-    let res = http.post(&hook).header("x-sandbox-signature", &signature).body(body.clone()).send().await.unwrap();
+    let res = http
+        .post(&hook)
+        .header("x-sandbox-signature", &signature)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(res.json::<Value>().await.unwrap()["outcome"], "applied");
     assert_eq!(money(&app, buyer_id, "available").await, "250000.00");
     // The same delivery again, and a late "failed" for the same payment: nothing changes.
-    let res = http.post(&hook).header("x-sandbox-signature", &signature).body(body).send().await.unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap()["outcome"], "already_settled");
+    let res = http
+        .post(&hook)
+        .header("x-sandbox-signature", &signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["outcome"],
+        "already_settled"
+    );
     let (late, late_sig) = sandbox_delivery(&payment_id, "failed", "evt_2");
-    let res = http.post(&hook).header("x-sandbox-signature", late_sig).body(late).send().await.unwrap();
-    assert_eq!(res.json::<Value>().await.unwrap()["outcome"], "already_settled");
+    let res = http
+        .post(&hook)
+        .header("x-sandbox-signature", late_sig)
+        .body(late)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.json::<Value>().await.unwrap()["outcome"],
+        "already_settled"
+    );
     assert_eq!(money(&app, buyer_id, "available").await, "250000.00");
     let (_, wallet) = json(buyer.post("/api/money/wallet", &[]).await).await;
     assert_eq!(wallet["payments"][0]["status"], "succeeded");
@@ -378,7 +491,11 @@ async fn a_checkout_reserves_then_completes_or_gives_everything_back(pool: PgPoo
                 ("pay_with", "gateway"),
             ];
             if retire {
-                form.extend([("retire", "on"), ("beneficiary", "Xanh Co"), ("reason", "Q4 offsets")]);
+                form.extend([
+                    ("retire", "on"),
+                    ("beneficiary", "Xanh Co"),
+                    ("reason", "Q4 offsets"),
+                ]);
             }
             json(buyer.post("/api/market/buy", &form).await).await
         }
@@ -388,16 +505,34 @@ async fn a_checkout_reserves_then_completes_or_gives_everything_back(pool: PgPoo
     let page = first["next"].as_str().unwrap().to_owned();
     assert!(page.starts_with("/sandbox/pay/"));
     assert_eq!(money(&app, buyer_id, "held").await, "5000.00");
-    let (_, detail) = json(app.client().post("/api/market/listing", &[("number", &listing)]).await).await;
+    let (_, detail) = json(
+        app.client()
+            .post("/api/market/listing", &[("number", &listing)])
+            .await,
+    )
+    .await;
     assert_eq!(detail["listing"]["available_kg"], 50);
     assert_eq!(detail["listing"]["pending_kg"], 50);
     // The payer's card is declined: the order is cancelled and everything returns.
     assert_eq!(buyer.post(&page, &[("choice", "fail")]).await.status(), 303);
-    let (_, o) = json(buyer.post("/api/orders/get", &[("number", first["order"].as_str().unwrap())]).await).await;
+    let (_, o) = json(
+        buyer
+            .post(
+                "/api/orders/get",
+                &[("number", first["order"].as_str().unwrap())],
+            )
+            .await,
+    )
+    .await;
     assert_eq!(o["status"], "cancelled");
     assert_eq!(money(&app, buyer_id, "held").await, "0.00");
     assert_eq!(money(&app, buyer_id, "available").await, "5000.00");
-    let (_, detail) = json(app.client().post("/api/market/listing", &[("number", &listing)]).await).await;
+    let (_, detail) = json(
+        app.client()
+            .post("/api/market/listing", &[("number", &listing)])
+            .await,
+    )
+    .await;
     assert_eq!(detail["listing"]["available_kg"], 100);
 
     // Again, retiring on purchase, and this time the payment succeeds.
@@ -415,29 +550,71 @@ async fn a_checkout_reserves_then_completes_or_gives_everything_back(pool: PgPoo
     assert_eq!(money(&app, owner_id, "available").await, "9750.00");
     assert_eq!(credits(&app, buyer_id, "retired").await, 50);
     let certificate = o["certificate"].as_str().unwrap().to_owned();
-    let (_, cert) = json(app.client().post("/api/certificates/get", &[("number", &certificate)]).await).await;
+    let (_, cert) = json(
+        app.client()
+            .post("/api/certificates/get", &[("number", &certificate)])
+            .await,
+    )
+    .await;
     assert_eq!(cert["beneficiary"], "Xanh Co");
-    assert_eq!(cert["blocks"][0]["serials"], "EVCX-VN-2026-000000001-000000050");
+    assert_eq!(
+        cert["blocks"][0]["serials"],
+        "EVCX-VN-2026-000000001-000000050"
+    );
 
     // A third checkout nobody pays expires, and the listing is whole again.
     let (_, third) = checkout("checkout-key-late", false).await;
-    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 second' WHERE status = 'pending'")
-        .execute(&app.pool)
-        .await
-        .unwrap_err(); // a payment's terms are fixed once written
-    sqlx::query("ALTER TABLE payments DISABLE TRIGGER payments_settled_once").execute(&app.pool).await.unwrap();
-    sqlx::query("UPDATE payments SET expires_at = now() - interval '1 second' WHERE status = 'pending'")
+    sqlx::query(
+        "UPDATE payments SET expires_at = now() - interval '1 second' WHERE status = 'pending'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap_err(); // a payment's terms are fixed once written
+    sqlx::query("ALTER TABLE payments DISABLE TRIGGER payments_settled_once")
         .execute(&app.pool)
         .await
         .unwrap();
-    sqlx::query("ALTER TABLE payments ENABLE TRIGGER payments_settled_once").execute(&app.pool).await.unwrap();
-    assert_eq!(app::server::services::payments::expire_due(&app.pool).await.unwrap(), 1);
-    let (_, o) = json(buyer.post("/api/orders/get", &[("number", third["order"].as_str().unwrap())]).await).await;
+    sqlx::query(
+        "UPDATE payments SET expires_at = now() - interval '1 second' WHERE status = 'pending'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ALTER TABLE payments ENABLE TRIGGER payments_settled_once")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        app::server::services::payments::expire_due(&app.pool)
+            .await
+            .unwrap(),
+        1
+    );
+    let (_, o) = json(
+        buyer
+            .post(
+                "/api/orders/get",
+                &[("number", third["order"].as_str().unwrap())],
+            )
+            .await,
+    )
+    .await;
     assert_eq!(o["status"], "cancelled");
-    let (_, detail) = json(app.client().post("/api/market/listing", &[("number", &listing)]).await).await;
+    let (_, detail) = json(
+        app.client()
+            .post("/api/market/listing", &[("number", &listing)])
+            .await,
+    )
+    .await;
     assert_eq!(detail["listing"]["available_kg"], 50);
     // The gateway collected the money after all: it lands in the wallet, the order stays cancelled.
-    let late = third["next"].as_str().unwrap().rsplit('/').next().unwrap().to_owned();
+    let late = third["next"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let (body, signature) = sandbox_delivery(&late, "succeeded", "evt_late");
     let res = reqwest::Client::new()
         .post(format!("{}/webhooks/payments/sandbox", buyer.base))
@@ -448,7 +625,15 @@ async fn a_checkout_reserves_then_completes_or_gives_everything_back(pool: PgPoo
         .unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["outcome"], "applied");
     assert_eq!(money(&app, buyer_id, "available").await, "10250.00");
-    let (_, o) = json(buyer.post("/api/orders/get", &[("number", third["order"].as_str().unwrap())]).await).await;
+    let (_, o) = json(
+        buyer
+            .post(
+                "/api/orders/get",
+                &[("number", third["order"].as_str().unwrap())],
+            )
+            .await,
+    )
+    .await;
     assert_eq!(o["status"], "cancelled");
     reconciled(&app.pool).await;
 }
@@ -461,22 +646,68 @@ async fn the_seller_reprices_shrinks_and_withdraws(pool: PgPool) {
     buyer.top_up("100000").await;
     assert_eq!(buy(&buyer, &listing, "0.03", "seller-test-1").await.0, 200);
 
-    assert_eq!(owner.post("/api/listings/price", &[("listing", &listing), ("price", "150000")]).await.status(), 200);
-    let (status, body) = json(owner.post("/api/listings/quantity", &[("listing", &listing), ("quantity", "0.02")]).await).await;
+    assert_eq!(
+        owner
+            .post(
+                "/api/listings/price",
+                &[("listing", &listing), ("price", "150000")]
+            )
+            .await
+            .status(),
+        200
+    );
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/listings/quantity",
+                &[("listing", &listing), ("quantity", "0.02")],
+            )
+            .await,
+    )
+    .await;
     assert_eq!(status, 422);
-    assert_eq!(field_error(&body, "quantity").as_deref(), Some("0.030 t are already sold or being paid for."));
-    assert_eq!(owner.post("/api/listings/quantity", &[("listing", &listing), ("quantity", "0.06")]).await.status(), 200);
+    assert_eq!(
+        field_error(&body, "quantity").as_deref(),
+        Some("0.030 t are already sold or being paid for.")
+    );
+    assert_eq!(
+        owner
+            .post(
+                "/api/listings/quantity",
+                &[("listing", &listing), ("quantity", "0.06")]
+            )
+            .await
+            .status(),
+        200
+    );
     assert_eq!(credits(&app, owner_id, "available").await, 40);
     // Someone else's listing cannot be touched.
     let (other, _) = app.signed_in(Role::EvOwner).await;
-    assert_eq!(other.post("/api/listings/cancel", &[("listing", &listing)]).await.status(), 404);
+    assert_eq!(
+        other
+            .post("/api/listings/cancel", &[("listing", &listing)])
+            .await
+            .status(),
+        404
+    );
 
-    assert_eq!(owner.post("/api/listings/cancel", &[("listing", &listing)]).await.status(), 200);
+    assert_eq!(
+        owner
+            .post("/api/listings/cancel", &[("listing", &listing)])
+            .await
+            .status(),
+        200
+    );
     assert_eq!(credits(&app, owner_id, "available").await, 70);
     assert_eq!(credits(&app, owner_id, "held").await, 0);
     let (status, body) = buy(&buyer, &listing, "0.001", "seller-test-2").await;
     assert_eq!(status, 409, "{body}");
-    let (status, _) = json(owner.post("/api/listings/cancel", &[("listing", &listing)]).await).await;
+    let (status, _) = json(
+        owner
+            .post("/api/listings/cancel", &[("listing", &listing)])
+            .await,
+    )
+    .await;
     assert_eq!(status, 409);
     let (_, mine) = json(owner.post("/api/listings/mine", &[]).await).await;
     assert_eq!(mine["listings"][0]["status"], "cancelled");
@@ -496,9 +727,22 @@ async fn an_expired_listing_gives_its_unsold_credits_back(pool: PgPool) {
     buyer.top_up("100000").await;
     let (status, body) = buy(&buyer, &listing, "0.01", "expired-key-1").await;
     assert_eq!(status, 409);
-    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
-    assert_eq!(app::server::services::listings::expire_due(&app.pool).await.unwrap(), 1);
-    assert_eq!(app::server::services::listings::expire_due(&app.pool).await.unwrap(), 0);
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    assert_eq!(
+        app::server::services::listings::expire_due(&app.pool)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app::server::services::listings::expire_due(&app.pool)
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(credits(&app, owner_id, "available").await, 100);
     reconciled(&app.pool).await;
 }
@@ -516,7 +760,12 @@ async fn the_search_filters_sorts_and_pages(pool: PgPool) {
         ("TH:2025", "0.1", "150000"),
     ] {
         let (status, body) = json(
-            owner.post("/api/listings/create", &[("class", class), ("quantity", qty), ("price", price)]).await,
+            owner
+                .post(
+                    "/api/listings/create",
+                    &[("class", class), ("quantity", qty), ("price", price)],
+                )
+                .await,
         )
         .await;
         assert_eq!(status, 200, "{body}");
@@ -524,18 +773,35 @@ async fn the_search_filters_sorts_and_pages(pool: PgPool) {
     let visitor = app.client();
     let search = |form: Vec<(&'static str, &'static str)>| {
         let visitor = visitor.clone();
-        async move { json(visitor.post("/api/market/listings", &form).await).await.1 }
+        async move {
+            json(visitor.post("/api/market/listings", &form).await)
+                .await
+                .1
+        }
     };
     let prices = |r: &Value| -> Vec<String> {
-        r["listings"].as_array().unwrap().iter().map(|l| l["price_per_t"].as_str().unwrap().to_owned()).collect()
+        r["listings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["price_per_t"].as_str().unwrap().to_owned())
+            .collect()
     };
     let all = search(vec![]).await;
     assert_eq!(all["total"], 4);
-    assert_eq!(prices(&all), ["100000.00", "150000.00", "200000.00", "300000.00"]);
+    assert_eq!(
+        prices(&all),
+        ["100000.00", "150000.00", "200000.00", "300000.00"]
+    );
     assert_eq!(all["regions"], serde_json::json!(["TH", "VN"]));
     let r = search(vec![("region", "TH"), ("sort", "price_desc")]).await;
     assert_eq!(prices(&r), ["200000.00", "150000.00"]);
-    let r = search(vec![("min_qty", "0.5"), ("max_price", "250000"), ("sort", "quantity")]).await;
+    let r = search(vec![
+        ("min_qty", "0.5"),
+        ("max_price", "250000"),
+        ("sort", "quantity"),
+    ])
+    .await;
     assert_eq!(prices(&r), ["200000.00", "100000.00"]);
     let r = search(vec![("vintage", "2026"), ("min_price", "200000")]).await;
     assert_eq!(prices(&r), ["300000.00"]);
@@ -546,7 +812,19 @@ async fn the_search_filters_sorts_and_pages(pool: PgPool) {
     let r = search(vec![("page", "2")]).await;
     assert_eq!(r["listings"].as_array().unwrap().len(), 0);
     assert_eq!(r["has_next"], false);
-    let (status, body) = json(visitor.post("/api/market/listings", &[("vintage", "soon"), ("sort", "random"), ("listing_type", "swap")]).await).await;
+    let (status, body) = json(
+        visitor
+            .post(
+                "/api/market/listings",
+                &[
+                    ("vintage", "soon"),
+                    ("sort", "random"),
+                    ("listing_type", "swap"),
+                ],
+            )
+            .await,
+    )
+    .await;
     assert_eq!(status, 422);
     for field in ["vintage", "sort", "listing_type"] {
         assert!(field_error(&body, field).is_some(), "{field}: {body}");
@@ -580,15 +858,25 @@ async fn withdrawals_hold_then_are_paid_or_released_once(pool: PgPool) {
     };
     let (status, body) = withdraw("1000", "withdraw-key-small").await;
     assert_eq!(status, 422);
-    assert_eq!(field_error(&body, "amount").as_deref(), Some("A withdrawal is between 50.000 ₫ and 200.000.000 ₫."));
+    assert_eq!(
+        field_error(&body, "amount").as_deref(),
+        Some("A withdrawal is between 50.000 ₫ and 200.000.000 ₫.")
+    );
     let (status, first) = withdraw("400000", "withdraw-key-first").await;
     assert_eq!(status, 200, "{first}");
-    assert_eq!(withdraw("400000", "withdraw-key-first").await.1, first, "a double submit makes one");
+    assert_eq!(
+        withdraw("400000", "withdraw-key-first").await.1,
+        first,
+        "a double submit makes one"
+    );
     // 400,000 + 11,000 fee held.
     assert_eq!(money(&app, owner_id, "held").await, "411000.00");
     assert_eq!(money(&app, owner_id, "available").await, "589000.00");
     let (status, body) = withdraw("580000", "withdraw-key-poor").await;
-    assert_eq!((status, body["kind"].as_str()), (409, Some("insufficient_funds")));
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("insufficient_funds"))
+    );
     let (_, second) = withdraw("100000", "withdraw-key-second").await;
 
     let (admin, _) = app.signed_in(Role::Admin).await;
@@ -601,26 +889,54 @@ async fn withdrawals_hold_then_are_paid_or_released_once(pool: PgPool) {
         async move {
             json(
                 admin
-                    .post("/api/admin/withdrawals/decide", &[("withdrawal", &number), ("decision", decision), ("note", note)])
+                    .post(
+                        "/api/admin/withdrawals/decide",
+                        &[
+                            ("withdrawal", &number),
+                            ("decision", decision),
+                            ("note", note),
+                        ],
+                    )
                     .await,
             )
             .await
         }
     };
-    let (a, b) = tokio::join!(decide(first.into(), "approve", ""), decide(first.into(), "approve", ""));
-    assert_eq!([a.0, b.0].iter().filter(|s| **s == 200).count(), 1, "{a:?} {b:?}");
-    assert!([a.1, b.1].iter().any(|x| x["message"].as_str().is_some_and(|m| m.contains("already paid"))));
+    let (a, b) = tokio::join!(
+        decide(first.into(), "approve", ""),
+        decide(first.into(), "approve", "")
+    );
+    assert_eq!(
+        [a.0, b.0].iter().filter(|s| **s == 200).count(),
+        1,
+        "{a:?} {b:?}"
+    );
+    assert!([a.1, b.1].iter().any(|x| x["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("already paid"))));
     let second = second.as_str().unwrap().to_owned();
     assert_eq!(decide(second.clone(), "reject", "").await.0, 422);
-    assert_eq!(decide(second.clone(), "reject", "The account name does not match.").await.0, 200);
+    assert_eq!(
+        decide(second.clone(), "reject", "The account name does not match.")
+            .await
+            .0,
+        200
+    );
     assert_eq!(money(&app, owner_id, "held").await, "0.00");
     assert_eq!(money(&app, owner_id, "available").await, "589000.00");
     assert_eq!(fee_income(&app).await, "11000.00");
     let (_, wallet) = json(owner.post("/api/money/wallet", &[]).await).await;
     assert_eq!(wallet["withdrawals"][0]["status"], "rejected");
-    assert_eq!(wallet["withdrawals"][0]["decision_note"], "The account name does not match.");
+    assert_eq!(
+        wallet["withdrawals"][0]["decision_note"],
+        "The account name does not match."
+    );
     assert_eq!(wallet["withdrawals"][0]["account_number"], "••••6789");
-    assert_eq!(app.count("SELECT count(*) FROM notifications WHERE kind = 'withdrawal_decided'").await, 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM notifications WHERE kind = 'withdrawal_decided'")
+            .await,
+        2
+    );
     reconciled(&app.pool).await;
 }
 
@@ -656,7 +972,8 @@ async fn the_admin_changes_fees_and_the_next_sale_uses_them(pool: PgPool) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["buyer_fee_rate"], "0.04");
     assert_eq!(
-        app.count("SELECT count(*) FROM audit_log WHERE action = 'settings.update'").await,
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'settings.update'")
+            .await,
         1
     );
 

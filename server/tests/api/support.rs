@@ -216,7 +216,13 @@ pub async fn reconciled(pool: &sqlx::PgPool) {
 /// the verifier's real approval (a bare request approved by a fresh CVA; the default
 /// methodology's 5 % buffer, rounded up, goes to the pool), so tests of the market start with
 /// credits and serials exactly as an issuance makes them.
-pub async fn grant_credits(app: &TestApp, owner: uuid::Uuid, net_kg: i64, region: &str, vintage: i32) {
+pub async fn grant_credits(
+    app: &TestApp,
+    owner: uuid::Uuid,
+    net_kg: i64,
+    region: &str,
+    vintage: i32,
+) {
     let net = |gross: i64| gross - (gross * 5 + 99) / 100;
     let mut gross_kg = net_kg;
     while net(gross_kg) < net_kg {
@@ -227,7 +233,10 @@ pub async fn grant_credits(app: &TestApp, owner: uuid::Uuid, net_kg: i64, region
         .await
         .unwrap();
     let cva = app
-        .user(Role::Cva, &format!("cva-{}@example.com", uuid::Uuid::new_v4().simple()))
+        .user(
+            Role::Cva,
+            &format!("cva-{}@example.com", uuid::Uuid::new_v4().simple()),
+        )
         .await;
     let id = uuid::Uuid::new_v4();
     sqlx::query(
@@ -258,7 +267,11 @@ pub async fn grant_credits(app: &TestApp, owner: uuid::Uuid, net_kg: i64, region
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert_eq!(credited, rust_decimal::Decimal::from(net_kg), "the buffer rule changed");
+    assert_eq!(
+        credited,
+        rust_decimal::Decimal::from(net_kg),
+        "the buffer rule changed"
+    );
 }
 
 /// Signs a sandbox gateway delivery with the tests' secret: (body, signature header).
@@ -278,7 +291,8 @@ pub fn sandbox_delivery(payment_id: &str, status: &str, event_id: &str) -> (Vec<
 impl Api {
     /// Tops the wallet up by `amount` through the sandbox gateway (the payer chooses success).
     pub async fn top_up(&self, amount: &str) {
-        let (status, body) = json(self.post("/api/money/top-up", &[("amount", amount)]).await).await;
+        let (status, body) =
+            json(self.post("/api/money/top-up", &[("amount", amount)]).await).await;
         assert_eq!(status, 200, "top-up: {body}");
         let page = body["pay_url"].as_str().unwrap().to_owned();
         let res = self.post(&page, &[("choice", "succeed")]).await;

@@ -24,7 +24,12 @@ pub fn WithdrawalsPage() -> impl IntoView {
 #[component]
 fn Withdrawals() -> impl IntoView {
     let query = use_query_map();
-    let status = move || query.read().get("status").unwrap_or_else(|| "pending".into());
+    let status = move || {
+        query
+            .read()
+            .get("status")
+            .unwrap_or_else(|| "pending".into())
+    };
     let decide = ServerAction::<DecideWithdrawal>::new();
     let list = Resource::new(
         move || (status(), decide.version().get()),

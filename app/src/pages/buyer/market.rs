@@ -15,8 +15,16 @@ pub fn MarketPage() -> impl IntoView {
     let results = Resource::new(
         move || {
             [
-                "q", "region", "vintage", "type", "seller", "min_qty", "min_price", "max_price",
-                "sort", "page",
+                "q",
+                "region",
+                "vintage",
+                "type",
+                "seller",
+                "min_qty",
+                "min_price",
+                "max_price",
+                "sort",
+                "page",
             ]
             .map(|k| q(k))
         },

@@ -1,7 +1,9 @@
 //! Selling: list available credits of one region and vintage at a fixed price, change a
 //! listing's price, lower its quantity, withdraw it, and follow the orders on it.
 
-use crate::api::market::{seller_listings, CancelListing, CreateListing, RepriceListing, ResizeListing};
+use crate::api::market::{
+    seller_listings, CancelListing, CreateListing, RepriceListing, ResizeListing,
+};
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, Field, FormError, Submit};

@@ -39,7 +39,10 @@ impl Sandbox {
     pub fn sign(&self, body: &[u8], now: i64) -> String {
         let mut message = format!("{now}.").into_bytes();
         message.extend_from_slice(body);
-        format!("t={now},v1={}", super::hmac_sha256_hex(&self.secret, &message))
+        format!(
+            "t={now},v1={}",
+            super::hmac_sha256_hex(&self.secret, &message)
+        )
     }
 
     /// A delivery's body and signature, as the hosted page sends it.

@@ -78,12 +78,18 @@ fn parse(input: &NewListing<'_>, now: DateTime<Utc>) -> Result<Parsed, AppError>
     };
     if let (Some(kg), Some(lot)) = (kg, min_lot) {
         if lot > kg {
-            errors.add("min_lot", "The minimum lot cannot be more than the quantity.");
+            errors.add(
+                "min_lot",
+                "The minimum lot cannot be more than the quantity.",
+            );
         }
     }
     let description = input.description.trim().to_owned();
     if description.chars().count() > 2000 {
-        errors.add("description", "Keep the description under 2,000 characters.");
+        errors.add(
+            "description",
+            "Keep the description under 2,000 characters.",
+        );
     }
     let expires_at = match input.expires_on.trim() {
         "" => None,
@@ -121,7 +127,11 @@ fn parse(input: &NewListing<'_>, now: DateTime<Utc>) -> Result<Parsed, AppError>
 /// Lists credits for sale; answers the listing number. The quantity is reserved at once, so a
 /// seller can never list more than they have available.
 #[tracing::instrument(skip(pool), err(level = "info"))]
-pub async fn create(pool: &PgPool, seller: Uuid, input: NewListing<'_>) -> Result<String, AppError> {
+pub async fn create(
+    pool: &PgPool,
+    seller: Uuid,
+    input: NewListing<'_>,
+) -> Result<String, AppError> {
     let mut tx = pool.begin().await?;
     let number = create_in(&mut tx, seller, input).await?;
     tx.commit().await?;
@@ -200,26 +210,29 @@ struct Locked {
 
 /// Locks the seller's listing; refuses one that is not theirs or no longer open.
 async fn lock_own(conn: &mut PgConnection, seller: Uuid, number: &str) -> Result<Locked, AppError> {
-    let row: Option<(Locked, Uuid)> = sqlx::query_as::<_, (Uuid, String, i64, i64, i64, Uuid, Uuid)>(
-        "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id FROM listings
+    let row: Option<(Locked, Uuid)> =
+        sqlx::query_as::<_, (Uuid, String, i64, i64, i64, Uuid, Uuid)>(
+            "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id FROM listings
          WHERE number = $1 FOR UPDATE",
-    )
-    .bind(number.trim().to_uppercase())
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|(id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id)| {
-        (
-            Locked {
-                id,
-                status,
-                quantity_kg,
-                sold_kg,
-                pending_kg,
-                hold_id,
-            },
-            seller_id,
         )
-    });
+        .bind(number.trim().to_uppercase())
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(
+            |(id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id)| {
+                (
+                    Locked {
+                        id,
+                        status,
+                        quantity_kg,
+                        sold_kg,
+                        pending_kg,
+                        hold_id,
+                    },
+                    seller_id,
+                )
+            },
+        );
     match row {
         Some((l, owner)) if owner == seller => {
             if l.status != "active" {
@@ -378,7 +391,8 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, AppError> {
     Ok(due.len())
 }
 
-pub(crate) const LINE_SELECT: &str = "SELECT l.number, l.kind, l.region, l.vintage, l.listed_kg, l.quantity_kg,
+pub(crate) const LINE_SELECT: &str =
+    "SELECT l.number, l.kind, l.region, l.vintage, l.listed_kg, l.quantity_kg,
         l.sold_kg, l.pending_kg, l.price_per_t, l.min_lot_kg, l.description, l.expires_at, l.status,
         l.created_at, u.full_name AS seller_name
     FROM listings l JOIN users u ON u.id = l.seller_id";

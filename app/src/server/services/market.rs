@@ -86,7 +86,9 @@ pub async fn search(state: &AppState, q: &MarketQuery) -> Result<SearchResults, 
     let has_next = rows.len() as i64 > PAGE_SIZE;
     rows.truncate(PAGE_SIZE as usize);
 
-    let mut c = QueryBuilder::new("SELECT count(*) FROM (SELECT 1 FROM listings l JOIN users u ON u.id = l.seller_id");
+    let mut c = QueryBuilder::new(
+        "SELECT count(*) FROM (SELECT 1 FROM listings l JOIN users u ON u.id = l.seller_id",
+    );
     push_filters(&mut c, q);
     c.push(" LIMIT ").push_bind(COUNT_CAP + 1).push(") m");
     let counted: i64 = c.build_query_scalar().fetch_one(&state.pool).await?;
@@ -205,7 +207,10 @@ pub async fn detail(
             .map(|p| (p.week.clone(), p.average_per_t))
             .collect();
         crate::server::chart::line(
-            &format!("Average price, {} {} credits", listing.region, listing.vintage),
+            &format!(
+                "Average price, {} {} credits",
+                listing.region, listing.vintage
+            ),
             &format!("{} per t", state.config.payments.currency),
             &points,
         )

@@ -107,7 +107,9 @@ pub async fn buy(state: &AppState, buyer: Uuid, input: BuyInput<'_>) -> Result<P
             Ok(p) => return Ok(p),
             Err(Stop::Retry) => continue,
             Err(Stop::Fail(e)) => return Err(e),
-            Err(Stop::Unpaid) => return Err(crate::server::internal("an unworded unpaid purchase")),
+            Err(Stop::Unpaid) => {
+                return Err(crate::server::internal("an unworded unpaid purchase"))
+            }
         }
     }
     Err(AppError::conflict(
@@ -168,12 +170,23 @@ async fn attempt(
     );
 
     if checkout {
-        let available = ledger::balance(&mut tx, buyer, Asset::Money, AccountKind::Available).await?;
+        let available =
+            ledger::balance(&mut tx, buyer, Asset::Money, AccountKind::Available).await?;
         // A wallet that covers it all needs no gateway: fall through to paying from it.
         if available < settlement.buyer_pays {
             let own = available.max(Decimal::ZERO);
             let hold = if own > Decimal::ZERO {
-                Some(ledger::hold(&mut tx, buyer, Asset::Money, own, &format!("checkout {number}"), Some(buyer)).await?)
+                Some(
+                    ledger::hold(
+                        &mut tx,
+                        buyer,
+                        Asset::Money,
+                        own,
+                        &format!("checkout {number}"),
+                        Some(buyer),
+                    )
+                    .await?,
+                )
             } else {
                 None
             };
@@ -305,7 +318,10 @@ async fn replay(
         ("pending", Some(payment)) => payments::redirect_of(conn, payment).await?,
         _ => format!("/orders/{number}"),
     };
-    Ok(Some(Purchase { order: number, next }))
+    Ok(Some(Purchase {
+        order: number,
+        next,
+    }))
 }
 
 /// Says exactly why a listing could not sell `kg` to this buyer.
@@ -334,7 +350,11 @@ async fn refusal(
     } else if status != "active" || expires_at.is_some_and(|e| e <= Utc::now()) {
         AppError::conflict(format!(
             "This listing is {} and no longer for sale.",
-            if status == "active" { "expired" } else { status.as_str() }
+            if status == "active" {
+                "expired"
+            } else {
+                status.as_str()
+            }
         ))
     } else {
         match check_quantity(kg, min_lot, left) {
@@ -369,7 +389,8 @@ struct Settled {
 /// `Stop::Unpaid` (the caller words it).
 async fn settle(conn: &mut PgConnection, sale: Sale<'_>) -> Result<Settled, Stop> {
     let s = sale.settlement;
-    let buyer_money = ledger::user_account(conn, sale.buyer, Asset::Money, AccountKind::Available).await?;
+    let buyer_money =
+        ledger::user_account(conn, sale.buyer, Asset::Money, AccountKind::Available).await?;
     let seller_money =
         ledger::user_account(conn, sale.seller, Asset::Money, AccountKind::Available).await?;
     let fees = ledger::fee_account(conn, sale.order_id.as_u128() as u64).await?;
@@ -686,7 +707,20 @@ pub async fn lines(pool: &PgPool, user: Uuid, side: Side) -> Result<Vec<OrderLin
     Ok(rows
         .into_iter()
         .map(
-            |(number, listing, counterparty, region, vintage, quantity_kg, price_per_t, total, status, created_at, invoice_number, certificate)| OrderLine {
+            |(
+                number,
+                listing,
+                counterparty,
+                region,
+                vintage,
+                quantity_kg,
+                price_per_t,
+                total,
+                status,
+                created_at,
+                invoice_number,
+                certificate,
+            )| OrderLine {
                 number,
                 listing,
                 side: match side {
@@ -867,7 +901,10 @@ pub fn invoice_pdf(o: &Order) -> Result<Vec<u8>, AppError> {
         &[(0.0, "Line"), (300.0, "Amount")],
         &[
             vec!["Sale".into(), m(o.amount)],
-            vec!["Platform fee (seller)".into(), format!("-{}", m(o.seller_fee))],
+            vec![
+                "Platform fee (seller)".into(),
+                format!("-{}", m(o.seller_fee)),
+            ],
             vec!["Paid to the seller".into(), m(o.seller_receives)],
         ],
     );

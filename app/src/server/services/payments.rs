@@ -7,7 +7,9 @@ use crate::domain::market::parse_money;
 use crate::error::AppError;
 use crate::server::ledger::{self, AccountKind, Asset, Leg, Transfer};
 use crate::server::payments::sandbox::{Delivery, Sandbox};
-use crate::server::payments::{GatewayEvent, Outcome, PaymentGateway, PaymentIntent, Start, WebhookError};
+use crate::server::payments::{
+    GatewayEvent, Outcome, PaymentGateway, PaymentIntent, Start, WebhookError,
+};
 use crate::server::services::{orders, withdrawals};
 use crate::server::state::PaymentsConfig;
 use crate::server::AppState;
@@ -89,7 +91,10 @@ pub(crate) async fn create(
 }
 
 /// The gateway page of a pending payment.
-pub(crate) async fn redirect_of(conn: &mut PgConnection, payment: Uuid) -> Result<String, sqlx::Error> {
+pub(crate) async fn redirect_of(
+    conn: &mut PgConnection,
+    payment: Uuid,
+) -> Result<String, sqlx::Error> {
     let gateway: String = sqlx::query_scalar("SELECT gateway FROM payments WHERE id = $1")
         .bind(payment)
         .fetch_one(conn)
@@ -145,13 +150,30 @@ pub async fn receive_webhook(
     let event = match verified {
         Ok(event) => event,
         Err(WebhookError::Ignored(what)) => {
-            record_event(&state.pool, gateway_name, None, None, true, "ignored", &what).await;
+            record_event(
+                &state.pool,
+                gateway_name,
+                None,
+                None,
+                true,
+                "ignored",
+                &what,
+            )
+            .await;
             return Ok(WebhookReply::Ignored(what));
         }
         Err(e) => {
             tracing::warn!(gateway = gateway_name, error = %e, "refused a payment webhook");
-            record_event(&state.pool, gateway_name, None, None, false, "refused", &e.to_string())
-                .await;
+            record_event(
+                &state.pool,
+                gateway_name,
+                None,
+                None,
+                false,
+                "refused",
+                &e.to_string(),
+            )
+            .await;
             return Err(e);
         }
     };
@@ -189,18 +211,30 @@ async fn record_event(
     }
 }
 
-async fn apply(pool: &PgPool, gateway: &str, event: &GatewayEvent) -> Result<WebhookReply, AppError> {
+async fn apply(
+    pool: &PgPool,
+    gateway: &str,
+    event: &GatewayEvent,
+) -> Result<WebhookReply, AppError> {
     let mut tx = pool.begin().await?;
     let row: Option<(String, Uuid, Decimal, String, String)> = sqlx::query_as(
         "SELECT number, user_id, amount, status, gateway FROM payments WHERE id = $1 FOR UPDATE",
     )
     .bind(event.payment_id)
     .fetch_optional(&mut *tx)
-    .await
-    ?;
+    .await?;
     let Some((number, user, amount, status, payment_gateway)) = row else {
         drop(tx);
-        record_event(pool, gateway, Some(&event.event_id), Some(event.payment_id), true, "unknown payment", "").await;
+        record_event(
+            pool,
+            gateway,
+            Some(&event.event_id),
+            Some(event.payment_id),
+            true,
+            "unknown payment",
+            "",
+        )
+        .await;
         return Ok(WebhookReply::Ignored("unknown payment".into()));
     };
     if payment_gateway != gateway {
@@ -209,13 +243,25 @@ async fn apply(pool: &PgPool, gateway: &str, event: &GatewayEvent) -> Result<Web
     let late_success = status == "expired" && event.outcome == Outcome::Succeeded;
     if status != "pending" && !late_success {
         drop(tx);
-        record_event(pool, gateway, Some(&event.event_id), Some(event.payment_id), true, "already settled", &status).await;
+        record_event(
+            pool,
+            gateway,
+            Some(&event.event_id),
+            Some(event.payment_id),
+            true,
+            "already settled",
+            &status,
+        )
+        .await;
         return Ok(WebhookReply::AlreadySettled(status));
     }
     let new_status = match &event.outcome {
         Outcome::Succeeded => {
-            let clearing = ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing).await?;
-            let wallet = ledger::user_account(&mut tx, user, Asset::Money, AccountKind::Available).await?;
+            let clearing =
+                ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing)
+                    .await?;
+            let wallet =
+                ledger::user_account(&mut tx, user, Asset::Money, AccountKind::Available).await?;
             let transfer = ledger::transfer(
                 &mut tx,
                 Transfer {
@@ -256,7 +302,12 @@ async fn apply(pool: &PgPool, gateway: &str, event: &GatewayEvent) -> Result<Web
             .execute(&mut *tx)
             .await
             ?;
-            orders::cancel_checkout(&mut tx, event.payment_id, &format!("The payment failed: {reason}")).await?;
+            orders::cancel_checkout(
+                &mut tx,
+                event.payment_id,
+                &format!("The payment failed: {reason}"),
+            )
+            .await?;
             "failed"
         }
     };
@@ -344,7 +395,12 @@ pub async fn sandbox_choice(
         "succeed" => "succeeded",
         "fail" => "failed",
         "timeout" => return Ok(None),
-        _ => return Err(AppError::invalid("choice", "Choose succeed, fail or timeout.")),
+        _ => {
+            return Err(AppError::invalid(
+                "choice",
+                "Choose succeed, fail or timeout.",
+            ))
+        }
     };
     let gw = gateway(&state.config.payments);
     let delivery = Delivery {
@@ -398,7 +454,8 @@ impl From<PaymentRow> for PaymentLine {
     }
 }
 
-const PAYMENT_SELECT: &str = "SELECT p.number, p.purpose, p.amount, p.status, p.failure, p.created_at,
+const PAYMENT_SELECT: &str =
+    "SELECT p.number, p.purpose, p.amount, p.status, p.failure, p.created_at,
         p.expires_at, p.id, o.number AS order
     FROM payments p LEFT JOIN orders o ON o.payment_id = p.id";
 
@@ -421,17 +478,24 @@ pub async fn wallet(state: &AppState, user: Uuid) -> Result<MoneyWallet, AppErro
     let available = ledger::balance(&mut conn, user, Asset::Money, AccountKind::Available).await?;
     let held = ledger::balance(&mut conn, user, Asset::Money, AccountKind::Held).await?;
     drop(conn);
-    let movements: Vec<(DateTime<Utc>, String, String, Decimal, Decimal, Option<String>, String)> =
-        sqlx::query_as(
-            "SELECT t.created_at, t.kind, a.kind, e.amount, e.balance_after, t.reference, t.memo
+    let movements: Vec<(
+        DateTime<Utc>,
+        String,
+        String,
+        Decimal,
+        Decimal,
+        Option<String>,
+        String,
+    )> = sqlx::query_as(
+        "SELECT t.created_at, t.kind, a.kind, e.amount, e.balance_after, t.reference, t.memo
              FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
              JOIN ledger_transfers t ON t.id = e.transfer_id
              WHERE a.owner_id = $1 AND a.asset = 'money'
              ORDER BY e.id DESC LIMIT 100",
-        )
-        .bind(user)
-        .fetch_all(pool)
-        .await?;
+    )
+    .bind(user)
+    .fetch_all(pool)
+    .await?;
     let payments: Vec<PaymentRow> = sqlx::query_as(&format!(
         "{PAYMENT_SELECT} WHERE p.user_id = $1 ORDER BY p.created_at DESC LIMIT 50"
     ))
@@ -444,15 +508,17 @@ pub async fn wallet(state: &AppState, user: Uuid) -> Result<MoneyWallet, AppErro
         held,
         movements: movements
             .into_iter()
-            .map(|(at, kind, account, amount, balance_after, reference, memo)| MoneyMovement {
-                at,
-                kind,
-                account,
-                amount,
-                balance_after,
-                reference,
-                memo,
-            })
+            .map(
+                |(at, kind, account, amount, balance_after, reference, memo)| MoneyMovement {
+                    at,
+                    kind,
+                    account,
+                    amount,
+                    balance_after,
+                    reference,
+                    memo,
+                },
+            )
             .collect(),
         payments: payments.into_iter().map(PaymentLine::from).collect(),
         withdrawals: withdrawals::of_user(pool, user).await?,

@@ -68,10 +68,16 @@ pub async fn update(
 ) -> Result<Settings, AppError> {
     let mut errors = FieldErrors::new();
     let buyer = errors.check("buyer_fee_percent", parse_percent(input.buyer_fee_percent));
-    let seller = errors.check("seller_fee_percent", parse_percent(input.seller_fee_percent));
+    let seller = errors.check(
+        "seller_fee_percent",
+        parse_percent(input.seller_fee_percent),
+    );
     let min = errors.check("withdrawal_min", parse_money(input.withdrawal_min));
     let max = errors.check("withdrawal_max", parse_money(input.withdrawal_max));
-    let daily = errors.check("withdrawal_daily_max", parse_money(input.withdrawal_daily_max));
+    let daily = errors.check(
+        "withdrawal_daily_max",
+        parse_money(input.withdrawal_daily_max),
+    );
     let fee = errors.check(
         "withdrawal_fee",
         if input.withdrawal_fee.trim().parse::<Decimal>() == Ok(Decimal::ZERO) {
@@ -82,7 +88,10 @@ pub async fn update(
     );
     if let (Some(min), Some(max)) = (min, max) {
         if max < min {
-            errors.add("withdrawal_max", "The largest withdrawal is below the smallest.");
+            errors.add(
+                "withdrawal_max",
+                "The largest withdrawal is below the smallest.",
+            );
         }
     }
     if let (Some(max), Some(daily)) = (max, daily) {

@@ -50,7 +50,11 @@ pub async fn rules(pool: &PgPool, user: Uuid) -> Result<WithdrawalRules, AppErro
 
 /// Requests a payout; answers its number. The same key answers the same withdrawal.
 #[tracing::instrument(skip(state), err(level = "info"))]
-pub async fn request(state: &AppState, user: Uuid, input: NewWithdrawal<'_>) -> Result<String, AppError> {
+pub async fn request(
+    state: &AppState,
+    user: Uuid,
+    input: NewWithdrawal<'_>,
+) -> Result<String, AppError> {
     let currency = &state.config.payments.currency;
     let mut errors = FieldErrors::new();
     let amount = errors.check("amount", parse_money(input.amount));
@@ -60,7 +64,10 @@ pub async fn request(state: &AppState, user: Uuid, input: NewWithdrawal<'_>) -> 
     }
     let holder = input.account_holder.trim();
     if !(2..=100).contains(&holder.chars().count()) {
-        errors.add("account_holder", "Give the account holder's name as the bank knows it.");
+        errors.add(
+            "account_holder",
+            "Give the account holder's name as the bank knows it.",
+        );
     }
     let account: String = input
         .account_number
@@ -72,7 +79,9 @@ pub async fn request(state: &AppState, user: Uuid, input: NewWithdrawal<'_>) -> 
     }
     let key = input.idempotency_key.trim();
     if !(8..=100).contains(&key.len())
-        || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         errors.add("idempotency_key", "Reload the page and submit again.");
     }
@@ -80,12 +89,13 @@ pub async fn request(state: &AppState, user: Uuid, input: NewWithdrawal<'_>) -> 
     let amount = amount.expect("checked");
 
     let mut tx = state.pool.begin().await?;
-    if let Some(number) =
-        sqlx::query_scalar("SELECT number FROM withdrawals WHERE user_id = $1 AND idempotency_key = $2")
-            .bind(user)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?
+    if let Some(number) = sqlx::query_scalar(
+        "SELECT number FROM withdrawals WHERE user_id = $1 AND idempotency_key = $2",
+    )
+    .bind(user)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?
     {
         return Ok(number);
     }
@@ -121,19 +131,26 @@ pub async fn request(state: &AppState, user: Uuid, input: NewWithdrawal<'_>) -> 
         ledger::next_in_sequence(&mut tx, "withdrawal_number_seq").await?
     );
     let total = amount + s.withdrawal_fee;
-    let hold = ledger::hold(&mut tx, user, Asset::Money, total, &format!("withdrawal {number}"), Some(user))
-        .await
-        .map_err(|e| match e {
-            LedgerError::Insufficient { balance, .. } => AppError::InsufficientFunds {
-                message: format!(
-                    "This withdrawal needs {} (with the {} fee); your wallet has {}.",
-                    format_money(total, currency),
-                    format_money(s.withdrawal_fee, currency),
-                    format_money(balance, currency)
-                ),
-            },
-            other => other.into(),
-        })?;
+    let hold = ledger::hold(
+        &mut tx,
+        user,
+        Asset::Money,
+        total,
+        &format!("withdrawal {number}"),
+        Some(user),
+    )
+    .await
+    .map_err(|e| match e {
+        LedgerError::Insufficient { balance, .. } => AppError::InsufficientFunds {
+            message: format!(
+                "This withdrawal needs {} (with the {} fee); your wallet has {}.",
+                format_money(total, currency),
+                format_money(s.withdrawal_fee, currency),
+                format_money(balance, currency)
+            ),
+        },
+        other => other.into(),
+    })?;
     sqlx::query(
         "INSERT INTO withdrawals (id, number, user_id, amount, fee, bank_name, account_holder, account_number,
                                   idempotency_key, hold_id)
@@ -171,7 +188,8 @@ type Row = (
     Option<DateTime<Utc>>,
 );
 
-const SELECT: &str = "SELECT w.number, u.full_name, u.email, w.amount, w.fee, w.bank_name, w.account_holder,
+const SELECT: &str =
+    "SELECT w.number, u.full_name, u.email, w.amount, w.fee, w.bank_name, w.account_holder,
         w.account_number, w.status, w.decision_note, d.full_name, w.created_at, w.decided_at
     FROM withdrawals w JOIN users u ON u.id = w.user_id LEFT JOIN users d ON d.id = w.decided_by";
 
@@ -254,15 +272,23 @@ pub async fn decide(
         _ => return Err(AppError::invalid("decision", "Choose approve or reject.")),
     };
     let mut tx = pool.begin().await?;
-    let row: Option<(Uuid, Uuid, Decimal, Decimal, Uuid, String, Option<String>, Option<DateTime<Utc>>)> =
-        sqlx::query_as(
-            "SELECT w.id, w.user_id, w.amount, w.fee, w.hold_id, w.status, d.full_name, w.decided_at
+    let row: Option<(
+        Uuid,
+        Uuid,
+        Decimal,
+        Decimal,
+        Uuid,
+        String,
+        Option<String>,
+        Option<DateTime<Utc>>,
+    )> = sqlx::query_as(
+        "SELECT w.id, w.user_id, w.amount, w.fee, w.hold_id, w.status, d.full_name, w.decided_at
              FROM withdrawals w LEFT JOIN users d ON d.id = w.decided_by
              WHERE w.number = $1 FOR UPDATE OF w",
-        )
-        .bind(number.trim().to_uppercase())
-        .fetch_optional(&mut *tx)
-        .await?;
+    )
+    .bind(number.trim().to_uppercase())
+    .fetch_optional(&mut *tx)
+    .await?;
     let Some((id, user, amount, fee, hold, current, decider, decided_at)) = row else {
         return Err(AppError::not_found("The withdrawal"));
     };
@@ -270,14 +296,20 @@ pub async fn decide(
         return Err(AppError::conflict(format!(
             "This withdrawal was already {current} by {} on {}.",
             decider.unwrap_or_else(|| "an admin".into()),
-            decided_at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()
+            decided_at
+                .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default()
         )));
     }
     let transfer = if status == "paid" {
-        let clearing = ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing).await?;
+        let clearing =
+            ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing).await?;
         let mut legs = vec![Leg::new(clearing, amount)];
         if fee > Decimal::ZERO {
-            legs.push(Leg::new(ledger::fee_account(&mut tx, id.as_u128() as u64).await?, fee));
+            legs.push(Leg::new(
+                ledger::fee_account(&mut tx, id.as_u128() as u64).await?,
+                fee,
+            ));
         }
         ledger::post(
             &mut tx,
@@ -328,7 +360,11 @@ pub async fn decide(
         &mut tx,
         AuditEntry {
             actor_id: Some(admin),
-            action: if status == "paid" { "withdrawal.pay" } else { "withdrawal.reject" },
+            action: if status == "paid" {
+                "withdrawal.pay"
+            } else {
+                "withdrawal.reject"
+            },
             entity: "withdrawal",
             entity_id: number.trim().to_uppercase(),
             before: Some(json!({"status": "pending"})),
