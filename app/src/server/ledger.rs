@@ -214,6 +214,36 @@ pub async fn user_account(
     .await?)
 }
 
+/// Several users' accounts in one round trip (in the order asked); any not opened yet is
+/// created as `user_account` does.
+pub async fn user_accounts(
+    conn: &mut PgConnection,
+    wanted: &[(Uuid, Asset, AccountKind)],
+) -> Result<Vec<i64>, LedgerError> {
+    let owners: Vec<Uuid> = wanted.iter().map(|w| w.0).collect();
+    let assets: Vec<&str> = wanted.iter().map(|w| w.1.as_str()).collect();
+    let kinds: Vec<&str> = wanted.iter().map(|w| w.2.as_str()).collect();
+    let found: Vec<Option<i64>> = sqlx::query_scalar(
+        "SELECT a.id FROM UNNEST($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY w(owner, asset, kind, n)
+         LEFT JOIN ledger_accounts a
+                ON a.owner_id = w.owner AND a.asset = w.asset AND a.kind = w.kind AND a.scope IS NULL
+         ORDER BY w.n",
+    )
+    .bind(&owners)
+    .bind(&assets)
+    .bind(&kinds)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut ids = Vec::with_capacity(wanted.len());
+    for (id, (owner, asset, kind)) in found.into_iter().zip(wanted) {
+        ids.push(match id {
+            Some(id) => id,
+            None => user_account(conn, *owner, *asset, *kind).await?,
+        });
+    }
+    Ok(ids)
+}
+
 /// One of the platform's own accounts (created by the migration).
 pub async fn platform_account(
     conn: &mut PgConnection,

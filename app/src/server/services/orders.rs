@@ -389,22 +389,22 @@ struct Settled {
 /// `Stop::Unpaid` (the caller words it).
 async fn settle(conn: &mut PgConnection, sale: Sale<'_>) -> Result<Settled, Stop> {
     let s = sale.settlement;
-    let buyer_money =
-        ledger::user_account(conn, sale.buyer, Asset::Money, AccountKind::Available).await?;
-    let seller_money =
-        ledger::user_account(conn, sale.seller, Asset::Money, AccountKind::Available).await?;
-    let fees = ledger::fee_account(conn, sale.order_id.as_u128() as u64).await?;
-    let credits_to = ledger::user_account(
+    let credit_kind = if sale.retire.is_some() {
+        AccountKind::Retired
+    } else {
+        AccountKind::Available
+    };
+    let ids = ledger::user_accounts(
         conn,
-        sale.buyer,
-        Asset::Credit,
-        if sale.retire.is_some() {
-            AccountKind::Retired
-        } else {
-            AccountKind::Available
-        },
+        &[
+            (sale.buyer, Asset::Money, AccountKind::Available),
+            (sale.seller, Asset::Money, AccountKind::Available),
+            (sale.buyer, Asset::Credit, credit_kind),
+        ],
     )
     .await?;
+    let (buyer_money, seller_money, credits_to) = (ids[0], ids[1], ids[2]);
+    let fees = ledger::fee_account(conn, sale.order_id.as_u128() as u64).await?;
     let mut legs = vec![Leg::new(credits_to, Decimal::from(sale.kg))];
     for (account, amount) in [
         (buyer_money, -s.buyer_pays),
