@@ -113,6 +113,29 @@ async fn sql(query: &str) -> anyhow::Result<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
+/// With `EVCX_PG_PROFILE=1`, resets pg_stat_statements before a load.
+async fn profile_reset() -> anyhow::Result<()> {
+    if std::env::var("EVCX_PG_PROFILE").is_ok_and(|v| v == "1") {
+        sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await?;
+        sql("SELECT pg_stat_statements_reset()").await?;
+    }
+    Ok(())
+}
+
+/// With `EVCX_PG_PROFILE=1`, prints the statements that took the most time during the load.
+async fn profile_print() -> anyhow::Result<()> {
+    if std::env::var("EVCX_PG_PROFILE").is_ok_and(|v| v == "1") {
+        let top = sql(
+            "SELECT string_agg(format('%8s calls %8s ms total %6s ms mean  %s', calls, round(total_exec_time::numeric, 0),
+                                      round(mean_exec_time::numeric, 3), left(regexp_replace(query, '\\s+', ' ', 'g'), 150)), E'\n')
+             FROM (SELECT * FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 40) s",
+        )
+        .await?;
+        println!("statements by total time:\n{top}");
+    }
+    Ok(())
+}
+
 /// Prints `CHECK FAILED` when `got` is not `want`; answers whether it is.
 fn check(what: &str, got: impl std::fmt::Display, want: impl std::fmt::Display) -> bool {
     let (got, want) = (got.to_string(), want.to_string());
@@ -318,6 +341,7 @@ pub async fn purchase_distinct(concurrency: usize) -> anyhow::Result<bool> {
         sessions.len(),
         listings.len()
     );
+    profile_reset().await?;
     let load = drive(
         concurrency,
         PURCHASES,
@@ -336,6 +360,7 @@ pub async fn purchase_distinct(concurrency: usize) -> anyhow::Result<bool> {
     )
     .await?;
     server.stop().await?;
+    profile_print().await?;
 
     println!("checking the database…");
     let double = double_sales().await?;

@@ -134,6 +134,12 @@ impl LocalPg {
         if !options.fsync {
             conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
         }
+        // Profiling a benchmark: `EVCX_PG_PROFILE=1` loads pg_stat_statements.
+        if std::env::var("EVCX_PG_PROFILE").is_ok_and(|v| v == "1") {
+            conf.push_str(
+                "shared_preload_libraries = 'pg_stat_statements'\npg_stat_statements.track = all\n",
+            );
+        }
         let conf_path = self.pgdata.join("postgresql.conf");
         let mut existing = std::fs::read_to_string(&conf_path)?;
         existing.push_str(&conf);

@@ -20,6 +20,16 @@ pub struct Fees {
     pub seller_rate: Decimal,
 }
 
+impl Fees {
+    /// The fee rates as stored (trailing zeros dropped).
+    pub fn new(buyer_rate: Decimal, seller_rate: Decimal) -> Fees {
+        Fees {
+            buyer_rate: buyer_rate.normalize(),
+            seller_rate: seller_rate.normalize(),
+        }
+    }
+}
+
 impl Default for Fees {
     fn default() -> Self {
         Fees {

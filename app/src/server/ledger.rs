@@ -244,6 +244,50 @@ pub async fn user_accounts(
     Ok(ids)
 }
 
+/// `user_accounts` and one of the fee-income accounts (see `fee_account`) in one round trip.
+pub async fn user_accounts_and_fees(
+    conn: &mut PgConnection,
+    wanted: &[(Uuid, Asset, AccountKind)],
+    fee_seed: u64,
+) -> Result<(Vec<i64>, i64), LedgerError> {
+    let owners: Vec<Uuid> = wanted.iter().map(|w| w.0).collect();
+    let assets: Vec<&str> = wanted.iter().map(|w| w.1.as_str()).collect();
+    let kinds: Vec<&str> = wanted.iter().map(|w| w.2.as_str()).collect();
+    let mut found: Vec<Option<i64>> = sqlx::query_scalar(
+        "SELECT id FROM (
+             SELECT w.n, a.id FROM UNNEST($1::uuid[], $2::text[], $3::text[]) WITH ORDINALITY w(owner, asset, kind, n)
+             LEFT JOIN ledger_accounts a
+                    ON a.owner_id = w.owner AND a.asset = w.asset AND a.kind = w.kind AND a.scope IS NULL
+             UNION ALL
+             SELECT 0, id FROM ledger_accounts
+             WHERE owner_id IS NULL AND asset = 'money' AND kind = 'platform_fees' AND shard = $4) s
+         ORDER BY n",
+    )
+    .bind(&owners)
+    .bind(&assets)
+    .bind(&kinds)
+    .bind((fee_seed % FEE_SHARDS) as i16)
+    .fetch_all(&mut *conn)
+    .await?;
+    if found.len() != wanted.len() + 1 {
+        return Err(LedgerError::Invalid("no platform fee account".into()));
+    }
+    let fees = found
+        .remove(0)
+        .ok_or_else(|| LedgerError::Invalid("no platform fee account".into()))?;
+    let mut ids = Vec::with_capacity(wanted.len());
+    for (id, (owner, asset, kind)) in found.into_iter().zip(wanted) {
+        ids.push(match id {
+            Some(id) => id,
+            None => user_account(conn, *owner, *asset, *kind).await?,
+        });
+    }
+    Ok((ids, fees))
+}
+
+/// How many fee-income accounts the platform has (the migration creates them).
+const FEE_SHARDS: u64 = 16;
+
 /// One of the platform's own accounts (created by the migration).
 pub async fn platform_account(
     conn: &mut PgConnection,
@@ -272,7 +316,7 @@ pub async fn fee_account(conn: &mut PgConnection, seed: u64) -> Result<i64, Ledg
     Ok(sqlx::query_scalar(
         "SELECT id FROM ledger_accounts WHERE owner_id IS NULL AND asset = 'money' AND kind = 'platform_fees' AND shard = $1",
     )
-    .bind((seed % 16) as i16)
+    .bind((seed % FEE_SHARDS) as i16)
     .fetch_one(&mut *conn)
     .await?)
 }
@@ -392,9 +436,27 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
         )));
     }
 
+    let (mut account_ids, mut assets, mut amounts, mut afters) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for a in &accounts {
+        account_ids.push(a.id);
+        assets.push(a.asset.as_str());
+        amounts.push(net[&a.id]);
+        afters.push(a.balance + net[&a.id]);
+    }
+    // The transfer, its entries and the new balances in one statement (nothing is written
+    // when the idempotency key was taken a moment ago by a concurrent request).
     let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO ledger_transfers (kind, hold_id, idempotency_key, reference, memo, actor_id)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        "WITH t AS (
+             INSERT INTO ledger_transfers (kind, hold_id, idempotency_key, reference, memo, actor_id)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
+         e AS (
+             INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
+             SELECT t.id, n.* FROM t, UNNEST($7::bigint[], $8::text[], $9::numeric[], $10::numeric[]) AS n),
+         b AS (
+             UPDATE ledger_accounts a SET balance = a.balance + n.amount
+             FROM t, UNNEST($7::bigint[], $9::numeric[]) AS n(id, amount) WHERE a.id = n.id)
+         SELECT id FROM t",
     )
     .bind(t.kind)
     .bind(t.hold_id)
@@ -402,6 +464,10 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
     .bind(&t.reference)
     .bind(&t.memo)
     .bind(t.actor)
+    .bind(&account_ids)
+    .bind(&assets)
+    .bind(&amounts)
+    .bind(&afters)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(id) = id else {
@@ -413,33 +479,6 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
                 .await?;
         return Ok(Posted::Replayed(existing));
     };
-    let (mut account_ids, mut assets, mut amounts, mut afters) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for a in &accounts {
-        account_ids.push(a.id);
-        assets.push(a.asset.clone());
-        amounts.push(net[&a.id]);
-        afters.push(a.balance + net[&a.id]);
-    }
-    sqlx::query(
-        "INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
-         SELECT $1, * FROM UNNEST($2::bigint[], $3::text[], $4::numeric[], $5::numeric[])",
-    )
-    .bind(id)
-    .bind(&account_ids)
-    .bind(&assets)
-    .bind(&amounts)
-    .bind(&afters)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "UPDATE ledger_accounts a SET balance = a.balance + n.amount
-         FROM UNNEST($1::bigint[], $2::numeric[]) AS n(id, amount) WHERE a.id = n.id",
-    )
-    .bind(&account_ids)
-    .bind(&amounts)
-    .execute(&mut *conn)
-    .await?;
 
     // Credits carry serials: pair the debited accounts with the credited ones, lowest
     // serials first. Issuance mints its own block (the source holds none).
@@ -538,14 +577,23 @@ async fn move_serials(
     })?;
     for take in takes {
         let issuance = issuance_of[&take.block];
+        // The movement is recorded in the same statement that moves the serials. A split
+        // shrinks the old block first (blocks may never overlap, not even for a moment).
         match take.rest {
             None => {
                 sqlx::query(
-                    "UPDATE serial_blocks SET account_id = $2, retirement_id = $3 WHERE id = $1",
+                    "WITH m AS (UPDATE serial_blocks SET account_id = $2, retirement_id = $3 WHERE id = $1)
+                     INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
+                     VALUES ($4, $5, int8range($6, $7), $8, $2)",
                 )
                 .bind(take.block)
                 .bind(to)
                 .bind(retirement)
+                .bind(transfer_id)
+                .bind(issuance)
+                .bind(take.moved.start)
+                .bind(take.moved.end)
+                .bind(from)
                 .execute(&mut *conn)
                 .await?;
             }
@@ -557,30 +605,22 @@ async fn move_serials(
                     .execute(&mut *conn)
                     .await?;
                 sqlx::query(
-                    "INSERT INTO serial_blocks (issuance_id, serials, account_id, retirement_id)
-                     VALUES ($1, int8range($2, $3), $4, $5)",
+                    "WITH b AS (INSERT INTO serial_blocks (issuance_id, serials, account_id, retirement_id)
+                                VALUES ($1, int8range($2, $3), $4, $5))
+                     INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
+                     VALUES ($6, $1, int8range($2, $3), $7, $4)",
                 )
                 .bind(issuance)
                 .bind(take.moved.start)
                 .bind(take.moved.end)
                 .bind(to)
                 .bind(retirement)
+                .bind(transfer_id)
+                .bind(from)
                 .execute(&mut *conn)
                 .await?;
             }
         }
-        sqlx::query(
-            "INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
-             VALUES ($1, $2, int8range($3, $4), $5, $6)",
-        )
-        .bind(transfer_id)
-        .bind(issuance)
-        .bind(take.moved.start)
-        .bind(take.moved.end)
-        .bind(from)
-        .bind(to)
-        .execute(&mut *conn)
-        .await?;
     }
     Ok(())
 }

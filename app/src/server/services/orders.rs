@@ -8,12 +8,12 @@
 use crate::api::market::{Order, OrderLine, Purchase};
 use crate::domain::market::{format_money, parse_tonnes, tonnes};
 use crate::domain::serial::SerialRange;
-use crate::domain::trade::{check_quantity, Settlement};
+use crate::domain::trade::{check_quantity, Fees, Settlement};
 use crate::domain::user::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{self, AccountKind, Asset, LedgerError, Leg, Transfer};
+use crate::server::services::payments;
 use crate::server::services::wallet::{self, Retirement};
-use crate::server::services::{payments, settings};
 use crate::server::session::Caller;
 use crate::server::AppState;
 use chrono::{DateTime, Utc};
@@ -123,6 +123,7 @@ struct Taken {
     seller_id: Uuid,
     price_per_t: Decimal,
     hold_id: Uuid,
+    number: String,
 }
 
 async fn attempt(
@@ -135,11 +136,10 @@ async fn attempt(
     retire: Option<(&str, &str)>,
 ) -> Result<Purchase, Stop> {
     let mut tx = state.pool.begin().await?;
-    if let Some(p) = replay(&mut tx, buyer, key, listing, kg).await? {
-        return Ok(p);
-    }
-    // Decide how it is paid before touching the listing: the wallet, or a checkout.
-    let fees = settings::get(&mut tx).await?.fees();
+    let fees = match replay(&mut tx, buyer, key, listing, kg).await? {
+        Replay::Done(p) => return Ok(p),
+        Replay::New(fees) => fees,
+    };
     // The quantity leaves the listing in one conditional statement: it never goes below zero,
     // and concurrent buyers queue on the row.
     let column = if checkout { "pending_kg" } else { "sold_kg" };
@@ -151,7 +151,7 @@ async fn attempt(
            AND (expires_at IS NULL OR expires_at > now())
            AND quantity_kg - sold_kg - pending_kg >= $2
            AND ($2 >= min_lot_kg OR $2 = quantity_kg - sold_kg - pending_kg)
-         RETURNING id, seller_id, price_per_t, hold_id",
+         RETURNING id, seller_id, price_per_t, hold_id, 'ORD-' || lpad(nextval('order_number_seq')::text, 6, '0') AS number",
         complete = if checkout { "false" } else { "pending_kg = 0" },
     ))
     .bind(listing)
@@ -164,10 +164,7 @@ async fn attempt(
     };
     let settlement = Settlement::new(taken.price_per_t, kg, fees);
     let order_id = Uuid::new_v4();
-    let number = format!(
-        "ORD-{:06}",
-        ledger::next_in_sequence(&mut tx, "order_number_seq").await?
-    );
+    let number = taken.number;
 
     if checkout {
         let available =
@@ -289,26 +286,52 @@ async fn attempt(
     })
 }
 
-/// The order a key already made, if any. The same key for a different purchase is refused.
+enum Replay {
+    /// The key made this order before.
+    Done(Purchase),
+    /// A new purchase, at these fees.
+    New(Fees),
+}
+
+/// The order a key already made, if any (the same key for a different purchase is refused);
+/// otherwise the fees a new purchase pays now. One round trip.
 async fn replay(
     conn: &mut PgConnection,
     buyer: Uuid,
     key: &str,
     listing: &str,
     kg: i64,
-) -> Result<Option<Purchase>, Stop> {
-    let row: Option<(String, String, i64, String, Option<Uuid>)> = sqlx::query_as(
-        "SELECT o.number, l.number, o.quantity_kg, o.status, o.payment_id FROM orders o
-         JOIN listings l ON l.id = o.listing_id
-         WHERE o.buyer_id = $1 AND o.idempotency_key = $2",
+) -> Result<Replay, Stop> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        buyer_fee_rate: Decimal,
+        seller_fee_rate: Decimal,
+        number: Option<String>,
+        listing_number: Option<String>,
+        quantity_kg: Option<i64>,
+        status: Option<String>,
+        payment_id: Option<Uuid>,
+    }
+    let row: Row = sqlx::query_as(
+        "SELECT s.buyer_fee_rate, s.seller_fee_rate, o.number, l.number AS listing_number,
+                o.quantity_kg, o.status, o.payment_id
+         FROM platform_settings s
+         LEFT JOIN orders o ON o.buyer_id = $1 AND o.idempotency_key = $2
+         LEFT JOIN listings l ON l.id = o.listing_id",
     )
     .bind(buyer)
     .bind(key)
-    .fetch_optional(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let Some((number, listing_number, quantity, status, payment)) = row else {
-        return Ok(None);
+    let (Some(number), Some(listing_number), Some(quantity), Some(status)) =
+        (row.number, row.listing_number, row.quantity_kg, row.status)
+    else {
+        return Ok(Replay::New(Fees::new(
+            row.buyer_fee_rate,
+            row.seller_fee_rate,
+        )));
     };
+    let payment = row.payment_id;
     if listing_number != listing || quantity != kg {
         return Err(Stop::Fail(AppError::conflict(format!(
             "This purchase key was already used for order {number}. Reload the page to buy again."
@@ -318,7 +341,7 @@ async fn replay(
         ("pending", Some(payment)) => payments::redirect_of(conn, payment).await?,
         _ => format!("/orders/{number}"),
     };
-    Ok(Some(Purchase {
+    Ok(Replay::Done(Purchase {
         order: number,
         next,
     }))
@@ -379,7 +402,6 @@ struct Sale<'a> {
 /// What settling wrote.
 struct Settled {
     transfer_id: i64,
-    invoice: String,
     retirement: Option<Uuid>,
 }
 
@@ -394,17 +416,17 @@ async fn settle(conn: &mut PgConnection, sale: Sale<'_>) -> Result<Settled, Stop
     } else {
         AccountKind::Available
     };
-    let ids = ledger::user_accounts(
+    let (ids, fees) = ledger::user_accounts_and_fees(
         conn,
         &[
             (sale.buyer, Asset::Money, AccountKind::Available),
             (sale.seller, Asset::Money, AccountKind::Available),
             (sale.buyer, Asset::Credit, credit_kind),
         ],
+        sale.order_id.as_u128() as u64,
     )
     .await?;
     let (buyer_money, seller_money, credits_to) = (ids[0], ids[1], ids[2]);
-    let fees = ledger::fee_account(conn, sale.order_id.as_u128() as u64).await?;
     let mut legs = vec![Leg::new(credits_to, Decimal::from(sale.kg))];
     for (account, amount) in [
         (buyer_money, -s.buyer_pays),
@@ -456,13 +478,8 @@ async fn settle(conn: &mut PgConnection, sale: Sale<'_>) -> Result<Settled, Stop
         )
         .await?;
     }
-    let invoice = format!(
-        "INV-{:06}",
-        ledger::next_in_sequence(conn, "invoice_number_seq").await?
-    );
     Ok(Settled {
         transfer_id,
-        invoice,
         retirement,
     })
 }
@@ -491,8 +508,9 @@ async fn insert_order(conn: &mut PgConnection, o: NewOrder<'_>) -> Result<(), sq
                              buyer_fee, seller_fee, buyer_pays, seller_receives, status, idempotency_key,
                              retire_beneficiary, retire_reason, payment_id, money_hold_id, transfer_id,
                              invoice_number, retirement_id, completed_at, closed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-                 CASE WHEN $13 = 'completed' THEN now() END, CASE WHEN $13 = 'completed' THEN now() END)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+                 CASE WHEN $13 = 'completed' THEN 'INV-' || lpad(nextval('invoice_number_seq')::text, 6, '0') END,
+                 $20, CASE WHEN $13 = 'completed' THEN now() END, CASE WHEN $13 = 'completed' THEN now() END)",
     )
     .bind(o.id)
     .bind(o.number)
@@ -513,7 +531,6 @@ async fn insert_order(conn: &mut PgConnection, o: NewOrder<'_>) -> Result<(), sq
     .bind(o.payment_id)
     .bind(o.money_hold_id)
     .bind(o.settled.map(|s| s.transfer_id))
-    .bind(o.settled.map(|s| s.invoice.clone()))
     .bind(o.settled.and_then(|s| s.retirement))
     .execute(conn)
     .await?;
@@ -613,13 +630,13 @@ pub(crate) async fn complete_checkout(
         Stop::Fail(e) => e,
     })?;
     sqlx::query(
-        "UPDATE orders SET status = 'completed', transfer_id = $2, invoice_number = $3, retirement_id = $4,
+        "UPDATE orders SET status = 'completed', transfer_id = $2, retirement_id = $3,
+                invoice_number = 'INV-' || lpad(nextval('invoice_number_seq')::text, 6, '0'),
                 completed_at = now(), closed_at = now()
          WHERE id = $1",
     )
     .bind(o.id)
     .bind(settled.transfer_id)
-    .bind(&settled.invoice)
     .bind(settled.retirement)
     .execute(&mut *conn)
     .await?;

@@ -28,10 +28,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn fees(&self) -> Fees {
-        Fees {
-            buyer_rate: self.buyer_fee_rate.normalize(),
-            seller_rate: self.seller_fee_rate.normalize(),
-        }
+        Fees::new(self.buyer_fee_rate, self.seller_fee_rate)
     }
 }
 
