@@ -4,6 +4,7 @@
 mod api {
     pub mod accounts;
     pub mod admin_users;
+    pub mod auctions;
     pub mod authz_matrix;
     pub mod ev_data;
     pub mod issuance;

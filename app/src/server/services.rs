@@ -1,6 +1,7 @@
 //! Use cases. Each public function is one unit of work; multi-step writes are one transaction.
 
 pub mod accounts;
+pub mod auctions;
 pub mod audit_log;
 pub mod charging;
 pub mod dashboard;

@@ -15,6 +15,8 @@ use std::sync::Arc;
 pub struct TestApp {
     pub addr: SocketAddr,
     pub pool: PgPool,
+    /// The server's state, for tests that call services directly.
+    pub state: AppState,
 }
 
 pub const PASSWORD: &str = "a long test password";
@@ -43,13 +45,13 @@ impl TestApp {
                 .site_addr(addr)
                 .build(),
         };
-        let router = server::startup::router(state);
+        let router = server::startup::router(state.clone());
         tokio::spawn(server::startup::serve(
             listener,
             router,
             std::future::pending(),
         ));
-        TestApp { addr, pool }
+        TestApp { addr, pool, state }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -211,15 +211,20 @@ struct Locked {
 /// Locks the seller's listing; refuses one that is not theirs or no longer open.
 async fn lock_own(conn: &mut PgConnection, seller: Uuid, number: &str) -> Result<Locked, AppError> {
     let row: Option<(Locked, Uuid)> =
-        sqlx::query_as::<_, (Uuid, String, i64, i64, i64, Uuid, Uuid)>(
-            "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id FROM listings
+        sqlx::query_as::<_, (Uuid, String, i64, i64, i64, Uuid, Uuid, String)>(
+            "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id, kind FROM listings
          WHERE number = $1 FOR UPDATE",
         )
         .bind(number.trim().to_uppercase())
         .fetch_optional(&mut *conn)
         .await?
         .map(
-            |(id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id)| {
+            |(id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id, kind)| {
+                let status = if kind == "auction" && status == "active" {
+                    "an open auction".to_owned()
+                } else {
+                    status
+                };
                 (
                     Locked {
                         id,
@@ -371,7 +376,7 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, AppError> {
     let mut tx = pool.begin().await?;
     let due: Vec<(Uuid, String, i64, i64, i64, Uuid)> = sqlx::query_as(
         "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id FROM listings
-         WHERE status = 'active' AND expires_at <= now()
+         WHERE status = 'active' AND expires_at <= now() AND kind = 'fixed'
          ORDER BY expires_at LIMIT 200 FOR UPDATE SKIP LOCKED",
     )
     .fetch_all(&mut *tx)

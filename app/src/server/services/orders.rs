@@ -942,3 +942,79 @@ pub fn invoice_pdf(o: &Order) -> Result<Vec<u8>, AppError> {
     }
     Ok(doc.finish())
 }
+
+/// A won auction lot, sold inside the closing transaction.
+pub(crate) struct WonLot<'a> {
+    pub listing_id: Uuid,
+    pub listing_number: &'a str,
+    pub credits_hold_id: Uuid,
+    pub seller: Uuid,
+    pub buyer: Uuid,
+    pub kg: i64,
+    pub price_per_t: Decimal,
+    pub fees: Fees,
+}
+
+/// Sells an auction's whole lot to its winner, exactly as a purchase from the wallet (the
+/// caller has released the winner's hold into their wallet in the same transaction): money
+/// against credits with both fees, serials to the buyer, order and invoice. Answers the order's
+/// id and number.
+pub(crate) async fn sell_lot(
+    conn: &mut PgConnection,
+    lot: WonLot<'_>,
+) -> Result<(Uuid, String), AppError> {
+    let settlement = Settlement::new(lot.price_per_t, lot.kg, lot.fees);
+    let order_id = Uuid::new_v4();
+    let number: String = sqlx::query_scalar(
+        "UPDATE listings SET sold_kg = quantity_kg, price_per_t = $2, status = 'sold', updated_at = now(),
+                closed_at = now()
+         WHERE id = $1 AND kind = 'auction' AND status = 'active' AND sold_kg = 0 AND pending_kg = 0
+         RETURNING 'ORD-' || lpad(nextval('order_number_seq')::text, 6, '0')",
+    )
+    .bind(lot.listing_id)
+    .bind(lot.price_per_t)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| crate::server::internal("an auction lot that is not open"))?;
+    let settled = settle(
+        conn,
+        Sale {
+            order_id,
+            number: &number,
+            hold_id: lot.credits_hold_id,
+            buyer: lot.buyer,
+            seller: lot.seller,
+            kg: lot.kg,
+            settlement: &settlement,
+            retire: None,
+        },
+    )
+    .await
+    .map_err(|e| match e {
+        Stop::Retry => AppError::from(LedgerError::Retry),
+        Stop::Unpaid => crate::server::internal("a winning bid's hold did not cover its lot"),
+        Stop::Fail(e) => e,
+    })?;
+    let key = format!("auction-{}", lot.listing_number);
+    insert_order(
+        conn,
+        NewOrder {
+            id: order_id,
+            number: &number,
+            listing_id: lot.listing_id,
+            buyer: lot.buyer,
+            seller: lot.seller,
+            kg: lot.kg,
+            price_per_t: lot.price_per_t,
+            settlement: &settlement,
+            key: &key,
+            retire: None,
+            status: "completed",
+            payment_id: None,
+            money_hold_id: None,
+            settled: Some(&settled),
+        },
+    )
+    .await?;
+    Ok((order_id, number))
+}
