@@ -157,7 +157,7 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
         leptos_options: config.leptos.clone(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut background = jobs::spawn_all(db.pool.clone(), mailer, stop_rx);
+    let mut background = jobs::spawn_all(state.clone(), db.pool.clone(), mailer, stop_rx);
 
     let addr = config.leptos.site_addr;
     let listener = tokio::net::TcpListener::bind(addr)

@@ -1,18 +1,26 @@
 //! Background work inside the server process. Each job claims its work in the database
 //! (`FOR UPDATE SKIP LOCKED` or idempotent statements), so any number of instances can run it.
 
+pub mod auctions;
 pub mod housekeeping;
 pub mod market;
 pub mod outbox;
 
 use app::server::mail::Mailer;
+use app::server::AppState;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// Starts every job; they stop when `stop` turns true.
-pub fn spawn_all(pool: PgPool, mailer: Mailer, stop: watch::Receiver<bool>) -> JoinSet<()> {
+pub fn spawn_all(
+    state: AppState,
+    pool: PgPool,
+    mailer: Mailer,
+    stop: watch::Receiver<bool>,
+) -> JoinSet<()> {
     let mut set = JoinSet::new();
+    set.spawn(auctions::run(state, stop.clone()));
     set.spawn(outbox::run(pool.clone(), mailer, stop.clone()));
     set.spawn(market::run(pool.clone(), stop.clone()));
     set.spawn(housekeeping::run(pool, stop));

@@ -365,3 +365,23 @@ async fn concurrent_bids_end_as_a_serial_replay_of_the_accepted_ones(pool: PgPoo
     }
     reconciled(&app.pool).await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_instances_closing_at_the_same_instant_close_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, number) = auction(&app, "").await;
+    let a = buyer(&app, "300000").await;
+    auctions::bid(&app.state, a, &number, "150000", false)
+        .await
+        .unwrap();
+    time_up(&app, &number).await;
+    let (one, two) = tokio::join!(
+        auctions::close_due(&app.state),
+        auctions::close_due(&app.state)
+    );
+    assert_eq!(one.unwrap() + two.unwrap(), 1);
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 1);
+    // The winner paid once: 100,000 + 2,500.
+    assert_eq!(money(&app, a, "available").await, "197500.00");
+    reconciled(&app.pool).await;
+}
