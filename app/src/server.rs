@@ -6,6 +6,7 @@ pub mod chart;
 pub mod db;
 pub mod demo;
 pub mod ledger;
+pub mod live;
 pub mod mail;
 pub mod password;
 pub mod payments;

@@ -155,6 +155,7 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
         pool: db.pool.clone(),
         config: Arc::new(config.app_config()),
         leptos_options: config.leptos.clone(),
+        live: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut background = jobs::spawn_all(state.clone(), db.pool.clone(), mailer, stop_rx);

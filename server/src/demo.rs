@@ -42,6 +42,7 @@ pub async fn seed(pool: &PgPool, config: &crate::config::Config) -> anyhow::Resu
         pool: pool.clone(),
         config: std::sync::Arc::new(config.app_config()),
         leptos_options: config.leptos.clone(),
+        live: Default::default(),
     };
     seed_market(&state, public_url).await
 }

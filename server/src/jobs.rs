@@ -20,6 +20,11 @@ pub fn spawn_all(
     stop: watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let mut set = JoinSet::new();
+    set.spawn(app::server::live::listen(
+        pool.clone(),
+        state.live.clone(),
+        stop.clone(),
+    ));
     set.spawn(auctions::run(state, stop.clone()));
     set.spawn(outbox::run(pool.clone(), mailer, stop.clone()));
     set.spawn(market::run(pool.clone(), stop.clone()));

@@ -84,6 +84,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub config: Arc<AppConfig>,
     pub leptos_options: LeptosOptions,
+    /// Live updates of this instance (see `server::live`).
+    pub live: crate::server::live::Hub,
 }
 
 impl FromRef<AppState> for LeptosOptions {

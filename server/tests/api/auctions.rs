@@ -385,3 +385,45 @@ async fn two_instances_closing_at_the_same_instant_close_once(pool: PgPool) {
     assert_eq!(money(&app, a, "available").await, "197500.00");
     reconciled(&app.pool).await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_accepted_bid_and_the_close_are_announced_live_after_commit(pool: PgPool) {
+    use app::server::live::{self, Event};
+    let app = TestApp::spawn(pool).await;
+    let (_, number) = auction(&app, "").await;
+    let a = buyer(&app, "300000").await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut events = app.state.live.subscribe();
+    tokio::spawn(live::listen(app.pool.clone(), app.state.live.clone(), stop));
+    assert_eq!(
+        events.recv().await.unwrap(),
+        Event::Resync,
+        "listening starts with a re-read"
+    );
+    auctions::bid(&app.state, a, &number, "150000", false)
+        .await
+        .unwrap();
+    // A refused bid announces nothing.
+    assert!(auctions::bid(&app.state, a, &number, "100", false)
+        .await
+        .is_err());
+    time_up(&app, &number).await;
+    auctions::close_due(&app.state).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+            .await
+            .expect("an announcement within 10 s")
+            .unwrap();
+        if let Event::Changed(c) = e {
+            assert_eq!(
+                (c.topic.as_str(), c.id.as_str()),
+                ("auction", number.as_str())
+            );
+            seen.push(c.version);
+        }
+    }
+    // The bid (version 1) and the close (version 3: the test's time_up moved it to 2).
+    assert_eq!(seen, vec![1, 3]);
+    stop_tx.send(true).unwrap();
+}

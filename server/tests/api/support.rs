@@ -44,6 +44,7 @@ impl TestApp {
                 .output_name("evcx")
                 .site_addr(addr)
                 .build(),
+            live: Default::default(),
         };
         let router = server::startup::router(state.clone());
         tokio::spawn(server::startup::serve(

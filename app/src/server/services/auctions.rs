@@ -8,6 +8,7 @@ use crate::domain::market::{format_money, parse_money, parse_tonnes, tonnes};
 use crate::domain::trade::{Fees, Settlement};
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{self, Asset, LedgerError, SerialClass};
+use crate::server::live;
 use crate::server::services::orders::{self, WonLot};
 use crate::server::AppState;
 use chrono::{DateTime, Duration, Utc};
@@ -434,7 +435,7 @@ async fn place(
          b AS (
              INSERT INTO bids (auction_id, bidder_id, alias, kind, max_price, price_after, is_leading, extended_to, version)
              VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8))
-         SELECT pg_notify('auction_events', $17 || ':' || $8::text)",
+         SELECT 1",
     )
     .bind(a.listing_id)
     .bind(s.price)
@@ -452,9 +453,9 @@ async fn place(
     .bind(offered)
     .bind(placed.leading)
     .bind(placed.extended.then_some(s.ends_at))
-    .bind(&a.number)
     .execute(&mut *conn)
     .await?;
+    live::announce(conn, "auction", &a.number, version).await?;
     if let Some(outbid) = placed.outbid {
         sqlx::query(
             "INSERT INTO notifications (id, user_id, kind, title, body, link)
@@ -618,18 +619,17 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
         .await?;
     }
     sqlx::query(
-        "WITH u AS (
-             UPDATE auctions SET outcome = $2, order_id = $3, leader_hold_id = NULL, closed_at = now(),
-                    version = version + 1
-             WHERE listing_id = $1 RETURNING version)
-         SELECT pg_notify('auction_events', $4 || ':' || u.version::text) FROM u",
+        "UPDATE auctions SET outcome = $2, order_id = $3, leader_hold_id = NULL, closed_at = now(),
+                version = $4
+         WHERE listing_id = $1",
     )
     .bind(a.listing_id)
     .bind(label)
     .bind(order_id)
-    .bind(&a.number)
+    .bind(a.version + 1)
     .execute(&mut *conn)
     .await?;
+    live::announce(conn, "auction", &a.number, a.version + 1).await?;
     Ok(())
 }
 
