@@ -26,9 +26,13 @@ test: setup build test-rust test-e2e
 setup: setup-system setup-rust setup-node
 
 setup-system:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v chromium >/dev/null || ! command -v npm >/dev/null; then \
-		echo "Installing PostgreSQL, Chromium and Node.js with apt…"; \
-		$(SUDO) apt-get update -qq && $(APT_INSTALL) postgresql chromium nodejs npm ca-certificates; \
+	@pkgs=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || pkgs="$$pkgs postgresql"; \
+	command -v chromium >/dev/null || pkgs="$$pkgs chromium"; \
+	command -v npm >/dev/null || pkgs="$$pkgs nodejs npm"; \
+	if [ -n "$$pkgs" ]; then \
+		echo "Installing with apt:$$pkgs"; \
+		$(SUDO) apt-get update -qq && $(APT_INSTALL) ca-certificates $$pkgs; \
 	fi
 
 setup-rust:
