@@ -2,6 +2,7 @@
 //! docs/API.md) and is thin: session → role check → one service call → wire type.
 
 pub mod admin;
+pub mod auctions;
 pub mod audit;
 pub mod auth;
 pub mod charging;

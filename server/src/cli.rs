@@ -165,7 +165,13 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {addr}"))?;
     tracing::info!("serving on http://{addr}");
-    let served = startup::serve(listener, startup::router(state), startup::shutdown_signal()).await;
+    let hub = state.live.clone();
+    let shutdown = async move {
+        startup::shutdown_signal().await;
+        // Live streams never end by themselves: end them so the requests in flight can finish.
+        hub.close();
+    };
+    let served = startup::serve(listener, startup::router(state), shutdown).await;
 
     stop_tx.send(true).ok();
     while background.join_next().await.is_some() {}

@@ -9,6 +9,7 @@ pub mod documents;
 pub mod gateway;
 pub mod health;
 pub mod jobs;
+pub mod live_sse;
 pub mod local_pg;
 pub mod market_seed;
 pub mod metrics;

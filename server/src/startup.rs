@@ -33,6 +33,8 @@ pub struct ServerState {
     pub metrics: Arc<Metrics>,
     /// Paths of every server function (metrics label them by path; anything else is one label).
     pub api_paths: Arc<HashSet<String>>,
+    /// The newest state of each auction watched live on this instance.
+    pub snapshots: Arc<crate::live_sse::Snapshots>,
 }
 
 impl FromRef<ServerState> for LeptosOptions {
@@ -51,6 +53,7 @@ pub fn router(app: AppState) -> Router {
         app: app.clone(),
         metrics: Arc::new(Metrics::default()),
         api_paths: Arc::new(api_paths),
+        snapshots: Default::default(),
     };
     let options = app.leptos_options.clone();
     let routes = generate_route_list(App);
@@ -80,6 +83,7 @@ pub fn router(app: AppState) -> Router {
             get(crate::gateway::payment_page).post(crate::gateway::choose),
         )
         .route("/webhooks/payments/{gateway}", post(crate::gateway::webhook))
+        .route("/live/auctions/{number}", get(crate::live_sse::auction))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::endpoint))
         .layer(sessions)

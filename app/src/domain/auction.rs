@@ -99,15 +99,32 @@ impl State {
 
     /// The least a bidder other than the leader may offer now.
     pub fn minimum_bid(&self, terms: &Terms) -> Decimal {
-        match self.leader {
-            None => terms.starting_price,
-            Some(_) => self.price + terms.increment.at(self.price),
-        }
+        minimum_bid(
+            terms.starting_price,
+            terms.increment,
+            self.price,
+            self.leader.is_some(),
+        )
     }
 
     /// Buy-now is offered until the bidding passes its price.
     pub fn buy_now_price(&self, terms: &Terms) -> Option<Decimal> {
         terms.buy_now.filter(|b| self.price < *b)
+    }
+}
+
+/// The least a bidder other than the leader may offer: the starting price until someone
+/// bids, then one increment above the price.
+pub fn minimum_bid(
+    starting_price: Decimal,
+    increment: Increment,
+    price: Decimal,
+    has_leader: bool,
+) -> Decimal {
+    if has_leader {
+        price + increment.at(price)
+    } else {
+        starting_price
     }
 }
 
@@ -165,6 +182,34 @@ fn is_amount(d: Decimal) -> bool {
     d > Decimal::ZERO && d.normalize().scale() <= 2
 }
 
+/// The checks of a maximum that need nothing secret: what a bidder's browser knows (the price,
+/// whether anyone leads, the bidder's own maximum when they lead) decides them exactly as the
+/// server does, so the bid form answers as you type. `place` makes the same checks.
+pub fn check_bid(
+    starting_price: Decimal,
+    increment: Increment,
+    price: Decimal,
+    has_leader: bool,
+    own_max: Option<Decimal>,
+    max: Decimal,
+) -> Result<(), BidProblem> {
+    if !is_amount(max) {
+        return Err(BidProblem::NotAnAmount);
+    }
+    match own_max {
+        Some(maximum) if max <= maximum => Err(BidProblem::NotAboveOwnMaximum { maximum }),
+        Some(_) => Ok(()),
+        None => {
+            let minimum = minimum_bid(starting_price, increment, price, has_leader);
+            if max < minimum {
+                Err(BidProblem::TooLow { minimum })
+            } else {
+                Ok(())
+            }
+        }
+    }
+}
+
 /// Places a proxy bid with maximum `max` at `now`.
 pub fn place(
     terms: &Terms,
@@ -179,36 +224,28 @@ pub fn place(
     if bidder == terms.seller {
         return Err(BidProblem::OwnLot);
     }
-    if !is_amount(max) {
-        return Err(BidProblem::NotAnAmount);
-    }
+    let own_max = state.leader.filter(|l| l.0 == bidder).map(|l| l.1);
+    check_bid(
+        terms.starting_price,
+        terms.increment,
+        state.price,
+        state.leader.is_some(),
+        own_max,
+        max,
+    )?;
     let mut next = *state;
     let mut outbid = None;
     let leading;
     match state.leader {
         None => {
-            if max < terms.starting_price {
-                return Err(BidProblem::TooLow {
-                    minimum: terms.starting_price,
-                });
-            }
             next.leader = Some((bidder, max));
             leading = true;
         }
-        Some((leader, leader_max)) if leader == bidder => {
-            if max <= leader_max {
-                return Err(BidProblem::NotAboveOwnMaximum {
-                    maximum: leader_max,
-                });
-            }
+        Some((leader, _)) if leader == bidder => {
             next.leader = Some((bidder, max));
             leading = true;
         }
         Some((leader, leader_max)) => {
-            let minimum = state.minimum_bid(terms);
-            if max < minimum {
-                return Err(BidProblem::TooLow { minimum });
-            }
             if max > leader_max {
                 // The new bidder leads, one increment above the old maximum (at most their own).
                 next.price = max.min(leader_max + terms.increment.at(leader_max));
@@ -506,6 +543,34 @@ mod tests {
                 }
             }
             prop_assert_eq!(s.bids as usize, accepted.len());
+        }
+
+        /// The browser's check (price, whether anyone leads, the bidder's own maximum) refuses
+        /// exactly what the server refuses for those reasons, with the same problem.
+        #[test]
+        fn the_browser_check_agrees_with_the_server(
+            raw in proptest::collection::vec((1u8..5, 0i64..700_001), 1..30),
+            fixed in proptest::option::of(1i64..30),
+        ) {
+            let t = Terms {
+                increment: fixed.map_or(Increment::Table, |f| Increment::Fixed(d(f * 1_000))),
+                ..terms(Some(300_000))
+            };
+            let mut s = open(&t);
+            for (bidder, cents) in raw {
+                // Some with a third decimal, some zero: not amounts.
+                let odd = if cents % 11 == 0 { Decimal::new(1, 3) } else { Decimal::ZERO };
+                let max = d(cents) + Decimal::new(cents % 7, 2) + odd;
+                let own = s.leader.filter(|l| l.0 == user(bidder)).map(|l| l.1);
+                let browser = check_bid(t.starting_price, t.increment, s.price, s.leader.is_some(), own, max);
+                match place(&t, &s, user(bidder), max, t0()) {
+                    Ok(p) => {
+                        prop_assert_eq!(browser, Ok(()));
+                        s = p.state;
+                    }
+                    Err(problem) => prop_assert_eq!(browser, Err(problem)),
+                }
+            }
         }
     }
 }

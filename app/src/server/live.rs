@@ -32,6 +32,8 @@ pub enum Event {
 #[derive(Debug, Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Event>,
+    /// Turns true when the instance shuts down: open streams end so it can.
+    closing: std::sync::Arc<watch::Sender<bool>>,
 }
 
 impl Default for Hub {
@@ -44,7 +46,20 @@ impl Hub {
     pub fn new() -> Hub {
         // A subscriber that falls this far behind is told `Lagged` and re-reads.
         let (tx, _) = broadcast::channel(4096);
-        Hub { tx }
+        Hub {
+            tx,
+            closing: std::sync::Arc::new(watch::channel(false).0),
+        }
+    }
+
+    /// Ends every subscriber's stream (the instance is shutting down).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Turns true when the instance shuts down.
+    pub fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -104,7 +104,7 @@ async fn proxy_bids_hold_the_leaders_money_and_the_close_sells_the_lot_once(pool
     );
     let st = &app.state;
 
-    let r = auctions::bid(st, a, &number, "150000", false)
+    let r = auctions::bid(st, a, &number, "150000", false, None)
         .await
         .unwrap();
     assert!(r.leading);
@@ -114,7 +114,7 @@ async fn proxy_bids_hold_the_leaders_money_and_the_close_sells_the_lot_once(pool
     assert_eq!(money(&app, a, "available").await, "46250.00");
 
     // B offers less: A's proxy answers one increment above; B holds nothing.
-    let r = auctions::bid(st, b, &number, "120000", false)
+    let r = auctions::bid(st, b, &number, "120000", false, None)
         .await
         .unwrap();
     assert!(!r.leading);
@@ -122,7 +122,7 @@ async fn proxy_bids_hold_the_leaders_money_and_the_close_sells_the_lot_once(pool
     assert_eq!(money(&app, b, "held").await, "0.00");
 
     // C goes above A: C leads at 155,000 and A's money is released at once.
-    let r = auctions::bid(st, c, &number, "300000", false)
+    let r = auctions::bid(st, c, &number, "300000", false, None)
         .await
         .unwrap();
     assert!(r.leading);
@@ -133,18 +133,18 @@ async fn proxy_bids_hold_the_leaders_money_and_the_close_sells_the_lot_once(pool
     assert!(notified(&app, a).await.contains(&"outbid".to_owned()));
 
     // Refusals say why and change nothing.
-    let own = auctions::bid(st, seller, &number, "500000", false)
+    let own = auctions::bid(st, seller, &number, "500000", false, None)
         .await
         .unwrap_err();
     assert!(message(own).contains("your own lot"));
-    let low = auctions::bid(st, a, &number, "159000", false)
+    let low = auctions::bid(st, a, &number, "159000", false, None)
         .await
         .unwrap_err();
     assert!(
         message(low).contains("160.000"),
         "the next minimum is 155,000 + 5,000"
     );
-    let poor = auctions::bid(st, b, &number, "250000", false)
+    let poor = auctions::bid(st, b, &number, "250000", false, None)
         .await
         .unwrap_err();
     assert!(
@@ -188,7 +188,7 @@ async fn proxy_bids_hold_the_leaders_money_and_the_close_sells_the_lot_once(pool
         .contains(&"auction_sold".to_owned()));
     assert!(notified(&app, a).await.contains(&"auction_lost".to_owned()));
     assert!(notified(&app, b).await.contains(&"auction_lost".to_owned()));
-    let late = auctions::bid(st, b, &number, "190000", false)
+    let late = auctions::bid(st, b, &number, "190000", false, None)
         .await
         .unwrap_err();
     assert!(message(late).contains("ended"));
@@ -204,7 +204,7 @@ async fn below_the_reserve_or_without_bids_the_credits_go_back(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let (seller, reserved) = auction(&app, "200000").await;
     let a = buyer(&app, "300000").await;
-    let r = auctions::bid(&app.state, a, &reserved, "150000", false)
+    let r = auctions::bid(&app.state, a, &reserved, "150000", false, None)
         .await
         .unwrap();
     assert!(r.leading);
@@ -257,10 +257,10 @@ async fn buy_now_ends_the_auction_with_an_order(pool: PgPool) {
     .await
     .unwrap();
     let (a, b) = (buyer(&app, "500000").await, buyer(&app, "500000").await);
-    auctions::bid(&app.state, a, &number, "120000", false)
+    auctions::bid(&app.state, a, &number, "120000", false, None)
         .await
         .unwrap();
-    auctions::bid(&app.state, b, &number, "", true)
+    auctions::bid(&app.state, b, &number, "", true, None)
         .await
         .unwrap();
     // 2 t at 180,000 = 360,000 + 9,000 fee.
@@ -292,7 +292,7 @@ async fn concurrent_bids_end_as_a_serial_replay_of_the_accepted_ones(pool: PgPoo
             // Maxima spread over 100,000 … 600,000 with ties.
             let max = 100_000 + ((i as u64 * 7 + round * 13) % 26) * 20_000;
             tasks.push(tokio::spawn(async move {
-                auctions::bid(&state, bidder, &number, &max.to_string(), false).await
+                auctions::bid(&state, bidder, &number, &max.to_string(), false, None).await
             }));
         }
     }
@@ -371,7 +371,7 @@ async fn two_instances_closing_at_the_same_instant_close_once(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let (_, number) = auction(&app, "").await;
     let a = buyer(&app, "300000").await;
-    auctions::bid(&app.state, a, &number, "150000", false)
+    auctions::bid(&app.state, a, &number, "150000", false, None)
         .await
         .unwrap();
     time_up(&app, &number).await;
@@ -400,11 +400,11 @@ async fn every_accepted_bid_and_the_close_are_announced_live_after_commit(pool: 
         Event::Resync,
         "listening starts with a re-read"
     );
-    auctions::bid(&app.state, a, &number, "150000", false)
+    auctions::bid(&app.state, a, &number, "150000", false, None)
         .await
         .unwrap();
     // A refused bid announces nothing.
-    assert!(auctions::bid(&app.state, a, &number, "100", false)
+    assert!(auctions::bid(&app.state, a, &number, "100", false, None)
         .await
         .is_err());
     time_up(&app, &number).await;
@@ -426,4 +426,339 @@ async fn every_accepted_bid_and_the_close_are_announced_live_after_commit(pool: 
     // The bid (version 1) and the close (version 3: the test's time_up moved it to 2).
     assert_eq!(seen, vec![1, 3]);
     stop_tx.send(true).unwrap();
+}
+
+/// A decimal of a JSON answer, as whole currency units.
+fn dec(v: &serde_json::Value) -> i64 {
+    let d: Decimal = v
+        .as_str()
+        .unwrap_or_else(|| panic!("a decimal string: {v}"))
+        .parse()
+        .unwrap();
+    assert_eq!(d.fract(), Decimal::ZERO, "{d}");
+    d.try_into().unwrap()
+}
+
+/// The next event of a live stream, as JSON.
+async fn next_event(res: &mut reqwest::Response, buf: &mut String) -> serde_json::Value {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let block: String = buf.drain(..end + 2).collect();
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(str::trim_start)
+                .collect();
+            if !data.is_empty() {
+                return serde_json::from_str(&data).unwrap();
+            }
+            continue; // a keep-alive comment
+        }
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), res.chunk())
+            .await
+            .expect("a live event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn bidding_through_the_api_with_retries_watching_and_the_auctions_page(pool: PgPool) {
+    use super::support::{field_error, json};
+    let app = TestApp::spawn(pool).await;
+    let (owner, seller) = app.signed_in(Role::EvOwner).await;
+    grant_credits(&app, seller, 2_000, "VN", 2026).await;
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/auctions/create",
+                &[
+                    ("class", "VN:2026"),
+                    ("quantity", "3"),
+                    ("starting_price", "0"),
+                    ("reserve", "50"),
+                    ("buy_now", "x"),
+                    ("duration_minutes", "2"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    for field in ["starting_price", "buy_now", "duration_minutes"] {
+        assert!(field_error(&body, field).is_some(), "{field}: {body}");
+    }
+    assert_eq!(
+        credits(&app, seller).await,
+        2_000,
+        "a refused auction holds nothing"
+    );
+    let (status, number) = json(
+        owner
+            .post(
+                "/api/auctions/create",
+                &[
+                    ("class", "VN:2026"),
+                    ("quantity", "1.5"),
+                    ("starting_price", "100000"),
+                    ("reserve", "150000"),
+                    ("buy_now", "400000"),
+                    ("duration_minutes", "90"),
+                    ("description", "Delivery scooters, Đà Nẵng"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{number}");
+    let number = number.as_str().unwrap().to_owned();
+    assert_eq!(credits(&app, seller).await, 500, "the lot is reserved");
+
+    let (alice, a) = app.signed_in(Role::Buyer).await;
+    alice.top_up("1000000").await;
+    let (bob, _) = app.signed_in(Role::Buyer).await;
+    bob.top_up("1000000").await;
+    let bid = |api: &super::support::Api, max: &str, key: &str| {
+        let (api, max, key, number) = (api.clone(), max.to_owned(), key.to_owned(), number.clone());
+        async move {
+            json(
+                api.post(
+                    "/api/auctions/bid",
+                    &[
+                        ("auction", number.as_str()),
+                        ("max", &max),
+                        ("idempotency_key", &key),
+                    ],
+                )
+                .await,
+            )
+            .await
+        }
+    };
+    // The seller cannot bid; a buyer's first bid leads at the starting price.
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/auctions/bid",
+                &[("auction", number.as_str()), ("max", "200000")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!((status, body["kind"].as_str()), (403, Some("forbidden")));
+    let (status, first) = bid(&alice, "120000", "k1").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["leading"], true);
+    assert_eq!(dec(&first["price"]), 100_000);
+    // A retried submit answers the same bid and places nothing new.
+    let (status, again) = bid(&alice, "120000", "k1").await;
+    assert_eq!((status, &again), (200, &first));
+    assert_eq!(app.count("SELECT count(*) FROM bids").await, 1);
+    // Holding the whole lot at the maximum plus the 2.5 % buyer fee: 1.5 × 120,000 × 1.025.
+    assert_eq!(money(&app, a, "held").await, "184500.00");
+
+    let (status, body) = bid(&bob, "104000", "k2").await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        field_error(&body, "max").unwrap(),
+        "Bid at least 105.000 ₫ per tonne."
+    );
+    let (status, body) = bid(&bob, "133000", "k3").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["leading"].as_bool(), dec(&body["price"])),
+        (Some(true), 125_000)
+    );
+    assert_eq!(
+        money(&app, a, "held").await,
+        "0.00",
+        "the outbid hold is voided"
+    );
+
+    // What everyone sees: aliases, never names or maximums; the reserve not yet met.
+    let (status, seen) = json(
+        app.client()
+            .post("/api/auctions/get", &[("number", number.as_str())])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{seen}");
+    let live = &seen["live"];
+    assert_eq!(dec(&live["price"]), 125_000);
+    assert_eq!(live["leader_alias"], 2);
+    assert_eq!(live["bid_count"], 2);
+    assert_eq!(live["reserve_met"], false);
+    assert_eq!(dec(&live["minimum_bid"]), 130_000);
+    assert_eq!(dec(&live["buy_now_price"]), 400_000);
+    assert_eq!(live["recent"].as_array().unwrap().len(), 2);
+    assert!(
+        !seen.to_string().contains("133000"),
+        "the leader's maximum stays secret: {seen}"
+    );
+    assert!(
+        !seen.to_string().contains("150000"),
+        "the reserve stays secret: {seen}"
+    );
+    // Alice sees her own part.
+    let (_, mine) = json(
+        alice
+            .post("/api/auctions/get", &[("number", number.as_str())])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (mine["my_alias"].as_i64(), dec(&mine["my_max"])),
+        (Some(1), 120_000)
+    );
+
+    // Watching, and the filters of the auctions page.
+    let (status, _) = json(
+        alice
+            .post(
+                "/api/auctions/watch",
+                &[("auction", number.as_str()), ("watch", "on")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let list = |api: super::support::Api, filter: &'static str| async move {
+        json(api.post("/api/auctions/list", &[("filter", filter)]).await).await
+    };
+    let (_, watching) = list(alice.clone(), "watching").await;
+    assert_eq!(watching["auctions"][0]["number"], number.as_str());
+    assert_eq!(watching["auctions"][0]["mine"], "outbid");
+    let (_, mine) = list(bob.clone(), "my_bids").await;
+    assert_eq!(mine["auctions"][0]["mine"], "leading");
+    let (_, none) = list(bob.clone(), "watching").await;
+    assert_eq!(none["auctions"].as_array().unwrap().len(), 0);
+    let (_, lots) = list(owner.clone(), "my_lots").await;
+    assert_eq!(lots["auctions"][0]["number"], number.as_str());
+    let (status, body) = list(app.client(), "my_bids").await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let (status, body) = list(app.client(), "cheapest").await;
+    assert_eq!(status, 422, "{body}");
+    let (_, open) = list(app.client(), "open").await;
+    assert_eq!(dec(&open["auctions"][0]["price"]), 125_000);
+    assert_eq!(open["auctions"][0]["reserve_met"], false);
+
+    // Buy-now ends it at once: Alice pays 1.5 × 400,000 + 2.5 %, Bob's hold is released.
+    let (status, body) = json(
+        alice
+            .post(
+                "/api/auctions/buy-now",
+                &[("auction", number.as_str()), ("idempotency_key", "k4")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(money(&app, a, "available").await, "385000.00");
+    let (_, seen) = json(
+        alice
+            .post("/api/auctions/get", &[("number", number.as_str())])
+            .await,
+    )
+    .await;
+    assert_eq!(seen["live"]["open"], false);
+    assert_eq!(seen["live"]["outcome"], "sold");
+    assert!(
+        seen["order"].as_str().unwrap().starts_with("ORD-"),
+        "{seen}"
+    );
+    let (_, stranger) = json(
+        bob.post("/api/auctions/get", &[("number", number.as_str())])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        stranger["order"],
+        serde_json::Value::Null,
+        "only the parties see the order"
+    );
+    let (status, body) = bid(&bob, "500000", "k5").await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    reconciled(&app.pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn two_instances_a_bid_on_one_is_live_on_the_other_and_the_close_happens_once(pool: PgPool) {
+    let one = TestApp::spawn_live(pool.clone()).await;
+    let two = TestApp::spawn_live(pool).await;
+    let (_, number) = auction(&one, "").await;
+    let (alice, _) = one.signed_in(Role::Buyer).await;
+    alice.top_up("1000000").await;
+
+    // A visitor watches on instance two.
+    let mut stream = reqwest::get(two.url(&format!("/live/auctions/{number}")))
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut buf = String::new();
+    let first = next_event(&mut stream, &mut buf).await;
+    assert_eq!(
+        (first["version"].as_i64(), first["bid_count"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(first["open"], true);
+
+    // A bid placed on instance one.
+    let (status, body) = super::support::json(
+        alice
+            .post(
+                "/api/auctions/bid",
+                &[("auction", number.as_str()), ("max", "150000")],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let seen = next_event(&mut stream, &mut buf).await;
+    assert_eq!(seen["version"], 1);
+    assert_eq!(dec(&seen["price"]), 100_000);
+    assert_eq!(seen["leader_alias"], 1);
+    assert_eq!(seen["bid_count"], 1);
+    assert_eq!(seen["recent"][0]["alias"], 1);
+
+    // Time is up: both instances' closers run at once; one closes, both streams see it once.
+    time_up(&one, &number).await;
+    let (a, b) = tokio::join!(
+        auctions::close_due(&one.state),
+        auctions::close_due(&two.state)
+    );
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(one.count("SELECT count(*) FROM orders").await, 1);
+    let closed = next_event(&mut stream, &mut buf).await;
+    assert_eq!(closed["version"], 3, "{closed}");
+    assert_eq!(closed["outcome"], "sold");
+    assert_eq!(closed["open"], false);
+
+    // A client that reconnects starts from the snapshot.
+    let mut again = reqwest::get(one.url(&format!("/live/auctions/{number}")))
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    let snapshot = next_event(&mut again, &mut buf).await;
+    assert_eq!(snapshot, {
+        let mut s = closed.clone();
+        s["server_now"] = snapshot["server_now"].clone();
+        s
+    });
+    let missing = reqwest::get(one.url("/live/auctions/LST-999999"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    reconciled(&one.pool).await;
 }

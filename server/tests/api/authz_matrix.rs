@@ -248,6 +248,33 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
             ("idempotency_key", "matrix-key-0001"),
         ],
     ),
+    ("/api/auctions/list", Public, &[]),
+    ("/api/auctions/get", Public, &[("number", "LST-000000")]),
+    (
+        "/api/auctions/create",
+        Roles(OWNER),
+        &[
+            ("class", ""),
+            ("quantity", ""),
+            ("starting_price", ""),
+            ("duration_minutes", ""),
+        ],
+    ),
+    (
+        "/api/auctions/bid",
+        Roles(&[Role::Buyer]),
+        &[("auction", "LST-000000"), ("max", "1")],
+    ),
+    (
+        "/api/auctions/buy-now",
+        Roles(&[Role::Buyer]),
+        &[("auction", "LST-000000")],
+    ),
+    (
+        "/api/auctions/watch",
+        Roles(ALL),
+        &[("auction", "LST-000000"), ("watch", "on")],
+    ),
     ("/api/listings/mine", Roles(OWNER), &[]),
     (
         "/api/listings/create",

@@ -55,6 +55,27 @@ impl TestApp {
         TestApp { addr, pool, state }
     }
 
+    /// An instance that also listens for live announcements (as a served instance does), so
+    /// its live streams follow changes made on any instance.
+    pub async fn spawn_live(pool: PgPool) -> TestApp {
+        let app = Self::spawn(pool).await;
+        let mut events = app.state.live.subscribe();
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            // Keep the sender alive for as long as the runtime (the test) runs.
+            let _stop_tx = stop_tx;
+            std::future::pending::<()>().await
+        });
+        tokio::spawn(app::server::live::listen(
+            app.pool.clone(),
+            app.state.live.clone(),
+            stop,
+        ));
+        // Listening has begun once it says to re-read.
+        while events.recv().await.unwrap() != app::server::live::Event::Resync {}
+        app
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }

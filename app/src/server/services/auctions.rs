@@ -3,13 +3,18 @@
 //! them inside one transaction per bid, with the auction row locked, so concurrent bids are
 //! decided one after another in the order they lock it.
 
+use crate::api::auctions::{
+    AuctionDetail, AuctionLine, AuctionList, AuctionLive, BidLine, BidPlaced,
+};
 use crate::domain::auction::{self, BidProblem, Increment, Outcome, Placed, State, Terms};
 use crate::domain::market::{format_money, parse_money, parse_tonnes, tonnes};
 use crate::domain::trade::{Fees, Settlement};
+use crate::domain::user::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{self, Asset, LedgerError, SerialClass};
 use crate::server::live;
 use crate::server::services::orders::{self, WonLot};
+use crate::server::session::Caller;
 use crate::server::AppState;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -262,16 +267,8 @@ impl Locked {
     }
 }
 
-/// What a bid did, for the bidder.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BidResult {
-    pub leading: bool,
-    pub price: Decimal,
-    pub version: i64,
-    pub ends_at: DateTime<Utc>,
-}
-
 /// Places a proxy bid (`max` per tonne, as typed) or, with `buy_now`, buys the lot outright.
+/// A retry with the same `key` answers the first bid's result and places nothing.
 #[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn bid(
     state: &AppState,
@@ -279,7 +276,15 @@ pub async fn bid(
     number: &str,
     max: &str,
     buy_now: bool,
-) -> Result<BidResult, AppError> {
+    key: Option<&str>,
+) -> Result<BidPlaced, AppError> {
+    let key = key.map(str::trim).filter(|k| !k.is_empty());
+    if key.is_some_and(|k| k.chars().count() > 100) {
+        return Err(AppError::invalid(
+            "idempotency_key",
+            "The idempotency key is at most 100 characters.",
+        ));
+    }
     let currency = state.config.payments.currency.clone();
     let money = |d: Decimal| format_money(d, &currency);
     let max = if buy_now {
@@ -289,8 +294,9 @@ pub async fn bid(
     };
     for _ in 0..8 {
         let mut tx = state.pool.begin().await?;
-        match place(&mut tx, bidder, number, max, &money).await {
-            Ok(r) => {
+        match place(&mut tx, bidder, number, max, key, &money).await {
+            Ok(Placing::Replayed(r)) => return Ok(r),
+            Ok(Placing::New(r)) => {
                 if buy_now {
                     // Buy-now ends the auction: it closes in the same transaction.
                     let a: Locked =
@@ -342,18 +348,45 @@ impl From<AppError> for Fail {
     }
 }
 
+enum Placing {
+    New(BidPlaced),
+    /// The key's bid was placed before: its result.
+    Replayed(BidPlaced),
+}
+
 async fn place(
     conn: &mut PgConnection,
     bidder: Uuid,
     number: &str,
     max: Option<Decimal>,
+    key: Option<&str>,
     money: &impl Fn(Decimal) -> String,
-) -> Result<BidResult, Fail> {
+) -> Result<Placing, Fail> {
     let a: Locked = sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))
         .bind(number.trim().to_uppercase())
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| AppError::not_found("The auction"))?;
+    if let Some(key) = key {
+        let first: Option<(bool, Decimal, i64)> = sqlx::query_as(
+            "SELECT is_leading, price_after, version FROM bids
+             WHERE auction_id = $1 AND bidder_id = $2 AND idempotency_key = $3",
+        )
+        .bind(a.listing_id)
+        .bind(bidder)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some((leading, price, version)) = first {
+            return Ok(Placing::Replayed(BidPlaced {
+                auction: a.number,
+                leading,
+                price,
+                version,
+                ends_at: a.ends_at,
+            }));
+        }
+    }
     let now = Utc::now();
     let terms = a.terms();
     let before = a.state();
@@ -433,8 +466,9 @@ async fn place(
          l AS (
              UPDATE listings SET price_per_t = $2, expires_at = $9, updated_at = now() WHERE id = $1),
          b AS (
-             INSERT INTO bids (auction_id, bidder_id, alias, kind, max_price, price_after, is_leading, extended_to, version)
-             VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8))
+             INSERT INTO bids (auction_id, bidder_id, alias, kind, max_price, price_after, is_leading, extended_to, version,
+                               idempotency_key)
+             VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8, $17))
          SELECT 1",
     )
     .bind(a.listing_id)
@@ -453,6 +487,7 @@ async fn place(
     .bind(offered)
     .bind(placed.leading)
     .bind(placed.extended.then_some(s.ends_at))
+    .bind(key)
     .execute(&mut *conn)
     .await?;
     live::announce(conn, "auction", &a.number, version).await?;
@@ -472,12 +507,13 @@ async fn place(
         .execute(&mut *conn)
         .await?;
     }
-    Ok(BidResult {
+    Ok(Placing::New(BidPlaced {
+        auction: a.number.clone(),
         leading: placed.leading,
         price: s.price,
         version,
         ends_at: s.ends_at,
-    })
+    }))
 }
 
 fn refusal(p: &BidProblem, money: &impl Fn(Decimal) -> String) -> Fail {
@@ -652,5 +688,330 @@ async fn notify(
     .bind(link)
     .execute(conn)
     .await?;
+    Ok(())
+}
+
+/// The public state of one auction, as every watcher sees it.
+pub async fn live_view(
+    conn: &mut PgConnection,
+    number: &str,
+) -> Result<Option<AuctionLive>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        listing_id: Uuid,
+        number: String,
+        version: i64,
+        closed_at: Option<DateTime<Utc>>,
+        bought_now: bool,
+        outcome: Option<String>,
+        price: Decimal,
+        ends_at: DateTime<Utc>,
+        bid_count: i32,
+        bidder_count: i32,
+        has_reserve: bool,
+        reserve_met: bool,
+        buy_now_price: Option<Decimal>,
+        starting_price: Decimal,
+        increment: Option<Decimal>,
+        leader_alias: Option<i32>,
+        extensions: i64,
+        server_now: DateTime<Utc>,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT a.listing_id, l.number, a.version, a.closed_at, a.bought_now, a.outcome, a.price, a.ends_at,
+                a.bid_count, a.bidder_count, a.reserve_price IS NOT NULL AS has_reserve,
+                COALESCE(a.leader_max >= a.reserve_price, a.leader_id IS NOT NULL) AS reserve_met,
+                a.buy_now_price, a.starting_price, a.increment,
+                (SELECT b.alias FROM bids b WHERE b.auction_id = a.listing_id AND b.bidder_id = a.leader_id LIMIT 1)
+                    AS leader_alias,
+                (SELECT count(*) FROM bids b WHERE b.auction_id = a.listing_id AND b.extended_to IS NOT NULL)
+                    AS extensions,
+                now() AS server_now
+         FROM auctions a JOIN listings l ON l.id = a.listing_id
+         WHERE l.number = $1",
+    )
+    .bind(number.trim().to_uppercase())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let recent: Vec<(
+        i32,
+        String,
+        Decimal,
+        bool,
+        Option<DateTime<Utc>>,
+        DateTime<Utc>,
+    )> = sqlx::query_as(
+        "SELECT alias, kind, price_after, is_leading, extended_to, created_at FROM bids
+             WHERE auction_id = $1 ORDER BY version DESC LIMIT 10",
+    )
+    .bind(r.listing_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let open = r.closed_at.is_none() && !r.bought_now && r.ends_at > r.server_now;
+    let has_leader = r.leader_alias.is_some();
+    Ok(Some(AuctionLive {
+        number: r.number,
+        version: r.version,
+        open,
+        outcome: r.outcome,
+        price: r.price,
+        leader_alias: r.leader_alias,
+        bid_count: i64::from(r.bid_count),
+        bidder_count: i64::from(r.bidder_count),
+        ends_at: r.ends_at,
+        extensions: r.extensions,
+        has_reserve: r.has_reserve,
+        reserve_met: r.reserve_met,
+        buy_now_price: r.buy_now_price.filter(|b| open && r.price < *b),
+        minimum_bid: auction::minimum_bid(
+            r.starting_price,
+            r.increment.map_or(Increment::Table, Increment::Fixed),
+            r.price,
+            has_leader,
+        ),
+        server_now: r.server_now,
+        recent: recent
+            .into_iter()
+            .map(|(alias, kind, price, leading, extended_to, at)| BidLine {
+                alias,
+                kind,
+                price,
+                leading,
+                extended_to,
+                at,
+            })
+            .collect(),
+    }))
+}
+
+/// One auction for its page: the lot, its terms, the live state and the caller's part in it.
+pub async fn detail(
+    state: &AppState,
+    number: &str,
+    caller: Option<&Caller>,
+) -> Result<AuctionDetail, AppError> {
+    let mut conn = state.pool.acquire().await?;
+    let live = live_view(&mut conn, number)
+        .await?
+        .ok_or_else(|| AppError::not_found("The auction"))?;
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        listing_id: Uuid,
+        seller_id: Uuid,
+        region: String,
+        vintage: i32,
+        listed_kg: i64,
+        description: String,
+        seller_name: String,
+        starting_price: Decimal,
+        increment: Option<Decimal>,
+        soft_close_secs: i32,
+        buyer_fee_rate: Decimal,
+        seller_fee_rate: Decimal,
+        created_at: DateTime<Utc>,
+        order_number: Option<String>,
+        buyer_id: Option<Uuid>,
+    }
+    let r: Row = sqlx::query_as(
+        "SELECT l.id AS listing_id, l.seller_id, l.region, l.vintage, l.listed_kg, l.description,
+                u.full_name AS seller_name, a.starting_price, a.increment, a.soft_close_secs,
+                a.buyer_fee_rate, a.seller_fee_rate, l.created_at, o.number AS order_number,
+                o.buyer_id
+         FROM auctions a JOIN listings l ON l.id = a.listing_id JOIN users u ON u.id = l.seller_id
+         LEFT JOIN orders o ON o.id = a.order_id
+         WHERE l.number = $1",
+    )
+    .bind(&live.number)
+    .fetch_one(&mut *conn)
+    .await?;
+    let me = caller.map(|c| c.id);
+    let (my_alias, my_max): (Option<i32>, Option<Decimal>) = match me {
+        Some(id) => sqlx::query_as(
+            "SELECT min(alias), max(max_price) FROM bids WHERE auction_id = $1 AND bidder_id = $2",
+        )
+        .bind(r.listing_id)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?,
+        None => (None, None),
+    };
+    let watching = match me {
+        Some(id) => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM auction_watchers WHERE auction_id = $1 AND user_id = $2)",
+        )
+        .bind(r.listing_id)
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?,
+        None => false,
+    };
+    let wallet_available = match caller {
+        Some(c) if c.role == Role::Buyer => Some(
+            ledger::balance(
+                &mut conn,
+                c.id,
+                Asset::Money,
+                ledger::AccountKind::Available,
+            )
+            .await?,
+        ),
+        _ => None,
+    };
+    let may_see_order = caller
+        .is_some_and(|c| c.role == Role::Admin || Some(c.id) == r.buyer_id || c.id == r.seller_id);
+    Ok(AuctionDetail {
+        currency: state.config.payments.currency.clone(),
+        live,
+        region: r.region,
+        vintage: r.vintage,
+        quantity_kg: r.listed_kg,
+        description: r.description,
+        seller_name: r.seller_name,
+        starting_price: r.starting_price,
+        increment: r.increment,
+        soft_close_secs: i64::from(r.soft_close_secs),
+        fees: Fees::new(r.buyer_fee_rate, r.seller_fee_rate),
+        created_at: r.created_at,
+        viewer: caller.map(|c| c.role),
+        is_own: me == Some(r.seller_id),
+        my_alias,
+        my_max,
+        wallet_available,
+        watching,
+        order: r.order_number.filter(|_| may_see_order),
+        bid_key: Uuid::new_v4().to_string(),
+    })
+}
+
+/// The auctions page: `open` (ending first), `ending_soon` (within the hour), `my_bids`,
+/// `watching`, `my_lots` or `ended` (the last 100 closed).
+pub async fn list(
+    state: &AppState,
+    caller: Option<&Caller>,
+    filter: &str,
+) -> Result<AuctionList, AppError> {
+    let filter = filter.trim();
+    let condition = match filter {
+        "" | "open" => "a.closed_at IS NULL",
+        "ending_soon" => "a.closed_at IS NULL AND a.ends_at <= now() + interval '1 hour'",
+        "ended" => "a.closed_at IS NOT NULL",
+        "my_bids" => "EXISTS (SELECT 1 FROM bids b WHERE b.auction_id = a.listing_id AND b.bidder_id = $1)",
+        "watching" => {
+            "EXISTS (SELECT 1 FROM auction_watchers w WHERE w.auction_id = a.listing_id AND w.user_id = $1)"
+        }
+        "my_lots" => "l.seller_id = $1",
+        _ => {
+            return Err(AppError::invalid(
+                "filter",
+                "Choose open, ending_soon, my_bids, watching, my_lots or ended.",
+            ))
+        }
+    };
+    let personal = matches!(filter, "my_bids" | "watching" | "my_lots");
+    if personal && caller.is_none() {
+        return Err(AppError::Unauthenticated);
+    }
+    let order = match filter {
+        "ended" => "a.closed_at DESC",
+        _ => "(a.closed_at IS NOT NULL), a.ends_at",
+    };
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        number: String,
+        region: String,
+        vintage: i32,
+        listed_kg: i64,
+        seller_name: String,
+        price: Decimal,
+        bid_count: i32,
+        ends_at: DateTime<Utc>,
+        open: bool,
+        outcome: Option<String>,
+        has_reserve: bool,
+        reserve_met: bool,
+        buy_now_price: Option<Decimal>,
+        i_lead: bool,
+        i_bid: bool,
+        i_bought: bool,
+        watching: bool,
+        server_now: DateTime<Utc>,
+    }
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT l.number, l.region, l.vintage, l.listed_kg, u.full_name AS seller_name, a.price, a.bid_count,
+                a.ends_at, (a.closed_at IS NULL AND NOT a.bought_now AND a.ends_at > now()) AS open, a.outcome,
+                a.reserve_price IS NOT NULL AS has_reserve,
+                COALESCE(a.leader_max >= a.reserve_price, a.leader_id IS NOT NULL) AS reserve_met,
+                a.buy_now_price,
+                a.leader_id IS NOT DISTINCT FROM $1 AND $1 IS NOT NULL AS i_lead,
+                EXISTS (SELECT 1 FROM bids b WHERE b.auction_id = a.listing_id AND b.bidder_id = $1) AS i_bid,
+                EXISTS (SELECT 1 FROM orders o WHERE o.id = a.order_id AND o.buyer_id = $1) AS i_bought,
+                EXISTS (SELECT 1 FROM auction_watchers w WHERE w.auction_id = a.listing_id AND w.user_id = $1)
+                    AS watching,
+                now() AS server_now
+         FROM auctions a JOIN listings l ON l.id = a.listing_id JOIN users u ON u.id = l.seller_id
+         WHERE {condition}
+         ORDER BY {order}
+         LIMIT 100"
+    ))
+    .bind(caller.map(|c| c.id))
+    .fetch_all(&state.pool)
+    .await?;
+    let server_now = rows.first().map_or_else(Utc::now, |r| r.server_now);
+    Ok(AuctionList {
+        currency: state.config.payments.currency.clone(),
+        filter: if filter.is_empty() { "open" } else { filter }.to_owned(),
+        viewer: caller.map(|c| c.role),
+        server_now,
+        auctions: rows
+            .into_iter()
+            .map(|r| {
+                let closed = r.outcome.is_some();
+                let mine = match (r.i_bid, closed) {
+                    (false, _) => None,
+                    (true, false) if r.i_lead => Some("leading"),
+                    (true, false) => Some("outbid"),
+                    (true, true) if r.i_bought => Some("won"),
+                    (true, true) => Some("lost"),
+                };
+                AuctionLine {
+                    number: r.number,
+                    region: r.region,
+                    vintage: r.vintage,
+                    quantity_kg: r.listed_kg,
+                    seller_name: r.seller_name,
+                    price: r.price,
+                    bid_count: i64::from(r.bid_count),
+                    ends_at: r.ends_at,
+                    open: r.open,
+                    buy_now_price: r.buy_now_price.filter(|b| r.open && r.price < *b),
+                    outcome: r.outcome,
+                    has_reserve: r.has_reserve,
+                    reserve_met: r.reserve_met,
+                    mine: mine.map(str::to_owned),
+                    watching: r.watching,
+                }
+            })
+            .collect(),
+    })
+}
+
+/// Puts an auction on the user's watch list or takes it off (either is idempotent).
+pub async fn watch(pool: &PgPool, user: Uuid, number: &str, on: bool) -> Result<(), AppError> {
+    let id: Uuid = sqlx::query_scalar(
+        "SELECT a.listing_id FROM auctions a JOIN listings l ON l.id = a.listing_id WHERE l.number = $1",
+    )
+    .bind(number.trim().to_uppercase())
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| AppError::not_found("The auction"))?;
+    let sql = if on {
+        "INSERT INTO auction_watchers (auction_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+    } else {
+        "DELETE FROM auction_watchers WHERE auction_id = $1 AND user_id = $2"
+    };
+    sqlx::query(sql).bind(id).bind(user).execute(pool).await?;
     Ok(())
 }
