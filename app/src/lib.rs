@@ -106,6 +106,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/wallet") view=wallet::WalletPage ssr=SsrMode::Async />
                     <Route path=path!("/market") view=buyer::market::MarketPage ssr=SsrMode::Async />
                     <Route path=path!("/market/:number") view=buyer::listing::ListingPage ssr=SsrMode::Async />
+                    <Route path=path!("/auctions") view=buyer::auctions::AuctionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/auctions/:number") view=buyer::auctions::AuctionPage ssr=SsrMode::Async />
                     <Route path=path!("/sell") view=owner::listings::SellPage ssr=SsrMode::Async />
                     <Route path=path!("/orders") view=orders::OrdersPage ssr=SsrMode::Async />
                     <Route path=path!("/orders/:number") view=orders::OrderPage ssr=SsrMode::Async />

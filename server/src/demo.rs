@@ -44,7 +44,89 @@ pub async fn seed(pool: &PgPool, config: &crate::config::Config) -> anyhow::Resu
         leptos_options: config.leptos.clone(),
         live: Default::default(),
     };
-    seed_market(&state, public_url).await
+    seed_market(&state, public_url).await?;
+    seed_auctions(&state).await
+}
+
+/// Live auctions, on every start: one ending a few minutes from now with bids on it (reserve
+/// met, buy-now still offered), and one running for days with a single bid — each created only
+/// when no such auction is running, so restarting the demo always shows one about to end.
+async fn seed_auctions(state: &app::server::AppState) -> anyhow::Result<()> {
+    use app::server::services::{auctions, listings};
+    let pool = &state.pool;
+    let ids: Option<(Uuid, Uuid, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT f.id, d.id, b.id, r.id FROM users f, users d, users b, users r
+         WHERE f.email = 'fleet@evcx.demo' AND d.email = 'driver@evcx.demo'
+           AND b.email = 'buyer@evcx.demo' AND r.email = 'roaster@evcx.demo'",
+    )
+    .fetch_optional(pool)
+    .await?;
+    let Some((fleet, driver, buyer, roaster)) = ids else {
+        return Ok(());
+    };
+    // (seller, minutes, terms, bids as (bidder, maximum))
+    let plans = [
+        (
+            fleet,
+            8,
+            ("150000", "180000", "400000"),
+            vec![(buyer, "170000"), (roaster, "190000"), (buyer, "200000")],
+        ),
+        (
+            driver,
+            3 * 24 * 60,
+            ("120000", "", ""),
+            vec![(roaster, "125000")],
+        ),
+    ];
+    for (seller, minutes, (start, reserve, buy_now), bids) in plans {
+        let running: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM auctions a JOIN listings l ON l.id = a.listing_id
+                            WHERE l.seller_id = $1 AND a.closed_at IS NULL AND a.ends_at > now() + interval '2 minutes')",
+        )
+        .bind(seller)
+        .fetch_one(pool)
+        .await?;
+        if running {
+            continue;
+        }
+        let Some(class) = listings::classes(pool, seller)
+            .await?
+            .into_iter()
+            .max_by_key(|c| c.available_kg)
+        else {
+            continue;
+        };
+        // A tenth of what is left, at most a tonne.
+        let kg = (class.available_kg / 10).min(1_000);
+        if kg < 10 {
+            continue;
+        }
+        let quantity = rust_decimal::Decimal::new(kg, 3).normalize().to_string();
+        let number = auctions::create(
+            pool,
+            seller,
+            auctions::NewAuction {
+                class: &format!("{}:{}", class.region, class.vintage),
+                quantity: &quantity,
+                starting_price: start,
+                reserve,
+                increment: "",
+                buy_now,
+                duration_minutes: &minutes.to_string(),
+                description: "A whole lot of verified credits from this year's driving, sold by live auction.",
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("demo auction: {e}"))?;
+        for (bidder, max) in bids {
+            auctions::bid(state, bidder, &number, max, false, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("demo bid on {number}: {e}"))?;
+        }
+        tracing::info!(auction = %number, minutes, "demo auction running");
+    }
+    Ok(())
 }
 
 /// Credit requests for the demo owner, decided and waiting, and one retirement: two approved

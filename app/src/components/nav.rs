@@ -28,6 +28,7 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/credits", "Credits"),
             ("/wallet", "Wallet"),
             ("/sell", "Sell"),
+            ("/auctions", "Auctions"),
             ("/money", "Money"),
             ("/vehicles", "Vehicles"),
             ("/import", "Import data"),
@@ -40,6 +41,7 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
         Role::Buyer => &[
             ("/", "Home"),
             ("/market", "Marketplace"),
+            ("/auctions", "Auctions"),
             ("/orders", "Orders"),
             ("/wallet", "Credits"),
             ("/money", "Money"),
@@ -63,6 +65,7 @@ pub fn Header() -> impl IntoView {
                         _ => view! {
                             <nav class="nav" aria-label="Account">
                                 <a href="/market">"Marketplace"</a>
+                                <a href="/auctions">"Auctions"</a>
                                 <a href="/login">"Sign in"</a>
                                 <a class="button small" href="/signup">"Create account"</a>
                             </nav>

@@ -326,6 +326,25 @@ pub fn outcome(terms: &Terms, state: &State) -> Outcome {
     }
 }
 
+/// Time left until `ends_at`, the way a countdown reads: "2 d 3 h", "1 h 05 min",
+/// "4 min 07 s", "9 s"; "Ended" once it has passed.
+pub fn time_left(ends_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (ends_at - now).num_seconds();
+    if secs <= 0 {
+        return "Ended".into();
+    }
+    let (d, h, m, s) = (secs / 86_400, secs / 3_600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d} d {h} h")
+    } else if h > 0 {
+        format!("{h} h {m:02} min")
+    } else if m > 0 {
+        format!("{m} min {s:02} s")
+    } else {
+        format!("{s} s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,6 +375,17 @@ mod tests {
 
     fn open(t: &Terms) -> State {
         State::opening(t, t0() + Duration::hours(1))
+    }
+
+    #[test]
+    fn a_countdown_reads_in_the_largest_units() {
+        let at = |secs: i64| time_left(t0() + Duration::seconds(secs), t0());
+        assert_eq!(at(0), "Ended");
+        assert_eq!(at(-5), "Ended");
+        assert_eq!(at(9), "9 s");
+        assert_eq!(at(247), "4 min 07 s");
+        assert_eq!(at(3_900), "1 h 05 min");
+        assert_eq!(at(2 * 86_400 + 3 * 3_600 + 59), "2 d 3 h");
     }
 
     #[test]

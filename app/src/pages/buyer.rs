@@ -1,4 +1,5 @@
-//! Screens for buyers (and visitors browsing): the marketplace and a listing's page.
+//! Screens for buyers (and visitors browsing): the marketplace, a listing's page, auctions.
 
+pub mod auctions;
 pub mod listing;
 pub mod market;

@@ -167,7 +167,10 @@ fn BuyPanel(d: ListingDetail, buy: ServerAction<BuyCredits>, open: bool) -> impl
             <h2 id="buy-heading">"Buy"</h2>
             {
                 let role = d.viewer;
-                if d.is_own {
+                if l.kind == "auction" {
+                    let auction = format!("/auctions/{}", l.number);
+                    view! { <p>"This lot is sold by auction. " <a href=auction class="button">"Bid on its auction page"</a></p> }.into_any()
+                } else if d.is_own {
                     view! { <p class="muted">"This is your listing. Manage it on your " <a href="/sell">"Sell"</a> " page."</p> }.into_any()
                 } else if !open {
                     view! { <p class="muted">"This listing is not open for purchases."</p> }.into_any()

@@ -161,7 +161,7 @@ fn ListingTable(listings: Vec<ListingLine>, currency: String) -> impl IntoView {
             <tbody>
                 {listings.into_iter().map(|l| view! {
                     <tr>
-                        <td><a href=format!("/market/{}", l.number)>{l.number.clone()}</a>
+                        <td><a href=if l.kind == "auction" { format!("/auctions/{}", l.number) } else { format!("/market/{}", l.number) }>{l.number.clone()}</a>
                             {(l.kind == "auction").then(|| view! { " " <span class="badge">"Auction"</span> })}
                             <div class="muted small">{l.description.chars().take(80).collect::<String>()}</div></td>
                         <td>{format!("{} · {}", l.region, l.vintage)}</td>

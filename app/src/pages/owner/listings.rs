@@ -1,6 +1,7 @@
 //! Selling: list available credits of one region and vintage at a fixed price, change a
 //! listing's price, lower its quantity, withdraw it, and follow the orders on it.
 
+use crate::api::auctions::CreateAuction;
 use crate::api::market::{
     seller_listings, CancelListing, CreateListing, RepriceListing, ResizeListing,
 };
@@ -57,6 +58,7 @@ fn Sell() -> impl IntoView {
                     Ok(d) => {
                         let currency = d.currency.clone();
                         let has_credits = !d.classes.is_empty();
+                        let auction_classes = d.classes.clone();
                         let price_hint = format!("In {}, e.g. 250000.", d.currency);
                         view! {
                             <section class="card" aria-labelledby="new-listing">
@@ -96,6 +98,7 @@ fn Sell() -> impl IntoView {
                                     view! { <p class="muted">"You have no available credits to list. Credits arrive in your wallet when a verifier approves one of your " <a href="/credits">"requests"</a> "."</p> }.into_any()
                                 }}
                             </section>
+                            {has_credits.then(|| view! { <NewAuctionForm classes=auction_classes.clone() fees=d.fees currency=d.currency.clone() /> })}
                             <h2>"Your listings"</h2>
                             <FormError error=row_error />
                             {if d.listings.is_empty() {
@@ -110,7 +113,8 @@ fn Sell() -> impl IntoView {
                                         </tr></thead>
                                         <tbody>
                                             {d.listings.into_iter().map(|l| {
-                                                let active = l.status == "active";
+                                                // An auction runs to its end: it is followed on its own page.
+                                                let active = l.status == "active" && l.kind != "auction";
                                                 let (n1, n2, n3) = (l.number.clone(), l.number.clone(), l.number.clone());
                                                 let (price_id, qty_id) = (format!("price-{}", l.number), format!("qty-{}", l.number));
                                                 let (price_label, qty_label) = (format!("New price for {}", l.number), format!("New quantity for {} (t)", l.number));
@@ -118,7 +122,8 @@ fn Sell() -> impl IntoView {
                                                 let qty_now = tonnes_plain(l.quantity_kg);
                                                 view! {
                                                     <tr>
-                                                        <td><a href=format!("/market/{}", l.number)>{l.number.clone()}</a></td>
+                                                        <td><a href=if l.kind == "auction" { format!("/auctions/{}", l.number) } else { format!("/market/{}", l.number) }>{l.number.clone()}</a>
+                                                            {(l.kind == "auction").then(|| view! { " " <span class="badge">"Auction"</span> })}</td>
                                                         <td>{format!("{} · {}", l.region, l.vintage)}</td>
                                                         <td class="num">{tonnes(l.quantity_kg)}</td>
                                                         <td class="num">{tonnes(l.sold_kg)}</td>
@@ -164,5 +169,59 @@ fn Sell() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// Auctioning a lot: the whole lot goes to the highest bidder when the time is up.
+#[component]
+fn NewAuctionForm(
+    classes: Vec<crate::api::market::CreditClass>,
+    fees: crate::domain::trade::Fees,
+    currency: String,
+) -> impl IntoView {
+    let create = ServerAction::<CreateAuction>::new();
+    let error = error_of(*create);
+    let money_hint = move |what: &str| format!("{what} per tonne, in {currency}.");
+    view! {
+        <section class="card" aria-labelledby="new-auction">
+            <h2 id="new-auction">"Auction a lot"</h2>
+            <p class="muted">{format!(
+                "The lot is reserved at once and sold whole to the highest bidder when the time is up, at one increment above the second-highest bid (a late bid extends the end). Below your reserve, or without bids, it comes back to you. The winner pays a {} fee; {} is taken from your proceeds.",
+                percent(fees.buyer_rate), percent(fees.seller_rate)
+            )}</p>
+            <ActionForm action=create attr:class="grid two" attr:data-testid="create-auction">
+                <FormError error />
+                <div class="field" class:invalid=move || error.get().and_then(|e| e.field("class")).is_some()>
+                    <label for="auction-class">"Credits"</label>
+                    <select id="auction-class" name="class">
+                        {classes.iter().map(|c| view! {
+                            <option value=format!("{}:{}", c.region, c.vintage)>
+                                {format!("{} · vintage {} — {} available", c.region, c.vintage, tonnes(c.available_kg))}
+                            </option>
+                        }).collect_view()}
+                    </select>
+                    <p class="field-error">{move || error.get().and_then(|e| e.field("class"))}</p>
+                </div>
+                <Field label="Lot (t)" name="quantity" id="auction-quantity" error inputmode="decimal" hint="Sold whole, to one buyer." />
+                <Field label="Starting price" name="starting_price" id="auction-start" error inputmode="decimal" hint=money_hint("The first bid's least") />
+                <Field label="Reserve (optional, hidden)" name="reserve" id="auction-reserve" error inputmode="decimal" hint="Bidders only see whether it is met." />
+                <Field label="Buy-now price (optional)" name="buy_now" id="auction-buy-now" error inputmode="decimal" hint="A buyer may end the auction at this price until the bidding passes it." />
+                <Field label="Increment (optional)" name="increment" id="auction-increment" error inputmode="decimal" hint="A fixed step per bid; empty: steps that grow with the price." />
+                <div class="field" class:invalid=move || error.get().and_then(|e| e.field("duration_minutes")).is_some()>
+                    <label for="auction-duration">"Runs for"</label>
+                    <select id="auction-duration" name="duration_minutes">
+                        {[(5, "5 minutes"), (15, "15 minutes"), (60, "1 hour"), (360, "6 hours"), (1440, "1 day"), (4320, "3 days"), (10080, "7 days"), (43200, "30 days")]
+                            .into_iter().map(|(m, label)| view! { <option value=m.to_string() selected=m == 1440>{label}</option> }).collect_view()}
+                    </select>
+                    <p class="field-error">{move || error.get().and_then(|e| e.field("duration_minutes"))}</p>
+                </div>
+                <div class="field">
+                    <label for="auction-description">"Description (optional)"</label>
+                    <textarea id="auction-description" name="description" rows="3" maxlength="2000"></textarea>
+                    <p class="field-error">{move || error.get().and_then(|e| e.field("description"))}</p>
+                </div>
+                <div class="form-actions"><Submit action=*create label="Start the auction" busy="Starting…" /></div>
+            </ActionForm>
+        </section>
     }
 }
