@@ -24,6 +24,8 @@ pub struct FeeSettings {
     pub withdrawal_max: Decimal,
     pub withdrawal_daily_max: Decimal,
     pub withdrawal_fee: Decimal,
+    /// Auctions listed from now on: a bid this close to the end moves it this much later.
+    pub soft_close_secs: i32,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -37,6 +39,7 @@ fn wire(currency: &str, s: settings::Settings) -> FeeSettings {
         withdrawal_max: s.withdrawal_max,
         withdrawal_daily_max: s.withdrawal_daily_max,
         withdrawal_fee: s.withdrawal_fee,
+        soft_close_secs: s.soft_close_secs,
         updated_at: s.updated_at,
     }
 }
@@ -54,8 +57,10 @@ pub async fn get_fee_settings() -> Result<FeeSettings, AppError> {
     .await
 }
 
-/// Changes the fee rates (in percent, 0–20) and the withdrawal limits and fee.
+/// Changes the fee rates (in percent, 0–20), the withdrawal limits and fee, and (when given)
+/// the auctions' soft-close window in seconds.
 #[server(endpoint = "admin/settings/update")]
+#[allow(clippy::too_many_arguments)]
 pub async fn update_fee_settings(
     buyer_fee_percent: String,
     seller_fee_percent: String,
@@ -63,6 +68,7 @@ pub async fn update_fee_settings(
     withdrawal_max: String,
     withdrawal_daily_max: String,
     withdrawal_fee: String,
+    soft_close_secs: Option<String>,
 ) -> Result<FeeSettings, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::Admin]).await?;
@@ -76,6 +82,7 @@ pub async fn update_fee_settings(
                 withdrawal_max: &withdrawal_max,
                 withdrawal_daily_max: &withdrawal_daily_max,
                 withdrawal_fee: &withdrawal_fee,
+                soft_close_secs: soft_close_secs.as_deref().unwrap_or_default(),
             },
         )
         .await?;

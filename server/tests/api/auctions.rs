@@ -479,7 +479,7 @@ async fn bidding_through_the_api_with_retries_watching_and_the_auctions_page(poo
                     ("starting_price", "0"),
                     ("reserve", "50"),
                     ("buy_now", "x"),
-                    ("duration_minutes", "2"),
+                    ("duration_minutes", "0"),
                 ],
             )
             .await,
@@ -761,4 +761,69 @@ async fn two_instances_a_bid_on_one_is_live_on_the_other_and_the_close_happens_o
         .unwrap();
     assert_eq!(missing.status(), 404);
     reconciled(&one.pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_soft_close_window_is_the_admins_and_holds_for_auctions_listed_after(pool: PgPool) {
+    use super::support::{field_error, json};
+    let app = TestApp::spawn(pool).await;
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let update = |secs: &'static str| {
+        let admin = admin.clone();
+        async move {
+            json(
+                admin
+                    .post(
+                        "/api/admin/settings/update",
+                        &[
+                            ("buyer_fee_percent", "2.5"),
+                            ("seller_fee_percent", "2.5"),
+                            ("withdrawal_min", "50000"),
+                            ("withdrawal_max", "100000000"),
+                            ("withdrawal_daily_max", "200000000"),
+                            ("withdrawal_fee", "0"),
+                            ("soft_close_secs", secs),
+                        ],
+                    )
+                    .await,
+            )
+            .await
+        }
+    };
+    let (_, before) = auction(&app, "").await;
+    let (status, body) = update("4000").await;
+    assert_eq!(status, 422);
+    assert!(field_error(&body, "soft_close_secs").is_some(), "{body}");
+    let (status, body) = update("30").await;
+    assert_eq!((status, body["soft_close_secs"].as_i64()), (200, Some(30)), "{body}");
+    let (_, after) = auction(&app, "").await;
+    let window = |number: String| {
+        let client = app.client();
+        async move {
+            json(client.post("/api/auctions/get", &[("number", number.as_str())]).await)
+                .await
+                .1["soft_close_secs"]
+                .as_i64()
+        }
+    };
+    assert_eq!(window(before).await, Some(120), "an auction keeps the window it was listed with");
+    assert_eq!(window(after).await, Some(30));
+    // Leaving it out keeps it.
+    let (status, body) = json(
+        admin
+            .post(
+                "/api/admin/settings/update",
+                &[
+                    ("buyer_fee_percent", "2.5"),
+                    ("seller_fee_percent", "2.5"),
+                    ("withdrawal_min", "50000"),
+                    ("withdrawal_max", "100000000"),
+                    ("withdrawal_daily_max", "200000000"),
+                    ("withdrawal_fee", "0"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!((status, body["soft_close_secs"].as_i64()), (200, Some(30)), "{body}");
 }

@@ -50,6 +50,8 @@ fn Settings() -> impl IntoView {
                                 <Field label="Largest withdrawal" name="withdrawal_max" error inputmode="decimal" value=plain(s.withdrawal_max) />
                                 <Field label="Withdrawals per user in 24 hours" name="withdrawal_daily_max" error inputmode="decimal" value=plain(s.withdrawal_daily_max) />
                                 <Field label="Fee per withdrawal" name="withdrawal_fee" error inputmode="decimal" value=plain(s.withdrawal_fee) />
+                                <Field label="Auction soft close (seconds)" name="soft_close_secs" error inputmode="numeric" value=s.soft_close_secs.to_string()
+                                    hint="A bid this close to an auction's end moves the end this much later; 0 ends auctions on time. Applies to auctions listed from now on." />
                                 <p class="muted">{format!("Amounts in {}. Last changed {}. Current withdrawal fee: {}.", s.currency, s.updated_at.format("%Y-%m-%d %H:%M UTC"), format_money(s.withdrawal_fee, &s.currency))}</p>
                                 <div class="form-actions"><Submit action=*update label="Save" busy="Saving…" /></div>
                             </ActionForm>

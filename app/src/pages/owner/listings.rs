@@ -210,7 +210,7 @@ fn NewAuctionForm(
                 <div class="field" class:invalid=move || error.get().and_then(|e| e.field("duration_minutes")).is_some()>
                     <label for="auction-duration">"Runs for"</label>
                     <select id="auction-duration" name="duration_minutes">
-                        {[(5, "5 minutes"), (15, "15 minutes"), (60, "1 hour"), (360, "6 hours"), (1440, "1 day"), (4320, "3 days"), (10080, "7 days"), (43200, "30 days")]
+                        {[(1, "1 minute"), (5, "5 minutes"), (15, "15 minutes"), (60, "1 hour"), (360, "6 hours"), (1440, "1 day"), (4320, "3 days"), (10080, "7 days"), (43200, "30 days")]
                             .into_iter().map(|(m, label)| view! { <option value=m.to_string() selected=m == 1440>{label}</option> }).collect_view()}
                     </select>
                     <p class="field-error">{move || error.get().and_then(|e| e.field("duration_minutes"))}</p>

@@ -35,7 +35,7 @@ pub struct NewAuction<'a> {
     pub increment: &'a str,
     /// Optional.
     pub buy_now: &'a str,
-    /// How long it runs, in minutes (5 minutes to 30 days).
+    /// How long it runs, in minutes (1 minute to 30 days).
     pub duration_minutes: &'a str,
     pub description: &'a str,
 }
@@ -99,8 +99,8 @@ fn parse(input: &NewAuction<'_>) -> Result<Parsed, AppError> {
             .trim()
             .parse::<i64>()
             .ok()
-            .filter(|m| (5..=30 * 24 * 60).contains(m))
-            .ok_or_else(|| "Run the auction for 5 minutes to 30 days (43,200 minutes).".to_owned()),
+            .filter(|m| (1..=30 * 24 * 60).contains(m))
+            .ok_or_else(|| "Run the auction for 1 minute to 30 days (43,200 minutes).".to_owned()),
     );
     let description = input.description.trim().to_owned();
     if description.chars().count() > 2000 {

@@ -1,5 +1,5 @@
-//! Platform settings the admin changes: the fee on each side of a sale and the withdrawal
-//! limits and fee. One row; every change is audited with its before and after.
+//! Platform settings the admin changes: the fee on each side of a sale, the withdrawal
+//! limits and fee, and the auctions' soft-close window. One row; every change is audited with its before and after.
 
 use crate::domain::market::{parse_money, parse_percent};
 use crate::domain::trade::Fees;
@@ -23,6 +23,8 @@ pub struct Settings {
     pub withdrawal_daily_max: Decimal,
     /// Charged on each paid withdrawal.
     pub withdrawal_fee: Decimal,
+    /// A bid this close to an auction's end moves the end this much later (0: no soft close).
+    pub soft_close_secs: i32,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -33,7 +35,7 @@ impl Settings {
 }
 
 const SELECT: &str = "SELECT buyer_fee_rate, seller_fee_rate, withdrawal_min, withdrawal_max,
-        withdrawal_daily_max, withdrawal_fee, updated_at FROM platform_settings";
+        withdrawal_daily_max, withdrawal_fee, soft_close_secs, updated_at FROM platform_settings";
 
 pub async fn get(conn: &mut PgConnection) -> Result<Settings, sqlx::Error> {
     sqlx::query_as(SELECT).fetch_one(conn).await
@@ -53,6 +55,8 @@ pub struct SettingsInput<'a> {
     pub withdrawal_max: &'a str,
     pub withdrawal_daily_max: &'a str,
     pub withdrawal_fee: &'a str,
+    /// Seconds, 0–3600; empty keeps the current window.
+    pub soft_close_secs: &'a str,
 }
 
 /// Changes the settings; answers the new ones. Sales and withdrawals started after the commit
@@ -81,6 +85,18 @@ pub async fn update(
             Ok(Decimal::new(0, 2))
         } else {
             parse_money(input.withdrawal_fee)
+        },
+    );
+    let soft_close = errors.check(
+        "soft_close_secs",
+        match input.soft_close_secs.trim() {
+            "" => Ok(None),
+            raw => raw
+                .parse::<i32>()
+                .ok()
+                .filter(|s| (0..=3600).contains(s))
+                .map(Some)
+                .ok_or_else(|| "Enter 0 to 3600 seconds (0: auctions end on time).".to_owned()),
         },
     );
     if let (Some(min), Some(max)) = (min, max) {
@@ -124,9 +140,9 @@ pub async fn update(
     let after: Settings = sqlx::query_as(
         "UPDATE platform_settings SET buyer_fee_rate = $1, seller_fee_rate = $2, withdrawal_min = $3,
                 withdrawal_max = $4, withdrawal_daily_max = $5, withdrawal_fee = $6,
-                updated_at = now(), updated_by = $7
+                soft_close_secs = COALESCE($8, soft_close_secs), updated_at = now(), updated_by = $7
          RETURNING buyer_fee_rate, seller_fee_rate, withdrawal_min, withdrawal_max,
-                   withdrawal_daily_max, withdrawal_fee, updated_at",
+                   withdrawal_daily_max, withdrawal_fee, soft_close_secs, updated_at",
     )
     .bind(buyer)
     .bind(seller)
@@ -135,6 +151,7 @@ pub async fn update(
     .bind(daily)
     .bind(fee)
     .bind(admin)
+    .bind(soft_close.flatten())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(
