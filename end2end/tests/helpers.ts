@@ -5,6 +5,8 @@ export const demo = {
   buyer: { email: 'buyer@evcx.demo', password: 'offset-today-2026', home: 'Your buyer home' },
   cva: { email: 'cva@evcx.demo', password: 'verify-carefully-2026', home: 'Your verifier home' },
   admin: { email: 'admin@evcx.demo', password: 'run-the-platform-2026', home: 'Platform administration' },
+  // A second demo buyer (from the marketplace demo data).
+  roaster: { email: 'roaster@evcx.demo', password: 'offset-today-2026', home: 'Your buyer home' },
 };
 
 export function uniqueEmail(tag: string): string {

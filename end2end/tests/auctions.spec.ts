@@ -1,0 +1,122 @@
+import { test, expect, Browser, Page } from '@playwright/test';
+import { demo, gotoHydrated, login } from './helpers';
+
+async function signedIn(browser: Browser, who: { email: string; password: string }): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  await login(page, who.email, who.password);
+  return page;
+}
+
+/** The admin's soft-close window, for auctions listed afterwards. */
+async function setSoftClose(admin: Page, seconds: string): Promise<void> {
+  await gotoHydrated(admin, '/admin/settings');
+  await admin.getByLabel('Auction soft close (seconds)').fill(seconds);
+  await admin.getByRole('button', { name: 'Save' }).click();
+  await expect(admin.getByLabel('Auction soft close (seconds)')).toHaveValue(seconds);
+}
+
+/** Opens the auction and waits until its live stream is connected. */
+async function watchLive(page: Page, number: string): Promise<void> {
+  await gotoHydrated(page, `/auctions/${number}`);
+  await expect(page.locator('[data-live="on"]')).toBeAttached();
+}
+
+async function bid(page: Page, max: string): Promise<void> {
+  await page.getByLabel('Your maximum per tonne').fill(max);
+  await page.getByRole('button', { name: 'Place bid' }).click();
+}
+
+test('two buyers bid against each other live while the seller watches; a late bid extends the end; the winner pays', async ({ browser }) => {
+  test.setTimeout(240_000);
+  const admin = await signedIn(browser, demo.admin);
+  await setSoftClose(admin, '20');
+
+  // The seller auctions a small lot for one minute.
+  const seller = await signedIn(browser, demo.owner);
+  await gotoHydrated(seller, '/sell');
+  const form = seller.getByTestId('create-auction');
+  await form.getByLabel('Lot (t)').fill('0.02');
+  await form.getByLabel('Starting price').fill('100000');
+  await form.getByLabel('Runs for').selectOption('1');
+  await seller.getByRole('button', { name: 'Start the auction' }).click();
+  await expect(seller).toHaveURL(/\/auctions\/LST-\d{6}$/);
+  const number = seller.url().split('/').pop()!;
+  await watchLive(seller, number);
+  await expect(seller.getByText('This is your lot')).toBeVisible();
+  await expect(seller.getByTestId('high-bid')).toHaveText('100.000 ₫ per t (starting price, no bids yet)');
+
+  const a = await signedIn(browser, demo.buyer);
+  const b = await signedIn(browser, demo.roaster);
+  await watchLive(a, number);
+  await watchLive(b, number);
+
+  // The form answers as you type, with the server's rules.
+  await a.getByLabel('Your maximum per tonne').fill('90000');
+  await expect(a.getByTestId('bid-feedback')).toHaveText('Bid at least 100.000 ₫ per tonne.');
+  await a.getByLabel('Your maximum per tonne').fill('150000');
+  await expect(a.getByTestId('bid-feedback')).toContainText('Commits up to 3.075 ₫');
+
+  await bid(a, '150000');
+  await expect(a.getByTestId('my-standing')).toContainText('You are the highest bidder');
+  // Seen live by the seller and the other buyer, without reloading.
+  await expect(seller.getByTestId('high-bid')).toHaveText('100.000 ₫ per t');
+  await expect(seller.getByTestId('leader')).toHaveText('Bidder 1');
+  await expect(b.getByTestId('bid-count')).toHaveText('1 from 1 bidder');
+
+  // B bids below A's maximum: A's proxy answers one increment above.
+  await bid(b, '140000');
+  await expect(b.getByTestId('my-standing')).toContainText('You have been outbid');
+  await expect(seller.getByTestId('high-bid')).toHaveText('145.000 ₫ per t');
+  await expect(a.getByTestId('leader')).toHaveText('Bidder 1 (you)');
+
+  // B raises: B leads one increment above A's maximum, and A is told at once.
+  await bid(b, '200000');
+  await expect(b.getByTestId('my-standing')).toContainText('You are the highest bidder');
+  await expect(a.getByTestId('my-standing')).toContainText('You have been outbid');
+  await expect(a.getByTestId('leader')).toHaveText('Bidder 2');
+  await expect(seller.getByTestId('high-bid')).toHaveText('155.000 ₫ per t');
+  await expect(seller.getByTestId('bid-history').locator('tbody tr')).toHaveCount(3);
+
+  // In the last 20 seconds, A's bid moves the end 20 seconds later, for everyone.
+  await expect
+    .poll(async () => Number(await a.getByTestId('time-left').getAttribute('data-seconds-left')), { timeout: 90_000 })
+    .toBeLessThan(17);
+  await bid(a, '250000');
+  await expect(seller.getByTestId('ends-at')).toContainText('extended 1 time by late bids');
+  await expect(b.getByTestId('ends-at')).toContainText('extended 1 time by late bids');
+  await expect(seller.getByTestId('leader')).toHaveText('Bidder 1');
+  await expect(seller.getByTestId('high-bid')).toHaveText('205.000 ₫ per t');
+  await expect(b.getByTestId('my-standing')).toContainText('You have been outbid');
+
+  // The auction closes by itself; everyone sees the result live; the winner has the order.
+  await expect(seller.getByTestId('auction-status')).toHaveText('Sold to Bidder 1 at 205.000 ₫ per t', { timeout: 60_000 });
+  await expect(a.getByTestId('my-standing')).toContainText('You won this auction.');
+  await expect(b.getByTestId('my-standing')).toContainText('This auction has ended');
+  await gotoHydrated(a, `/auctions/${number}`);
+  await a.getByTestId('auction-order').getByRole('link').click();
+  await expect(a.getByRole('heading', { name: /^Order ORD-\d{6}$/ })).toBeVisible();
+  await expect(a.getByTestId('order-status')).toContainText('Completed');
+
+  // The auctions page: the ended auction, and the buyers' parts in it.
+  await gotoHydrated(b, '/auctions?filter=my_bids');
+  await expect(b.getByTestId(`auction-${number}`)).toContainText('Not won');
+  await gotoHydrated(a, '/auctions?filter=my_bids');
+  await expect(a.getByTestId(`auction-${number}`)).toContainText('Won');
+
+  await setSoftClose(admin, '120');
+});
+
+test('the auctions page counts down live and filters', async ({ page }) => {
+  await login(page, demo.buyer.email, demo.buyer.password);
+  await gotoHydrated(page, '/auctions');
+  const rows = page.getByTestId('auctions').locator('tbody tr');
+  await expect(rows.first()).toBeVisible();
+  const cell = rows.first().locator('.countdown');
+  const first = Number(await cell.getAttribute('data-seconds-left'));
+  await expect.poll(async () => Number(await cell.getAttribute('data-seconds-left'))).toBeLessThan(first);
+  await page.getByRole('link', { name: 'Ending within the hour' }).click();
+  await expect(page).toHaveURL(/filter=ending_soon/);
+  await page.getByRole('link', { name: 'My bids' }).click();
+  await expect(page).toHaveURL(/filter=my_bids/);
+  await expect(page.getByTestId('auctions')).toContainText(/Leading|Outbid|Won/);
+});
