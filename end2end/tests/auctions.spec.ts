@@ -120,3 +120,28 @@ test('the auctions page counts down live and filters', async ({ page }) => {
   await expect(page).toHaveURL(/filter=my_bids/);
   await expect(page.getByTestId('auctions')).toContainText(/Leading|Outbid|Won/);
 });
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('a buyer bids with a plain HTML form, a too-low bid first', async ({ page }) => {
+    await page.goto('/login');
+    await page.getByLabel('E-mail').fill(demo.buyer.email);
+    await page.getByLabel('Password').fill(demo.buyer.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('heading', { name: demo.buyer.home })).toBeVisible();
+
+    // The demo's days-long auction, led by the other demo buyer.
+    await page.goto('/auctions');
+    await page.getByTestId('auctions').locator('tbody tr', { hasText: 'Lê Hoàng Nam' }).getByRole('link').first().click();
+    await expect(page.getByTestId('leader')).toHaveText(/^Bidder \d+$/);
+    await page.getByLabel('Your maximum per tonne').fill('1000');
+    await page.getByRole('button', { name: 'Place bid' }).click();
+    await expect(page.getByText(/Bid at least [0-9.]+ ₫ per tonne\./)).toBeVisible();
+
+    await page.getByLabel('Your maximum per tonne').fill('900000');
+    await page.getByRole('button', { name: 'Place bid' }).click();
+    await expect(page.getByTestId('my-standing')).toContainText('You are the highest bidder (your maximum: 900.000 ₫ per t).');
+    await expect(page.getByTestId('leader')).toHaveText(/\(you\)$/);
+  });
+});

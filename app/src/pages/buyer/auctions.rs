@@ -547,8 +547,8 @@ fn BidHistory(live: ReadSignal<AuctionLive>, currency: String) -> impl IntoView 
                     {recent.into_iter().map(|b| {
                         let mut note = Vec::new();
                         if b.kind == "buy_now" { note.push("Bought now".to_owned()); }
-                        else if b.leading { note.push("Took or kept the lead".to_owned()); }
-                        else { note.push("Outbid by the leader's maximum".to_owned()); }
+                        else if b.leading { note.push("Leading".to_owned()); }
+                        else { note.push("Outbid at once by the leader's maximum".to_owned()); }
                         if let Some(to) = b.extended_to { note.push(format!("end moved to {}", to.format("%H:%M:%S"))); }
                         view! {
                             <tr>
