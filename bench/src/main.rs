@@ -7,6 +7,7 @@
 //! drives a bounded load, stops the server and prints `BENCH <name> k=v …` lines. It exits
 //! non-zero when a correctness check fails.
 
+mod auction;
 mod harness;
 mod market;
 mod trip_import;
@@ -19,6 +20,8 @@ const BENCHMARKS: &[&str] = &[
     "purchase_distinct",
     "purchase_race",
     "ssr_market",
+    "bid_hot",
+    "bid_fanout",
 ];
 
 fn main() -> ExitCode {
@@ -67,6 +70,8 @@ fn main() -> ExitCode {
             "purchase_distinct" => market::purchase_distinct(concurrency).await,
             "purchase_race" => market::purchase_race(concurrency).await,
             "ssr_market" => market::ssr_market(concurrency).await,
+            "bid_hot" => auction::bid_hot(concurrency).await,
+            "bid_fanout" => auction::bid_fanout(1_000).await,
             _ => unreachable!(),
         }
     });

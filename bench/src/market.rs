@@ -19,19 +19,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The password of every seeded account.
-const PASSWORD: &str = "bench-market-2026";
+pub(crate) const PASSWORD: &str = "bench-market-2026";
 /// Money in each buyer's wallet (VND); a 1 kg purchase costs at most 400.
 const MONEY: &str = "1000000000";
 
 #[derive(Deserialize)]
-struct Seeded {
-    buyers: Vec<String>,
-    listings: Vec<String>,
+pub(crate) struct Seeded {
+    pub sellers: Vec<String>,
+    pub buyers: Vec<String>,
+    pub listings: Vec<String>,
 }
 
 /// `server seed-market`: `listings` fixed-price listings of `listing_kg` each from `sellers`
 /// sellers, and `buyers` buyers with `MONEY` in their wallets.
-async fn seed(
+pub(crate) async fn seed(
     sellers: usize,
     listings: usize,
     listing_kg: u64,
@@ -73,7 +74,7 @@ async fn seed(
 }
 
 /// Steady state before the load: the seeded rows vacuumed, analyzed and written out.
-async fn settle() -> anyhow::Result<()> {
+pub(crate) async fn settle() -> anyhow::Result<()> {
     println!("vacuum, analyze and checkpoint after seeding…");
     let url = std::env::var("DATABASE_URL")?;
     let status = tokio::process::Command::new(harness::psql()?)
@@ -85,7 +86,7 @@ async fn settle() -> anyhow::Result<()> {
 }
 
 /// One signed-in session per buyer, in the order given (a few sign-ins at a time).
-async fn sign_in(base: &str, buyers: &[String]) -> anyhow::Result<Vec<Session>> {
+pub(crate) async fn sign_in(base: &str, buyers: &[String]) -> anyhow::Result<Vec<Session>> {
     println!("signing in {} buyers (not measured)…", buyers.len());
     let started = Instant::now();
     let sessions: Vec<anyhow::Result<Session>> = futures::stream::iter(buyers)
@@ -99,7 +100,7 @@ async fn sign_in(base: &str, buyers: &[String]) -> anyhow::Result<Vec<Session>> 
 }
 
 /// Runs one psql query and answers its single value.
-async fn sql(query: &str) -> anyhow::Result<String> {
+pub(crate) async fn sql(query: &str) -> anyhow::Result<String> {
     let url = std::env::var("DATABASE_URL")?;
     let out = tokio::process::Command::new(harness::psql()?)
         .args([&url, "-Atc", query])
@@ -137,7 +138,7 @@ async fn profile_print() -> anyhow::Result<()> {
 }
 
 /// Prints `CHECK FAILED` when `got` is not `want`; answers whether it is.
-fn check(what: &str, got: impl std::fmt::Display, want: impl std::fmt::Display) -> bool {
+pub(crate) fn check(what: &str, got: impl std::fmt::Display, want: impl std::fmt::Display) -> bool {
     let (got, want) = (got.to_string(), want.to_string());
     if got != want {
         println!("CHECK FAILED: {what} = {got}, expected {want}");
@@ -147,7 +148,7 @@ fn check(what: &str, got: impl std::fmt::Display, want: impl std::fmt::Display) 
 
 /// The ledger's invariants, checked from outside: every asset sums to zero, no user is below
 /// zero, and every account's balance is the sum of its entries.
-async fn ledger_balanced() -> anyhow::Result<bool> {
+pub(crate) async fn ledger_balanced() -> anyhow::Result<bool> {
     let unbalanced = sql(
         "SELECT count(*) FROM (SELECT asset FROM ledger_entries GROUP BY asset HAVING sum(amount) <> 0) s",
     )
@@ -206,24 +207,24 @@ fn pick(seed: u64, n: usize) -> usize {
 }
 
 /// What one request came to.
-enum Answer {
+pub(crate) enum Answer {
     Ok,
     /// A refusal the benchmark expects (sold out).
     Refused,
     Error(String),
 }
 
-struct Load {
-    h: Histogram<u64>,
-    ok: u64,
-    refused: u64,
-    errors: u64,
-    elapsed: f64,
+pub(crate) struct Load {
+    pub h: Histogram<u64>,
+    pub ok: u64,
+    pub refused: u64,
+    pub errors: u64,
+    pub elapsed: f64,
 }
 
 /// `workers` loops, each sending `request(worker, its nth request, global index)` until `total`
 /// requests are sent or `limit` has passed; every latency goes into the histogram.
-async fn drive<F, Fut>(
+pub(crate) async fn drive<F, Fut>(
     workers: usize,
     total: u64,
     limit: Duration,
