@@ -6,9 +6,7 @@
 //! of 1 ₫, so almost every rising maximum is a valid bid.
 
 use crate::harness::{bench_line, histogram, ms, Server, Session};
-use crate::market::{
-    check, drive, ledger_balanced, seed, settle, sign_in, sql, Answer, PASSWORD,
-};
+use crate::market::{check, drive, ledger_balanced, seed, settle, sign_in, sql, Answer, PASSWORD};
 use anyhow::{ensure, Context};
 use app::domain::auction::{self, Increment, State, Terms};
 use futures::StreamExt;
@@ -67,30 +65,37 @@ pub async fn bid_hot(concurrency: usize) -> anyhow::Result<bool> {
     let seeded = seed(1, 1, 1_000, BIDDERS).await?;
     settle().await?;
     let server = Server::start().await?;
-    let number = Arc::new(open_auction(&server.base, &seeded.sellers[0], &seeded.listings[0]).await?);
+    let number =
+        Arc::new(open_auction(&server.base, &seeded.sellers[0], &seeded.listings[0]).await?);
     let sessions = Arc::new(sign_in(&server.base, &seeded.buyers).await?);
     println!(
         "bid_hot: {BIDS} bids on {number} from {BIDDERS} bidders, {concurrency} at a time, maximums rising by 10 ₫…"
     );
     let load = {
         let number = number.clone();
-        drive(concurrency, BIDS, Duration::from_secs(120), move |_, _, i| {
-            let (sessions, number) = (sessions.clone(), number.clone());
-            async move {
-                let session = &sessions[i as usize % sessions.len()];
-                let max = (START + 10 * (i as i64 + 1)).to_string();
-                match bid(session, &number, &max, &format!("hot-{i:08}")).await {
-                    (200, _) => Answer::Ok,
-                    // Overtaken while in flight: a correct refusal.
-                    (422, body)
-                        if body.contains("Bid at least") || body.contains("already the highest") =>
-                    {
-                        Answer::Refused
+        drive(
+            concurrency,
+            BIDS,
+            Duration::from_secs(120),
+            move |_, _, i| {
+                let (sessions, number) = (sessions.clone(), number.clone());
+                async move {
+                    let session = &sessions[i as usize % sessions.len()];
+                    let max = (START + 10 * (i as i64 + 1)).to_string();
+                    match bid(session, &number, &max, &format!("hot-{i:08}")).await {
+                        (200, _) => Answer::Ok,
+                        // Overtaken while in flight: a correct refusal.
+                        (422, body)
+                            if body.contains("Bid at least")
+                                || body.contains("already the highest") =>
+                        {
+                            Answer::Refused
+                        }
+                        (status, body) => Answer::Error(format!("{status} {body}")),
                     }
-                    (status, body) => Answer::Error(format!("{status} {body}")),
                 }
-            }
-        })
+            },
+        )
         .await?
     };
     server.stop().await?;
@@ -102,7 +107,9 @@ pub async fn bid_hot(concurrency: usize) -> anyhow::Result<bool> {
          FROM bids b JOIN listings l ON l.id = b.auction_id WHERE l.number = '{number}'"
     ))
     .await?;
-    let pending = sql("SELECT count(*) FROM ledger_holds WHERE asset = 'money' AND status = 'pending'").await?;
+    let pending =
+        sql("SELECT count(*) FROM ledger_holds WHERE asset = 'money' AND status = 'pending'")
+            .await?;
     let leader_holds = sql(&format!(
         "SELECT count(*) FROM ledger_holds h JOIN auctions a ON a.leader_hold_id = h.id
          JOIN listings l ON l.id = a.listing_id WHERE l.number = '{number}' AND h.status = 'pending'"
@@ -131,7 +138,10 @@ pub async fn bid_hot(concurrency: usize) -> anyhow::Result<bool> {
             ("accepted", load.ok.to_string()),
             ("refused", load.refused.to_string()),
             ("errors", load.errors.to_string()),
-            ("replay_equal", (problems == 0 && replayed == load.ok).to_string()),
+            (
+                "replay_equal",
+                (problems == 0 && replayed == load.ok).to_string(),
+            ),
             ("pending_holds", pending),
             ("ledger_balanced", balanced.to_string()),
             ("bidders", BIDDERS.to_string()),

@@ -72,6 +72,17 @@ impl Hub {
     }
 }
 
+/// The announcement's payload, for a statement that sends it itself with
+/// `pg_notify('live', payload)`.
+pub fn payload(topic: &str, id: &str, version: i64) -> String {
+    serde_json::to_string(&Change {
+        topic: topic.to_owned(),
+        id: id.to_owned(),
+        version,
+    })
+    .expect("a change serialises")
+}
+
 /// Announces a change; delivered to every instance when the transaction commits (and not at
 /// all if it rolls back).
 pub async fn announce(

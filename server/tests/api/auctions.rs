@@ -795,18 +795,30 @@ async fn the_soft_close_window_is_the_admins_and_holds_for_auctions_listed_after
     assert_eq!(status, 422);
     assert!(field_error(&body, "soft_close_secs").is_some(), "{body}");
     let (status, body) = update("30").await;
-    assert_eq!((status, body["soft_close_secs"].as_i64()), (200, Some(30)), "{body}");
+    assert_eq!(
+        (status, body["soft_close_secs"].as_i64()),
+        (200, Some(30)),
+        "{body}"
+    );
     let (_, after) = auction(&app, "").await;
     let window = |number: String| {
         let client = app.client();
         async move {
-            json(client.post("/api/auctions/get", &[("number", number.as_str())]).await)
-                .await
-                .1["soft_close_secs"]
+            json(
+                client
+                    .post("/api/auctions/get", &[("number", number.as_str())])
+                    .await,
+            )
+            .await
+            .1["soft_close_secs"]
                 .as_i64()
         }
     };
-    assert_eq!(window(before).await, Some(120), "an auction keeps the window it was listed with");
+    assert_eq!(
+        window(before).await,
+        Some(120),
+        "an auction keeps the window it was listed with"
+    );
     assert_eq!(window(after).await, Some(30));
     // Leaving it out keeps it.
     let (status, body) = json(
@@ -825,5 +837,9 @@ async fn the_soft_close_window_is_the_admins_and_holds_for_auctions_listed_after
             .await,
     )
     .await;
-    assert_eq!((status, body["soft_close_secs"].as_i64()), (200, Some(30)), "{body}");
+    assert_eq!(
+        (status, body["soft_close_secs"].as_i64()),
+        (200, Some(30)),
+        "{body}"
+    );
 }

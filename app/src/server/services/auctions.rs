@@ -292,9 +292,38 @@ pub async fn bid(
     } else {
         Some(parse_money(max).map_err(|m| AppError::invalid("max", m))?)
     };
+    // Before taking the auction's lock: a retry answers from its stored bid, and a bid that is
+    // already too low is refused (the price and the minimum only ever rise, so it would be
+    // refused under the lock too) — neither waits in the auction's queue.
+    let pre = pre_read(&state.pool, bidder, number, key).await?;
+    if let Some(Pre {
+        replay: Some(r), ..
+    }) = pre
+    {
+        return Ok(r);
+    }
+    if let (Some(p), Some(max)) = (&pre, max) {
+        if p.open && p.seller != bidder && !p.i_lead {
+            let check = auction::check_bid(
+                p.starting_price,
+                p.increment.map_or(Increment::Table, Increment::Fixed),
+                p.price,
+                p.has_leader,
+                None,
+                max,
+            );
+            if let Err(problem @ BidProblem::TooLow { .. }) = check {
+                return Err(match refusal(&problem, &money) {
+                    Fail::App(e) => e,
+                    Fail::Retry => unreachable!("a refusal is never a retry"),
+                });
+            }
+        }
+    }
+    let known_alias = pre.and_then(|p| p.alias);
     for _ in 0..8 {
         let mut tx = state.pool.begin().await?;
-        match place(&mut tx, bidder, number, max, key, &money).await {
+        match place(&mut tx, bidder, number, max, key, known_alias, &money).await {
             Ok(Placing::Replayed(r)) => return Ok(r),
             Ok(Placing::New(r)) => {
                 if buy_now {
@@ -348,6 +377,80 @@ impl From<AppError> for Fail {
     }
 }
 
+/// An auction as a bidder finds it before bidding (no lock: it may be a moment old).
+struct Pre {
+    seller: Uuid,
+    open: bool,
+    starting_price: Decimal,
+    increment: Option<Decimal>,
+    price: Decimal,
+    has_leader: bool,
+    i_lead: bool,
+    /// The bidder's alias here, once they have bid (it never changes).
+    alias: Option<i32>,
+    /// The result of the bid this key placed before.
+    replay: Option<BidPlaced>,
+}
+
+async fn pre_read(
+    pool: &PgPool,
+    bidder: Uuid,
+    number: &str,
+    key: Option<&str>,
+) -> Result<Option<Pre>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        number: String,
+        seller_id: Uuid,
+        open: bool,
+        starting_price: Decimal,
+        increment: Option<Decimal>,
+        price: Decimal,
+        has_leader: bool,
+        i_lead: bool,
+        ends_at: DateTime<Utc>,
+        alias: Option<i32>,
+        replay_leading: Option<bool>,
+        replay_price: Option<Decimal>,
+        replay_version: Option<i64>,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT l.number, l.seller_id, (a.closed_at IS NULL AND NOT a.bought_now AND a.ends_at > now()) AS open,
+                a.starting_price, a.increment, a.price, a.leader_id IS NOT NULL AS has_leader,
+                a.leader_id IS NOT DISTINCT FROM $2 AS i_lead, a.ends_at,
+                (SELECT b.alias FROM bids b WHERE b.auction_id = a.listing_id AND b.bidder_id = $2 LIMIT 1) AS alias,
+                k.is_leading AS replay_leading, k.price_after AS replay_price, k.version AS replay_version
+         FROM auctions a JOIN listings l ON l.id = a.listing_id
+         LEFT JOIN bids k ON k.auction_id = a.listing_id AND k.bidder_id = $2 AND k.idempotency_key = $3
+         WHERE l.number = $1",
+    )
+    .bind(number.trim().to_uppercase())
+    .bind(bidder)
+    .bind(key)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| Pre {
+        replay: match (r.replay_leading, r.replay_price, r.replay_version) {
+            (Some(leading), Some(price), Some(version)) => Some(BidPlaced {
+                auction: r.number.clone(),
+                leading,
+                price,
+                version,
+                ends_at: r.ends_at,
+            }),
+            _ => None,
+        },
+        seller: r.seller_id,
+        open: r.open,
+        starting_price: r.starting_price,
+        increment: r.increment,
+        price: r.price,
+        has_leader: r.has_leader,
+        i_lead: r.i_lead,
+        alias: r.alias,
+    }))
+}
+
 enum Placing {
     New(BidPlaced),
     /// The key's bid was placed before: its result.
@@ -360,6 +463,7 @@ async fn place(
     number: &str,
     max: Option<Decimal>,
     key: Option<&str>,
+    known_alias: Option<i32>,
     money: &impl Fn(Decimal) -> String,
 ) -> Result<Placing, Fail> {
     let a: Locked = sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))
@@ -447,13 +551,18 @@ async fn place(
     let version = a.version + 1;
     let s = placed.state;
     // The bidder's alias on this auction: their first bid's, or the next one.
-    let alias: Option<i32> = sqlx::query_scalar(
-        "SELECT alias FROM bids WHERE auction_id = $1 AND bidder_id = $2 LIMIT 1",
-    )
-    .bind(a.listing_id)
-    .bind(bidder)
-    .fetch_optional(&mut *conn)
-    .await?;
+    let alias: Option<i32> = match known_alias {
+        Some(alias) => Some(alias),
+        None => {
+            sqlx::query_scalar(
+                "SELECT alias FROM bids WHERE auction_id = $1 AND bidder_id = $2 LIMIT 1",
+            )
+            .bind(a.listing_id)
+            .bind(bidder)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
     let (alias, bidders) = match alias {
         Some(n) => (n, a.bidder_count),
         None => (a.bidder_count + 1, a.bidder_count + 1),
@@ -468,8 +577,11 @@ async fn place(
          b AS (
              INSERT INTO bids (auction_id, bidder_id, alias, kind, max_price, price_after, is_leading, extended_to, version,
                                idempotency_key)
-             VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8, $17))
-         SELECT 1",
+             VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8, $17)),
+         n AS (
+             INSERT INTO notifications (id, user_id, kind, title, body, link)
+             SELECT gen_random_uuid(), $18, 'outbid', $19, $20, $21 WHERE $18::uuid IS NOT NULL)
+         SELECT pg_notify('live', $22)",
     )
     .bind(a.listing_id)
     .bind(s.price)
@@ -488,25 +600,18 @@ async fn place(
     .bind(placed.leading)
     .bind(placed.extended.then_some(s.ends_at))
     .bind(key)
+    // The bidder who no longer leads is told (their funds are released above).
+    .bind(placed.outbid)
+    .bind(format!("You were outbid on {}", a.number))
+    .bind(format!(
+        "The high bid is now {} per tonne. Your funds are released.",
+        money(s.price)
+    ))
+    .bind(format!("/auctions/{}", a.number))
+    // Announced to every instance when this commits.
+    .bind(live::payload("auction", &a.number, version))
     .execute(&mut *conn)
     .await?;
-    live::announce(conn, "auction", &a.number, version).await?;
-    if let Some(outbid) = placed.outbid {
-        sqlx::query(
-            "INSERT INTO notifications (id, user_id, kind, title, body, link)
-             VALUES ($1, $2, 'outbid', $3, $4, $5)",
-        )
-        .bind(Uuid::new_v4())
-        .bind(outbid)
-        .bind(format!("You were outbid on {}", a.number))
-        .bind(format!(
-            "The high bid is now {} per tonne. Your funds are released.",
-            money(s.price)
-        ))
-        .bind(format!("/auctions/{}", a.number))
-        .execute(&mut *conn)
-        .await?;
-    }
     Ok(Placing::New(BidPlaced {
         auction: a.number.clone(),
         leading: placed.leading,
@@ -643,13 +748,23 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
     })
     .fetch_all(&mut *conn)
     .await?;
+    let why = match outcome {
+        Outcome::Sold { price, .. } => format!(
+            "Another bidder won it at {} per tonne. Your funds are released.",
+            format_money(price, currency)
+        ),
+        Outcome::NoBids | Outcome::BelowReserve => {
+            "It ended unsold: the bidding did not reach the seller's reserve. Your funds are released."
+                .to_owned()
+        }
+    };
     for loser in losers {
         notify(
             conn,
             loser,
             "auction_lost",
             &format!("{} has ended", a.number),
-            "Another bidder won it, or it did not sell. Your funds are released.",
+            &why,
             &format!("/auctions/{}", a.number),
         )
         .await?;
