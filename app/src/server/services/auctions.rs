@@ -320,55 +320,10 @@ pub async fn bid(
             }
         }
     }
-    let known_alias = pre.as_ref().and_then(|p| p.alias);
-    // A new bidder's money is held before the auction's lock is taken (the lock is then held
-    // for less time): the whole lot at their maximum, with the fee — what a leading bid holds
-    // and what a bid that does not lead must prove it could pay (it is voided then). A raise by
-    // the leader keeps the old way: its old hold is released under the lock first.
-    let prehold_amount = match (&pre, max) {
-        (Some(p), Some(max)) if !p.i_lead && p.seller != bidder => Some(
-            Settlement::new(
-                max,
-                p.quantity_kg,
-                Fees::new(p.buyer_fee_rate, p.seller_fee_rate),
-            )
-            .buyer_pays,
-        ),
-        _ => None,
-    };
+    let known_alias = pre.and_then(|p| p.alias);
     for _ in 0..8 {
         let mut tx = state.pool.begin().await?;
-        let prehold = match prehold_amount {
-            None => None,
-            Some(amount) => match ledger::hold(
-                &mut tx,
-                bidder,
-                Asset::Money,
-                amount,
-                &format!("bid on {}", number.trim().to_uppercase()),
-                Some(bidder),
-            )
-            .await
-            {
-                Ok(hold) => Some(hold),
-                // Nothing was written: under the lock the bid gets its exact answer.
-                Err(LedgerError::Insufficient { .. }) => None,
-                Err(LedgerError::Retry) => continue,
-                Err(other) => return Err(other.into()),
-            },
-        };
-        match place(
-            &mut tx,
-            bidder,
-            number,
-            max,
-            key,
-            known_alias,
-            prehold,
-            &money,
-        )
-        .await
-        {
+        match place(&mut tx, bidder, number, max, key, known_alias, &money).await {
             Ok(Placing::Replayed(r)) => return Ok(r),
             Ok(Placing::New(r)) => {
                 if buy_now {
@@ -425,9 +380,6 @@ impl From<AppError> for Fail {
 /// An auction as a bidder finds it before bidding (no lock: it may be a moment old).
 struct Pre {
     seller: Uuid,
-    quantity_kg: i64,
-    buyer_fee_rate: Decimal,
-    seller_fee_rate: Decimal,
     open: bool,
     starting_price: Decimal,
     increment: Option<Decimal>,
@@ -450,9 +402,6 @@ async fn pre_read(
     struct Row {
         number: String,
         seller_id: Uuid,
-        quantity_kg: i64,
-        buyer_fee_rate: Decimal,
-        seller_fee_rate: Decimal,
         open: bool,
         starting_price: Decimal,
         increment: Option<Decimal>,
@@ -466,7 +415,7 @@ async fn pre_read(
         replay_version: Option<i64>,
     }
     let row: Option<Row> = sqlx::query_as(
-        "SELECT l.number, l.seller_id, l.quantity_kg, a.buyer_fee_rate, a.seller_fee_rate, (a.closed_at IS NULL AND NOT a.bought_now AND a.ends_at > now()) AS open,
+        "SELECT l.number, l.seller_id, (a.closed_at IS NULL AND NOT a.bought_now AND a.ends_at > now()) AS open,
                 a.starting_price, a.increment, a.price, a.leader_id IS NOT NULL AS has_leader,
                 a.leader_id IS NOT DISTINCT FROM $2 AS i_lead, a.ends_at,
                 (SELECT b.alias FROM bids b WHERE b.auction_id = a.listing_id AND b.bidder_id = $2 LIMIT 1) AS alias,
@@ -492,9 +441,6 @@ async fn pre_read(
             _ => None,
         },
         seller: r.seller_id,
-        quantity_kg: r.quantity_kg,
-        buyer_fee_rate: r.buyer_fee_rate,
-        seller_fee_rate: r.seller_fee_rate,
         open: r.open,
         starting_price: r.starting_price,
         increment: r.increment,
@@ -518,7 +464,6 @@ async fn place(
     max: Option<Decimal>,
     key: Option<&str>,
     known_alias: Option<i32>,
-    prehold: Option<Uuid>,
     money: &impl Fn(Decimal) -> String,
 ) -> Result<Placing, Fail> {
     let a: Locked = sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))
@@ -569,10 +514,7 @@ async fn place(
         if let Some(old) = a.leader_hold_id {
             ledger::void(conn, old, Some(bidder)).await?;
         }
-        let hold = if let Some(hold) = prehold {
-            hold
-        } else {
-            ledger::hold(
+        let hold = ledger::hold(
             conn,
             bidder,
             Asset::Money,
@@ -590,12 +532,8 @@ async fn place(
                 ),
             }),
             other => other.into(),
-        })?
-        };
+        })?;
         new_hold = Some(hold);
-    } else if let Some(hold) = prehold {
-        // It could pay: the hold proved it.
-        ledger::void(conn, hold, Some(bidder)).await?;
     } else {
         let available =
             ledger::balance(conn, bidder, Asset::Money, ledger::AccountKind::Available).await?;
