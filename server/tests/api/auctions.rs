@@ -843,3 +843,25 @@ async fn the_soft_close_window_is_the_admins_and_holds_for_auctions_listed_after
         "{body}"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_same_bid_sent_twice_at_once_is_placed_once(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, number) = auction(&app, "").await;
+    let a = buyer(&app, "1000000").await;
+    for (max, key) in [("150000", "double-1"), ("250000", "double-2")] {
+        let (one, two) = tokio::join!(
+            auctions::bid(&app.state, a, &number, max, false, Some(key)),
+            auctions::bid(&app.state, a, &number, max, false, Some(key))
+        );
+        assert_eq!(
+            one.unwrap(),
+            two.unwrap(),
+            "both answers are the first bid's"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM bids").await, 2);
+    // One hold: the raise replaced the first; the whole lot at 250,000 + 2.5 %.
+    assert_eq!(money(&app, a, "held").await, "256250.00");
+    reconciled(&app.pool).await;
+}

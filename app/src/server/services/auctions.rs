@@ -321,9 +321,24 @@ pub async fn bid(
         }
     }
     let known_alias = pre.and_then(|p| p.alias);
-    for _ in 0..8 {
+    for attempt in 0..8 {
         let mut tx = state.pool.begin().await?;
-        match place(&mut tx, bidder, number, max, key, known_alias, &money).await {
+        // The pre-read found no bid with this key. Should the same key arrive twice at once,
+        // the second insert fails the unique index and its retry, reading under the lock,
+        // answers the first bid's result.
+        let check_key = if attempt == 0 { None } else { key };
+        match place(
+            &mut tx,
+            bidder,
+            number,
+            max,
+            key,
+            check_key,
+            known_alias,
+            &money,
+        )
+        .await
+        {
             Ok(Placing::Replayed(r)) => return Ok(r),
             Ok(Placing::New(r)) => {
                 if buy_now {
@@ -463,6 +478,7 @@ async fn place(
     number: &str,
     max: Option<Decimal>,
     key: Option<&str>,
+    check_key: Option<&str>,
     known_alias: Option<i32>,
     money: &impl Fn(Decimal) -> String,
 ) -> Result<Placing, Fail> {
@@ -471,34 +487,30 @@ async fn place(
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| AppError::not_found("The auction"))?;
-    if let Some(key) = key {
-        let first: Option<(bool, Decimal, i64)> = sqlx::query_as(
-            "SELECT is_leading, price_after, version FROM bids
-             WHERE auction_id = $1 AND bidder_id = $2 AND idempotency_key = $3",
-        )
-        .bind(a.listing_id)
-        .bind(bidder)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some((leading, price, version)) = first {
-            return Ok(Placing::Replayed(BidPlaced {
-                auction: a.number,
-                leading,
-                price,
-                version,
-                ends_at: a.ends_at,
-            }));
+    if let Some(key) = check_key {
+        if let Some(first) = keyed_bid(conn, &a, bidder, key).await? {
+            return Ok(Placing::Replayed(first));
         }
     }
     let now = Utc::now();
     let terms = a.terms();
     let before = a.state();
-    let placed: Placed = match max {
+    let placed: Placed = match match max {
         Some(max) => auction::place(&terms, &before, bidder, max, now),
         None => auction::buy_now(&terms, &before, bidder, now),
-    }
-    .map_err(|p| refusal(&p, money))?;
+    } {
+        Ok(placed) => placed,
+        Err(problem) => {
+            // The same key may have just been placed by a request racing this one (it would
+            // now be refused, e.g. as not above the bidder's own maximum): answer its result.
+            if let (Some(key), None) = (key, check_key) {
+                if let Some(first) = keyed_bid(conn, &a, bidder, key).await? {
+                    return Ok(Placing::Replayed(first));
+                }
+            }
+            return Err(refusal(&problem, money));
+        }
+    };
     let offered = placed
         .state
         .leader
@@ -611,13 +623,42 @@ async fn place(
     // Announced to every instance when this commits.
     .bind(live::payload("auction", &a.number, version))
     .execute(&mut *conn)
-    .await?;
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.constraint() == Some("bids_idempotency_idx") => Fail::Retry,
+        _ => Fail::from(e),
+    })?;
     Ok(Placing::New(BidPlaced {
         auction: a.number.clone(),
         leading: placed.leading,
         price: s.price,
         version,
         ends_at: s.ends_at,
+    }))
+}
+
+/// The bid this bidder placed with `key` on the locked auction, if any.
+async fn keyed_bid(
+    conn: &mut PgConnection,
+    a: &Locked,
+    bidder: Uuid,
+    key: &str,
+) -> Result<Option<BidPlaced>, sqlx::Error> {
+    let first: Option<(bool, Decimal, i64)> = sqlx::query_as(
+        "SELECT is_leading, price_after, version FROM bids
+         WHERE auction_id = $1 AND bidder_id = $2 AND idempotency_key = $3",
+    )
+    .bind(a.listing_id)
+    .bind(bidder)
+    .bind(key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(first.map(|(leading, price, version)| BidPlaced {
+        auction: a.number.clone(),
+        leading,
+        price,
+        version,
+        ends_at: a.ends_at,
     }))
 }
 
