@@ -87,7 +87,7 @@ test('a buyer tops up, searches, buys part of a listing, gets the invoice and re
 
 test('too much, and a wallet that does not cover it, are refused with the reason', async ({ page }) => {
   await newBuyer(page, 'Small Buyer Ltd');
-  await gotoHydrated(page, '/market?sort=price');
+  await gotoHydrated(page, '/market?sort=price&type=fixed');
   await page.getByTestId('listings').locator('tbody tr').first().getByRole('link').click();
   await hydrated(page);
   await page.getByLabel('Quantity (t)').fill('900');
@@ -120,7 +120,7 @@ test.describe('without JavaScript', () => {
     await page.getByRole('button', { name: /^Pay / }).click();
     await expect(page.getByTestId('payment-status')).toContainText('succeeded');
 
-    await page.goto('/market?sort=price');
+    await page.goto('/market?sort=price&type=fixed');
     await page.getByTestId('listings').locator('tbody tr').first().getByRole('link').click();
     await page.getByLabel('Quantity (t)').fill('0.001');
     await page.getByRole('button', { name: 'Buy' }).click();
