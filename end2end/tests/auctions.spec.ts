@@ -81,6 +81,10 @@ test('two buyers bid against each other live while the seller watches; a late bi
   await expect
     .poll(async () => Number(await a.getByTestId('time-left').getAttribute('data-seconds-left')), { timeout: 90_000 })
     .toBeLessThan(17);
+  // A also asks for the lot to be retired at once if they win.
+  await a.getByTestId('bid-form').getByLabel(/If I win, retire/).check();
+  await a.getByTestId('bid-form').getByLabel('Beneficiary (if retiring)').fill('Trường Tiểu học Xanh');
+  await a.getByTestId('bid-form').getByLabel('Reason (if retiring)').fill('Offsetting the school run');
   await bid(a, '250000');
   await expect(seller.getByTestId('ends-at')).toContainText('extended 1 time by late bids');
   await expect(b.getByTestId('ends-at')).toContainText('extended 1 time by late bids');
@@ -96,6 +100,7 @@ test('two buyers bid against each other live while the seller watches; a late bi
   await a.getByTestId('auction-order').getByRole('link').click();
   await expect(a.getByRole('heading', { name: /^Order ORD-\d{6}$/ })).toBeVisible();
   await expect(a.getByTestId('order-status')).toContainText('Completed');
+  await expect(a.getByRole('link', { name: /^certificate CERT-\d{4}-\d{6}$/ })).toBeVisible();
 
   // The auctions page: the ended auction, and the buyers' parts in it.
   await gotoHydrated(b, '/auctions?filter=my_bids');

@@ -189,23 +189,47 @@ pub async fn create_auction(
     .await
 }
 
+/// The retire-on-win fields of a bid form: (beneficiary, reason) when `retire` is on.
+#[cfg(feature = "ssr")]
+fn retiring<'a>(
+    retire: &Option<String>,
+    beneficiary: &'a Option<String>,
+    reason: &'a Option<String>,
+) -> Option<(&'a str, &'a str)> {
+    retire
+        .as_deref()
+        .is_some_and(|r| r == "on" || r == "true")
+        .then(|| {
+            (
+                beneficiary.as_deref().unwrap_or_default(),
+                reason.as_deref().unwrap_or_default(),
+            )
+        })
+}
+
 /// Bids up to `max` per tonne for the whole lot (a proxy bid: the platform raises it by the
 /// increment only as far as needed). The same `idempotency_key` answers the first result.
+/// `retire` = `on` with `beneficiary` and `reason`: if this bidder wins, the lot is retired at
+/// once for the beneficiary, with a certificate.
 #[server(endpoint = "auctions/bid")]
 pub async fn place_bid(
     auction: String,
     max: String,
     idempotency_key: Option<String>,
+    retire: Option<String>,
+    beneficiary: Option<String>,
+    reason: Option<String>,
 ) -> Result<BidPlaced, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::Buyer]).await?;
-        let r = auctions::bid(
+        let r = auctions::bid_retiring(
             &state,
             caller.id,
             &auction,
             &max,
             false,
             idempotency_key.as_deref(),
+            retiring(&retire, &beneficiary, &reason),
         )
         .await?;
         leptos_axum::redirect(&format!("/auctions/{}", r.auction));
@@ -219,16 +243,20 @@ pub async fn place_bid(
 pub async fn buy_now(
     auction: String,
     idempotency_key: Option<String>,
+    retire: Option<String>,
+    beneficiary: Option<String>,
+    reason: Option<String>,
 ) -> Result<BidPlaced, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::Buyer]).await?;
-        let r = auctions::bid(
+        let r = auctions::bid_retiring(
             &state,
             caller.id,
             &auction,
             "",
             true,
             idempotency_key.as_deref(),
+            retiring(&retire, &beneficiary, &reason),
         )
         .await?;
         leptos_axum::redirect(&format!("/auctions/{}", r.auction));

@@ -865,3 +865,64 @@ async fn the_same_bid_sent_twice_at_once_is_placed_once(pool: PgPool) {
     assert_eq!(money(&app, a, "held").await, "256250.00");
     reconciled(&app.pool).await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_winner_who_asked_to_retire_gets_the_lot_retired_with_a_certificate(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, number) = auction(&app, "").await;
+    let a = buyer(&app, "1000000").await;
+    let b = buyer(&app, "1000000").await;
+    // A bad beneficiary is refused and places nothing.
+    let refused = auctions::bid_retiring(
+        &app.state,
+        a,
+        &number,
+        "150000",
+        false,
+        None,
+        Some(("", "Offsetting our delivery fleet")),
+    )
+    .await
+    .unwrap_err();
+    assert!(message(refused).contains("beneficiary"));
+    assert_eq!(app.count("SELECT count(*) FROM bids").await, 0);
+    auctions::bid_retiring(
+        &app.state,
+        a,
+        &number,
+        "150000",
+        false,
+        None,
+        Some(("Trường Tiểu học Xanh", "Offsetting the school run")),
+    )
+    .await
+    .unwrap();
+    auctions::bid(&app.state, b, &number, "120000", false, None)
+        .await
+        .unwrap();
+    time_up(&app, &number).await;
+    assert_eq!(auctions::close_due(&app.state).await.unwrap(), 1);
+    let (beneficiary, retired): (Option<String>, bool) =
+        sqlx::query_as("SELECT retire_beneficiary, retirement_id IS NOT NULL FROM orders")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        (beneficiary.as_deref(), retired),
+        (Some("Trường Tiểu học Xanh"), true)
+    );
+    assert_eq!(
+        credits(&app, a).await,
+        0,
+        "nothing to the available credits"
+    );
+    let retired_kg: Decimal = sqlx::query_scalar(
+        "SELECT coalesce(sum(balance), 0) FROM ledger_accounts WHERE owner_id = $1 AND asset = 'credit' AND kind = 'retired'",
+    )
+    .bind(a)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(retired_kg, Decimal::from(1_000));
+    reconciled(&app.pool).await;
+}

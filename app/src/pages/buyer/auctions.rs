@@ -487,6 +487,7 @@ fn BidForms(
                 {wallet_line.map(|w| view! { <small class="hint">{w}</small> })}
                 <p class="field-error" id="bid-max-error">{move || error.get().and_then(|e| e.field("max"))}</p>
             </div>
+            <RetireFields prefix="bid" error />
             <Submit action=*bid label="Place bid" busy="Placing bid…" />
         </ActionForm>
         {move || buy_now_price().map({
@@ -500,12 +501,41 @@ fn BidForms(
                     <input type="hidden" name="auction" value=number_b.clone() />
                     <input type="hidden" name="idempotency_key" value=buy_key.clone() />
                     <p class="muted small">{format!("Ends the auction at once: you pay {} with the fee.", format_money(total, &currency_b))}</p>
+                    <RetireFields prefix="buy" error=buy_error />
                     <button type="submit" class="button secondary">{label}</button>
                 </ActionForm>
             }
         }})}
     }
     .into_any()
+}
+
+/// "Retire at once if I win": the beneficiary and reason go with the bid.
+#[component]
+fn RetireFields(
+    prefix: &'static str,
+    error: Signal<Option<crate::error::AppError>>,
+) -> impl IntoView {
+    let (on, set_on) = signal(false);
+    let (b_id, r_id) = (format!("{prefix}-beneficiary"), format!("{prefix}-reason"));
+    view! {
+        <label class="check">
+            <input type="checkbox" name="retire" value="on" on:change=move |ev| set_on.set(event_target_checked(&ev)) />
+            " If I win, retire the credits at once (you get a certificate)"
+        </label>
+        <div class="retire-fields" class:muted=move || !on.get()>
+            <div class="field" class:invalid=move || error.get().and_then(|e| e.field("beneficiary")).is_some()>
+                <label for=b_id.clone()>"Beneficiary (if retiring)"</label>
+                <input id=b_id name="beneficiary" />
+                <p class="field-error">{move || error.get().and_then(|e| e.field("beneficiary"))}</p>
+            </div>
+            <div class="field" class:invalid=move || error.get().and_then(|e| e.field("reason")).is_some()>
+                <label for=r_id.clone()>"Reason (if retiring)"</label>
+                <input id=r_id name="reason" />
+                <p class="field-error">{move || error.get().and_then(|e| e.field("reason"))}</p>
+            </div>
+        </div>
+    }
 }
 
 #[component]

@@ -278,6 +278,21 @@ pub async fn bid(
     buy_now: bool,
     key: Option<&str>,
 ) -> Result<BidPlaced, AppError> {
+    bid_retiring(state, bidder, number, max, buy_now, key, None).await
+}
+
+/// `bid`, asking (with `retire` = (beneficiary, reason)) that the lot be retired at once for
+/// the beneficiary should this bidder win; their latest bid's choice holds.
+#[tracing::instrument(skip(state), err(level = "info"))]
+pub async fn bid_retiring(
+    state: &AppState,
+    bidder: Uuid,
+    number: &str,
+    max: &str,
+    buy_now: bool,
+    key: Option<&str>,
+    retire: Option<(&str, &str)>,
+) -> Result<BidPlaced, AppError> {
     let key = key.map(str::trim).filter(|k| !k.is_empty());
     if key.is_some_and(|k| k.chars().count() > 100) {
         return Err(AppError::invalid(
@@ -287,11 +302,15 @@ pub async fn bid(
     }
     let currency = state.config.payments.currency.clone();
     let money = |d: Decimal| format_money(d, &currency);
+    let mut errors = FieldErrors::new();
     let max = if buy_now {
         None
     } else {
-        Some(parse_money(max).map_err(|m| AppError::invalid("max", m))?)
+        errors.check("max", parse_money(max))
     };
+    let retire =
+        retire.map(|(b, r)| crate::server::services::wallet::check_retirement(&mut errors, b, r));
+    errors.finish()?;
     // Before taking the auction's lock: a retry answers from its stored bid, and a bid that is
     // already too low is refused (the price and the minimum only ever rise, so it would be
     // refused under the lock too) — neither waits in the auction's queue.
@@ -335,6 +354,7 @@ pub async fn bid(
             key,
             check_key,
             known_alias,
+            retire,
             &money,
         )
         .await
@@ -480,6 +500,7 @@ async fn place(
     key: Option<&str>,
     check_key: Option<&str>,
     known_alias: Option<i32>,
+    retire: Option<(&str, &str)>,
     money: &impl Fn(Decimal) -> String,
 ) -> Result<Placing, Fail> {
     let a: Locked = sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))
@@ -588,8 +609,8 @@ async fn place(
              UPDATE listings SET price_per_t = $2, expires_at = $9, updated_at = now() WHERE id = $1),
          b AS (
              INSERT INTO bids (auction_id, bidder_id, alias, kind, max_price, price_after, is_leading, extended_to, version,
-                               idempotency_key)
-             VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8, $17)),
+                               idempotency_key, retire_beneficiary, retire_reason)
+             VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8, $17, $23, $24)),
          n AS (
              INSERT INTO notifications (id, user_id, kind, title, body, link)
              SELECT gen_random_uuid(), $18, 'outbid', $19, $20, $21 WHERE $18::uuid IS NOT NULL)
@@ -622,6 +643,8 @@ async fn place(
     .bind(format!("/auctions/{}", a.number))
     // Announced to every instance when this commits.
     .bind(live::payload("auction", &a.number, version))
+    .bind(retire.map(|r| r.0))
+    .bind(retire.map(|r| r.1))
     .execute(&mut *conn)
     .await
     .map_err(|e| match &e {
@@ -704,6 +727,16 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
     }
     let (label, order_id) = match outcome {
         Outcome::Sold { buyer, price } => {
+            // The winner's latest bid says whether to retire the lot at once.
+            let retire: Option<(Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT retire_beneficiary, retire_reason FROM bids
+                 WHERE auction_id = $1 AND bidder_id = $2 ORDER BY version DESC LIMIT 1",
+            )
+            .bind(a.listing_id)
+            .bind(buyer)
+            .fetch_optional(&mut *conn)
+            .await?;
+            let retire = retire.and_then(|(b, r)| b.zip(r));
             let (order_id, order) = orders::sell_lot(
                 conn,
                 WonLot {
@@ -715,6 +748,7 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
                     kg: a.quantity_kg,
                     price_per_t: price,
                     fees: a.fees(),
+                    retire: retire.as_ref().map(|(b, r)| (b.as_str(), r.as_str())),
                 },
             )
             .await?;

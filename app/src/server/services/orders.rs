@@ -953,6 +953,8 @@ pub(crate) struct WonLot<'a> {
     pub kg: i64,
     pub price_per_t: Decimal,
     pub fees: Fees,
+    /// The winner asked to retire the lot at once: (beneficiary, reason).
+    pub retire: Option<(&'a str, &'a str)>,
 }
 
 /// Sells an auction's whole lot to its winner, exactly as a purchase from the wallet (the
@@ -986,7 +988,7 @@ pub(crate) async fn sell_lot(
             seller: lot.seller,
             kg: lot.kg,
             settlement: &settlement,
-            retire: None,
+            retire: lot.retire,
         },
     )
     .await
@@ -1008,7 +1010,7 @@ pub(crate) async fn sell_lot(
             price_per_t: lot.price_per_t,
             settlement: &settlement,
             key: &key,
-            retire: None,
+            retire: lot.retire,
             status: "completed",
             payment_id: None,
             money_hold_id: None,
