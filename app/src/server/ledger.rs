@@ -694,59 +694,8 @@ pub async fn hold(
     purpose: &str,
     actor: Option<Uuid>,
 ) -> Result<Uuid, LedgerError> {
-    if amount <= Decimal::ZERO {
-        return Err(LedgerError::Invalid("a hold must be positive".into()));
-    }
-    let ids = user_accounts(
-        conn,
-        &[
-            (owner, asset, AccountKind::Available),
-            (owner, asset, AccountKind::Held),
-        ],
-    )
-    .await?;
-    let (available, held) = (ids[0], ids[1]);
-    // The balance is checked and the hold written in one statement (the account row locked).
-    let id = Uuid::new_v4();
-    let written: Option<Uuid> = sqlx::query_scalar(
-        "WITH b AS (SELECT balance FROM ledger_accounts WHERE id = $3 FOR UPDATE)
-         INSERT INTO ledger_holds (id, asset, available_id, held_id, amount, remaining, status, purpose)
-         SELECT $1, $2, $3, $4, $5, $5, 'pending', $6 FROM b WHERE b.balance >= $5
-         RETURNING id",
-    )
-    .bind(id)
-    .bind(asset.as_str())
-    .bind(available)
-    .bind(held)
-    .bind(amount)
-    .bind(purpose)
-    .fetch_optional(&mut *conn)
-    .await?;
-    if written.is_none() {
-        let balance: Decimal =
-            sqlx::query_scalar("SELECT balance FROM ledger_accounts WHERE id = $1")
-                .bind(available)
-                .fetch_one(&mut *conn)
-                .await?;
-        return Err(LedgerError::Insufficient {
-            account: available,
-            balance,
-            needed: amount,
-        });
-    }
-    transfer(
-        conn,
-        Transfer {
-            kind: "hold",
-            legs: vec![Leg::new(available, -amount), Leg::new(held, amount)],
-            hold_id: Some(id),
-            memo: purpose.to_owned(),
-            actor,
-            ..Transfer::default()
-        },
-    )
-    .await?;
-    Ok(id)
+    let held = user_account(conn, owner, asset, AccountKind::Held).await?;
+    hold_into(conn, owner, asset, amount, held, None, purpose, actor).await
 }
 
 /// Reserves `kg` of the owner's available credits of one region and vintage in the reserved

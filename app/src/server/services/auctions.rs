@@ -269,7 +269,6 @@ impl Locked {
 
 /// Places a proxy bid (`max` per tonne, as typed) or, with `buy_now`, buys the lot outright.
 /// A retry with the same `key` answers the first bid's result and places nothing.
-#[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn bid(
     state: &AppState,
     bidder: Uuid,
@@ -1018,25 +1017,20 @@ pub async fn detail(
     .fetch_one(&mut *conn)
     .await?;
     let me = caller.map(|c| c.id);
-    let (my_alias, my_max): (Option<i32>, Option<Decimal>) = match me {
-        Some(id) => sqlx::query_as(
-            "SELECT min(alias), max(max_price) FROM bids WHERE auction_id = $1 AND bidder_id = $2",
-        )
-        .bind(r.listing_id)
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?,
-        None => (None, None),
-    };
-    let watching = match me {
-        Some(id) => sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM auction_watchers WHERE auction_id = $1 AND user_id = $2)",
-        )
-        .bind(r.listing_id)
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?,
-        None => false,
+    // The caller's part: their alias and highest maximum once they have bid, and the watch list.
+    let (my_alias, my_max, watching): (Option<i32>, Option<Decimal>, bool) = match me {
+        Some(id) => {
+            sqlx::query_as(
+                "SELECT min(alias), max(max_price),
+                    EXISTS (SELECT 1 FROM auction_watchers WHERE auction_id = $1 AND user_id = $2)
+             FROM bids WHERE auction_id = $1 AND bidder_id = $2",
+            )
+            .bind(r.listing_id)
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        None => (None, None, false),
     };
     let wallet_available = match caller {
         Some(c) if c.role == Role::Buyer => Some(
