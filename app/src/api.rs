@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod imports;
 pub mod market;
 pub mod methodology;
+pub mod notifications;
 pub mod payments;
 pub mod reports;
 pub mod settings;

@@ -5,6 +5,7 @@ pub mod anomaly;
 pub mod auction;
 pub mod market;
 pub mod methodology;
+pub mod notification;
 pub mod period;
 pub mod serial;
 pub mod trade;

@@ -64,6 +64,7 @@ fn content_security_policy() {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     Auth::provide();
+    components::live::InboxFeed::provide();
     // Marks the page once the browser has taken over, so tests wait for it instead of sleeping.
     Effect::new(|_| {
         if let Some(root) = document().document_element() {
@@ -93,6 +94,8 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route path=path!("/profile") view=account::profile::ProfilePage ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view=account::notifications::NotificationsPage ssr=SsrMode::Async />
+                    <Route path=path!("/notifications/settings") view=account::notifications::NotificationSettingsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=admin::users::UsersPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/methodology") view=admin::methodology::MethodologyPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/audit") view=admin::audit::AuditPage ssr=SsrMode::Async />

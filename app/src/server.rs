@@ -8,6 +8,7 @@ pub mod demo;
 pub mod ledger;
 pub mod live;
 pub mod mail;
+pub mod notify;
 pub mod password;
 pub mod payments;
 pub mod pdf;

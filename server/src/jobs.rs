@@ -25,8 +25,9 @@ pub fn spawn_all(
         state.live.clone(),
         stop.clone(),
     ));
+    let public_url = state.config.public_url.clone();
     set.spawn(auctions::run(state, stop.clone()));
-    set.spawn(outbox::run(pool.clone(), mailer, stop.clone()));
+    set.spawn(outbox::run(pool.clone(), mailer, public_url, stop.clone()));
     set.spawn(market::run(pool.clone(), stop.clone()));
     set.spawn(housekeeping::run(pool, stop));
     set

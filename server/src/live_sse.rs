@@ -5,8 +5,10 @@
 
 use crate::startup::ServerState;
 use app::api::auctions::AuctionLive;
+use app::api::notifications::InboxLive;
 use app::server::live::Event as LiveEvent;
-use app::server::services::auctions;
+use app::server::services::{auctions, notifications};
+use app::server::session;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -18,6 +20,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
+use tower_sessions::Session;
 
 /// The newest snapshot of each watched auction on this instance.
 #[derive(Default)]
@@ -148,4 +151,81 @@ fn stream(watch: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
             }
         }
     })
+}
+
+struct Inbox {
+    state: ServerState,
+    user: String,
+    changes: tokio::sync::broadcast::Receiver<LiveEvent>,
+    closing: tokio::sync::watch::Receiver<bool>,
+    first: Option<InboxLive>,
+}
+
+fn inbox_event(live: &InboxLive) -> Event {
+    Event::default()
+        .event("inbox")
+        .json_data(live)
+        .expect("an inbox serialises")
+}
+
+/// `GET /live/inbox`: the signed-in person's bell — the unread count and the newest
+/// notification — first as it is, then again whenever it changes (a notification arrives or is
+/// read in another tab).
+pub async fn inbox(State(s): State<ServerState>, session: Session) -> Response {
+    let user = match session::current(&s.app, &session).await {
+        Ok(Some(user)) => user.id,
+        Ok(None) => return (StatusCode::UNAUTHORIZED, "Sign in first.").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "live: reading the session");
+            return (StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.").into_response();
+        }
+    };
+    let changes = s.app.live.subscribe();
+    let closing = s.app.live.closing();
+    let first = match read_inbox(&s, user).await {
+        Ok(first) => first,
+        Err(e) => {
+            tracing::error!(error = %e, "live: reading an inbox");
+            return (StatusCode::SERVICE_UNAVAILABLE, "Try again in a moment.").into_response();
+        }
+    };
+    let inbox = Inbox {
+        state: s,
+        user: user.to_string(),
+        changes,
+        closing,
+        first: Some(first),
+    };
+    let stream = stream::unfold(inbox, |mut w| async move {
+        if let Some(first) = w.first.take() {
+            return Some((Ok::<_, Infallible>(inbox_event(&first)), w));
+        }
+        loop {
+            tokio::select! {
+                _ = w.closing.wait_for(|c| *c) => return None,
+                change = w.changes.recv() => match change {
+                    Ok(LiveEvent::Changed(c)) if c.topic != "inbox" || c.id != w.user => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+            }
+            let user = w.user.parse().expect("a user id");
+            match read_inbox(&w.state, user).await {
+                Ok(live) => return Some((Ok(inbox_event(&live)), w)),
+                Err(e) => tracing::warn!(error = %e, "live: reading an inbox"),
+            }
+        }
+    });
+    let mut response = Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", "no".parse().expect("header value"));
+    response
+}
+
+async fn read_inbox(s: &ServerState, user: uuid::Uuid) -> Result<InboxLive, sqlx::Error> {
+    let mut conn = s.app.pool.acquire().await?;
+    notifications::live(&mut conn, user).await
 }

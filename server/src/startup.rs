@@ -84,6 +84,7 @@ pub fn router(app: AppState) -> Router {
         )
         .route("/webhooks/payments/{gateway}", post(crate::gateway::webhook))
         .route("/live/auctions/{number}", get(crate::live_sse::auction))
+        .route("/live/inbox", get(crate::live_sse::inbox))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::endpoint))
         .layer(sessions)

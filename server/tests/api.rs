@@ -10,6 +10,7 @@ mod api {
     pub mod issuance;
     pub mod ledger;
     pub mod market;
+    pub mod notifications;
     pub mod operations;
     pub mod support;
 }

@@ -1,8 +1,10 @@
-//! Live pieces for the browser: an auction's state followed over Server-Sent Events, and a
-//! clock that ticks every second on the server's time (for countdowns). Server-rendered pages
-//! show the state they were rendered with; once hydrated they follow the stream.
+//! Live pieces for the browser: an auction's state and the notification bell followed over
+//! Server-Sent Events, and a clock that ticks every second on the server's time (for
+//! countdowns). Server-rendered pages show the state they were rendered with; once hydrated
+//! they follow the stream.
 
 use crate::api::auctions::AuctionLive;
+use crate::api::notifications::InboxLive;
 use chrono::{DateTime, Duration, Utc};
 use leptos::prelude::*;
 
@@ -86,4 +88,62 @@ pub fn seconds_left(ends_at: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
 /// A small window is "ending soon" (the countdown turns urgent).
 pub fn ending_soon(ends_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     ends_at - now <= Duration::minutes(5)
+}
+
+/// The signed-in person's bell as the live stream last told it (`None` until it has): pages
+/// showing notifications re-read when it changes. Provided once for the whole app.
+#[derive(Clone, Copy)]
+pub struct InboxFeed(pub RwSignal<Option<InboxLive>>);
+
+impl InboxFeed {
+    pub fn provide() {
+        provide_context(InboxFeed(RwSignal::new(None)));
+    }
+
+    pub fn get() -> InboxFeed {
+        use_context::<InboxFeed>().unwrap_or_else(|| InboxFeed(RwSignal::new(None)))
+    }
+
+    /// Changes whenever a notification arrives or is read.
+    pub fn stamp(&self) -> Option<(i64, Option<(uuid::Uuid, DateTime<Utc>, i32)>)> {
+        self.0.with(|i| {
+            i.as_ref().map(|i| {
+                (
+                    i.unread,
+                    i.latest.as_ref().map(|n| (n.id, n.created_at, n.repeats)),
+                )
+            })
+        })
+    }
+}
+
+/// Follows `GET /live/inbox` into the app's `InboxFeed`, starting from `initial`. The browser
+/// reconnects by itself; the server starts every connection with the current state.
+pub fn follow_inbox(initial: InboxLive) {
+    let feed = InboxFeed::get();
+    feed.0.set(Some(initial));
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+        let Ok(source) = web_sys::EventSource::new("/live/inbox") else {
+            return;
+        };
+        let on_inbox =
+            Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+                if let Some(next) = e
+                    .data()
+                    .as_string()
+                    .and_then(|t| serde_json::from_str::<InboxLive>(&t).ok())
+                {
+                    if feed.0.with_untracked(|now| now.as_ref() != Some(&next)) {
+                        feed.0.set(Some(next));
+                    }
+                }
+            });
+        let _ = source.add_event_listener_with_callback("inbox", on_inbox.as_ref().unchecked_ref());
+        on_inbox.forget();
+        let source = send_wrapper::SendWrapper::new(source);
+        on_cleanup(move || source.close());
+    });
 }

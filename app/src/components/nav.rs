@@ -1,8 +1,10 @@
 //! The header: brand, the links the signed-in role has, the account menu.
 
 use crate::api::auth::Logout;
+use crate::api::notifications::{bell, InboxLive};
 use crate::api::User;
 use crate::components::auth::Auth;
+use crate::components::live::{follow_inbox, InboxFeed};
 use crate::domain::user::Role;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -91,6 +93,7 @@ fn UserNav(user: User) -> impl IntoView {
             {links(user.role).iter().map(|(href, label)| view! { <A href=*href exact=true>{*label}</A> }).collect_view()}
         </nav>
         <div class="account">
+            <Bell />
             <a href="/profile" class="account-name" title="Your profile">
                 {user.full_name.clone()}
                 <span class="role-badge">{user.role.label()}</span>
@@ -98,6 +101,59 @@ fn UserNav(user: User) -> impl IntoView {
             <ActionForm action=logout attr:class="inline">
                 <button type="submit" class="link-button">"Sign out"</button>
             </ActionForm>
+        </div>
+    }
+}
+
+/// The bell: unread notifications, live. A notification that arrives while a page is open is
+/// also shown once, politely, under the header.
+#[component]
+fn Bell() -> impl IntoView {
+    let initial = Resource::new(|| (), |_| bell());
+    view! {
+        <Suspense fallback=|| view! { <a href="/notifications" class="bell" aria-label="Notifications">"🔔"</a> }>
+            {move || Suspend::new(async move {
+                match initial.await {
+                    Ok(first) => view! { <LiveBell first /> }.into_any(),
+                    Err(_) => view! { <a href="/notifications" class="bell" aria-label="Notifications">"🔔"</a> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn LiveBell(first: InboxLive) -> impl IntoView {
+    // What was newest when the page loaded is not news.
+    let known = first.latest.as_ref().map(|n| (n.id, n.created_at));
+    follow_inbox(first);
+    let feed = InboxFeed::get();
+    let unread = move || feed.0.with(|i| i.as_ref().map_or(0, |i| i.unread));
+    let dismissed = RwSignal::new(known);
+    let fresh = move || {
+        feed.0.with(|i| {
+            i.as_ref()
+                .and_then(|i| i.latest.clone())
+                .filter(|n| !n.read && Some((n.id, n.created_at)) != dismissed.get())
+        })
+    };
+    view! {
+        <a href="/notifications" class="bell" data-testid="bell"
+            aria-label=move || match unread() { 0 => "Notifications, none unread".to_owned(), 1 => "Notifications, 1 unread".to_owned(), n => format!("Notifications, {n} unread") }>
+            "🔔"
+            {move || (unread() > 0).then(|| view! { <span class="bell-count" data-testid="bell-count">{unread()}</span> })}
+        </a>
+        <div class="toast-region" role="status" aria-live="polite">
+            {move || fresh().map(|n| {
+                let stamp = (n.id, n.created_at);
+                view! {
+                    <div class="toast" data-testid="toast">
+                        <a href="/notifications" class="toast-title">{n.title.clone()}</a>
+                        <p>{n.body.clone()}</p>
+                        <button type="button" class="link-button" on:click=move |_| dismissed.set(Some(stamp))>"Dismiss"</button>
+                    </div>
+                }
+            })}
         </div>
     }
 }

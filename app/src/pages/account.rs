@@ -1,3 +1,4 @@
 //! Screens every signed-in account has.
 
+pub mod notifications;
 pub mod profile;

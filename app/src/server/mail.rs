@@ -68,16 +68,23 @@ struct Pending {
     to_address: String,
     subject: String,
     body_text: String,
+    /// A notification's page on the platform (a path).
+    link: Option<String>,
     attempts: i32,
 }
 
 /// Sends up to `limit` due messages and returns how many were sent. Rows are claimed with
 /// `FOR UPDATE SKIP LOCKED`, so any number of instances can run this at once; a failure is
 /// retried later with a growing delay.
-pub async fn deliver_due(pool: &PgPool, mailer: &Mailer, limit: i64) -> Result<usize, sqlx::Error> {
+pub async fn deliver_due(
+    pool: &PgPool,
+    mailer: &Mailer,
+    public_url: &str,
+    limit: i64,
+) -> Result<usize, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let due = sqlx::query_as::<_, Pending>(
-        "SELECT id, to_address, subject, body_text, attempts FROM email_outbox
+        "SELECT id, to_address, subject, body_text, link, attempts FROM email_outbox
          WHERE sent_at IS NULL AND next_attempt_at <= now() AND attempts < 10
          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED",
     )
@@ -86,7 +93,7 @@ pub async fn deliver_due(pool: &PgPool, mailer: &Mailer, limit: i64) -> Result<u
     .await?;
     let mut sent = 0;
     for m in due {
-        let outcome = match build(&m) {
+        let outcome = match build(&m, public_url) {
             Ok(message) => mailer.send(message).await,
             Err(e) => Err(e),
         };
@@ -117,7 +124,19 @@ pub async fn deliver_due(pool: &PgPool, mailer: &Mailer, limit: i64) -> Result<u
     Ok(sent)
 }
 
-fn build(m: &Pending) -> Result<Message, String> {
+/// A notification's text with its link and how to stop such e-mails; other mail as queued.
+fn body(m: &Pending, public_url: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    match &m.link {
+        None => m.body_text.clone(),
+        Some(link) => format!(
+            "{}\n\nOpen it: {base}{link}\n\n--\nYou get this e-mail because of your notification settings on EV Carbon Exchange.\nChoose which events are e-mailed to you: {base}/notifications/settings\n",
+            m.body_text
+        ),
+    }
+}
+
+fn build(m: &Pending, public_url: &str) -> Result<Message, String> {
     let to: Mailbox = m
         .to_address
         .parse()
@@ -127,6 +146,6 @@ fn build(m: &Pending) -> Result<Message, String> {
         .to(to)
         .subject(&m.subject)
         .header(ContentType::TEXT_PLAIN)
-        .body(m.body_text.clone())
+        .body(body(m, public_url))
         .map_err(|e| e.to_string())
 }

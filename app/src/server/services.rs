@@ -10,6 +10,7 @@ pub mod issuance;
 pub mod listings;
 pub mod market;
 pub mod methodology;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod rate_limit;

@@ -13,6 +13,11 @@ pub async fn run(pool: PgPool, mut stop: watch::Receiver<bool>) {
             Ok(n) => tracing::info!(listings = n, "expired listings"),
             Err(e) => tracing::warn!(error = %e, "listing expiry failed"),
         }
+        match listings::warn_expiring(&pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(listings = n, "warned sellers of listings about to expire"),
+            Err(e) => tracing::warn!(error = %e, "listing expiry warnings failed"),
+        }
         match payments::expire_due(&pool).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(payments = n, "expired payments"),

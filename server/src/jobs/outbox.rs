@@ -5,9 +5,14 @@ use sqlx::PgPool;
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub async fn run(pool: PgPool, mailer: Mailer, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    pool: PgPool,
+    mailer: Mailer,
+    public_url: String,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        match mail::deliver_due(&pool, &mailer, 50).await {
+        match mail::deliver_due(&pool, &mailer, &public_url, 50).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sent = n, "e-mail delivered"),
             Err(e) => tracing::warn!(error = %e, "e-mail outbox run failed"),

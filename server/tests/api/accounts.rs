@@ -306,9 +306,14 @@ async fn password_reset_by_mailed_one_time_link(pool: PgPool) {
 
     // Delivery in development writes an .eml file.
     let outbox = std::env::temp_dir().join(format!("evcx-outbox-{}", uuid::Uuid::new_v4()));
-    let sent = mail::deliver_due(&app.pool, &Mailer::folder(&outbox).unwrap(), 10)
-        .await
-        .unwrap();
+    let sent = mail::deliver_due(
+        &app.pool,
+        &Mailer::folder(&outbox).unwrap(),
+        "http://localhost",
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!(sent, 1);
     let eml = std::fs::read_dir(&outbox)
         .unwrap()

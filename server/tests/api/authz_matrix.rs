@@ -328,6 +328,16 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
             ("idempotency_key", ""),
         ],
     ),
+    ("/api/notifications/list", Roles(ALL), &[]),
+    ("/api/notifications/bell", Roles(ALL), &[]),
+    ("/api/notifications/open", Roles(ALL), &[("id", NIL)]),
+    ("/api/notifications/read-all", Roles(ALL), &[]),
+    ("/api/notifications/settings", Roles(ALL), &[]),
+    (
+        "/api/notifications/settings/email",
+        Roles(ALL),
+        &[("kind", "dispute_resolved"), ("email", "off")],
+    ),
     ("/api/admin/withdrawals", Roles(ADMIN), &[]),
     (
         "/api/admin/withdrawals/decide",

@@ -48,7 +48,7 @@ async fn fee_income(app: &TestApp) -> String {
 }
 
 /// An owner with `kg` of VN 2026 credits and one listing of all of them at `price` per tonne.
-async fn seller_with_listing(
+pub(super) async fn seller_with_listing(
     app: &TestApp,
     kg: i64,
     price: &str,
@@ -79,7 +79,7 @@ async fn seller_with_listing(
     (owner, owner_id, body.as_str().unwrap().to_owned())
 }
 
-async fn buy(api: &Api, listing: &str, quantity: &str, key: &str) -> (u16, Value) {
+pub(super) async fn buy(api: &Api, listing: &str, quantity: &str, key: &str) -> (u16, Value) {
     json(
         api.post(
             "/api/market/buy",

@@ -8,11 +8,13 @@ use crate::api::auctions::{
 };
 use crate::domain::auction::{self, BidProblem, Increment, Outcome, Placed, State, Terms};
 use crate::domain::market::{format_money, parse_money, parse_tonnes, tonnes};
+use crate::domain::notification::Kind;
 use crate::domain::trade::{Fees, Settlement};
 use crate::domain::user::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{self, Asset, LedgerError, SerialClass};
 use crate::server::live;
+use crate::server::notify;
 use crate::server::services::orders::{self, WonLot};
 use crate::server::session::Caller;
 use crate::server::AppState;
@@ -610,10 +612,9 @@ async fn place(
              INSERT INTO bids (auction_id, bidder_id, alias, kind, max_price, price_after, is_leading, extended_to, version,
                                idempotency_key, retire_beneficiary, retire_reason)
              VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8, $17, $23, $24)),
-         n AS (
-             INSERT INTO notifications (id, user_id, kind, title, body, link)
-             SELECT gen_random_uuid(), $18, 'outbid', $19, $20, $21 WHERE $18::uuid IS NOT NULL)
-         SELECT pg_notify('live', $22)",
+         n AS (SELECT notify($18, 'outbid', $19, $20, $21) WHERE $18::uuid IS NOT NULL),
+         s AS (SELECT notify($25, 'new_bid', $26, $27, $21))
+         SELECT pg_notify('live', $22), (SELECT count(*) FROM n), (SELECT count(*) FROM s)",
     )
     .bind(a.listing_id)
     .bind(s.price)
@@ -644,6 +645,16 @@ async fn place(
     .bind(live::payload("auction", &a.number, version))
     .bind(retire.map(|r| r.0))
     .bind(retire.map(|r| r.1))
+    // The seller hears of every bid (one notification per auction while they have not read it).
+    .bind(a.seller_id)
+    .bind(format!("New bid on {}", a.number))
+    .bind(format!(
+        "The high bid is {} per tonne after {} bid{}{}.",
+        money(s.price),
+        s.bids,
+        if s.bids == 1 { "" } else { "s" },
+        if placed.extended { "; the end moved later (soft close)" } else { "" }
+    ))
     .execute(&mut *conn)
     .await
     .map_err(|e| match &e {
@@ -752,10 +763,10 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
             )
             .await?;
             let total = format_money(price, currency);
-            notify(
+            notify::send(
                 conn,
                 buyer,
-                "auction_won",
+                Kind::AuctionWon,
                 &format!("You won {}", a.number),
                 &format!(
                     "{} at {total} per tonne: order {order}.",
@@ -764,10 +775,10 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
                 &format!("/orders/{order}"),
             )
             .await?;
-            notify(
+            notify::send(
                 conn,
                 a.seller_id,
-                "auction_sold",
+                Kind::ListingSold,
                 &format!("{} sold", a.number),
                 &format!(
                     "{} at {total} per tonne: order {order}.",
@@ -799,10 +810,10 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
             } else {
                 ("below_reserve", "the bidding did not reach your reserve")
             };
-            notify(
+            notify::send(
                 conn,
                 a.seller_id,
-                "auction_unsold",
+                Kind::ListingEnded,
                 &format!("{} ended unsold", a.number),
                 &format!("It ended unsold because {why}; the credits are back in your wallet."),
                 "/sell",
@@ -833,10 +844,10 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
         }
     };
     for loser in losers {
-        notify(
+        notify::send(
             conn,
             loser,
-            "auction_lost",
+            Kind::AuctionLost,
             &format!("{} has ended", a.number),
             &why,
             &format!("/auctions/{}", a.number),
@@ -855,28 +866,6 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
     .execute(&mut *conn)
     .await?;
     live::announce(conn, "auction", &a.number, a.version + 1).await?;
-    Ok(())
-}
-
-async fn notify(
-    conn: &mut PgConnection,
-    user: Uuid,
-    kind: &str,
-    title: &str,
-    body: &str,
-    link: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO notifications (id, user_id, kind, title, body, link) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(Uuid::new_v4())
-    .bind(user)
-    .bind(kind)
-    .bind(title)
-    .bind(body)
-    .bind(link)
-    .execute(conn)
-    .await?;
     Ok(())
 }
 

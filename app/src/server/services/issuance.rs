@@ -5,11 +5,13 @@
 
 use crate::domain::anomaly::{self, Flag};
 use crate::domain::methodology::{kg_to_credits, Calculation, Methodology, PeriodInput, Step};
+use crate::domain::notification::Kind;
 use crate::domain::serial::SerialRange;
 use crate::error::AppError;
 use crate::server::audit::{self, AuditEntry};
 use crate::server::db::vehicles::VehicleRow;
 use crate::server::ledger::{self, AccountKind, Asset, Leg, Transfer};
+use crate::server::notify;
 use crate::server::services::{methodology, trips};
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::prelude::ToPrimitive;
@@ -678,16 +680,18 @@ pub async fn decide(
         ),
         None => (format!("{} rejected", r.number), notes.clone()),
     };
-    sqlx::query(
-        "INSERT INTO notifications (id, user_id, kind, title, body, link) VALUES ($1, $2, $3, $4, $5, $6)",
+    notify::send(
+        &mut tx,
+        r.owner_id,
+        if issued.is_some() {
+            Kind::RequestApproved
+        } else {
+            Kind::RequestRejected
+        },
+        &title,
+        &body,
+        &format!("/credits/{id}"),
     )
-    .bind(Uuid::new_v4())
-    .bind(r.owner_id)
-    .bind(if issued.is_some() { "request_approved" } else { "request_rejected" })
-    .bind(&title)
-    .bind(&body)
-    .bind(format!("/credits/{id}"))
-    .execute(&mut *tx)
     .await?;
     audit::record(
         &mut tx,

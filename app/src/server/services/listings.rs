@@ -5,8 +5,10 @@
 
 use crate::api::market::{CreditClass, ListingLine};
 use crate::domain::market::{parse_money, parse_tonnes, tonnes, MAX_KG};
+use crate::domain::notification::Kind;
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{self, LedgerError, SerialClass};
+use crate::server::notify;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
@@ -374,14 +376,15 @@ async fn close(
 /// number of instances (rows are claimed with SKIP LOCKED).
 pub async fn expire_due(pool: &PgPool) -> Result<usize, AppError> {
     let mut tx = pool.begin().await?;
-    let due: Vec<(Uuid, String, i64, i64, i64, Uuid)> = sqlx::query_as(
-        "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id FROM listings
+    type Due = (Uuid, String, i64, i64, i64, Uuid, String, Uuid);
+    let due: Vec<Due> = sqlx::query_as(
+        "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id, number, seller_id FROM listings
          WHERE status = 'active' AND expires_at <= now() AND kind = 'fixed'
          ORDER BY expires_at LIMIT 200 FOR UPDATE SKIP LOCKED",
     )
     .fetch_all(&mut *tx)
     .await?;
-    for (id, status, quantity_kg, sold_kg, pending_kg, hold_id) in &due {
+    for (id, status, quantity_kg, sold_kg, pending_kg, hold_id, number, seller) in &due {
         let l = Locked {
             id: *id,
             status: status.clone(),
@@ -391,6 +394,56 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, AppError> {
             hold_id: *hold_id,
         };
         close(&mut tx, &l, "expired", None).await?;
+        let unsold = quantity_kg - sold_kg - pending_kg;
+        notify::send(
+            &mut tx,
+            *seller,
+            Kind::ListingEnded,
+            &format!("{number} has expired"),
+            &if unsold > 0 {
+                format!(
+                    "{} did not sell; those credits are back in your wallet.",
+                    tonnes(unsold)
+                )
+            } else {
+                "Everything on it was sold.".to_owned()
+            },
+            "/sell",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(due.len())
+}
+
+/// Warns sellers once, a day ahead, that a fixed-price listing is about to expire; answers how
+/// many were warned. Safe on any number of instances.
+pub async fn warn_expiring(pool: &PgPool) -> Result<usize, AppError> {
+    let mut tx = pool.begin().await?;
+    let due: Vec<(String, Uuid, DateTime<Utc>, i64)> = sqlx::query_as(
+        "UPDATE listings SET expiry_warned_at = now()
+         WHERE id IN (SELECT id FROM listings
+                      WHERE status = 'active' AND kind = 'fixed' AND expiry_warned_at IS NULL
+                        AND expires_at > now() AND expires_at <= now() + interval '24 hours'
+                      ORDER BY expires_at LIMIT 200 FOR UPDATE SKIP LOCKED)
+         RETURNING number, seller_id, expires_at, quantity_kg - sold_kg - pending_kg",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (number, seller, expires_at, left) in &due {
+        notify::send(
+            &mut tx,
+            *seller,
+            Kind::ListingExpiring,
+            &format!("{number} expires soon"),
+            &format!(
+                "It ends on {} with {} unsold. A lower price may sell it sooner; whatever is left returns to your wallet.",
+                expires_at.format("%Y-%m-%d %H:%M UTC"),
+                tonnes(*left)
+            ),
+            "/sell",
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(due.len())

@@ -7,11 +7,13 @@
 
 use crate::api::market::{Order, OrderLine, Purchase};
 use crate::domain::market::{format_money, parse_tonnes, tonnes};
+use crate::domain::notification::Kind;
 use crate::domain::serial::SerialRange;
 use crate::domain::trade::{check_quantity, Fees, Settlement};
 use crate::domain::user::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{self, AccountKind, Asset, LedgerError, Leg, Transfer};
+use crate::server::notify;
 use crate::server::services::payments;
 use crate::server::services::wallet::{self, Retirement};
 use crate::server::session::Caller;
@@ -279,11 +281,47 @@ async fn attempt(
         },
     )
     .await?;
+    tell_seller(
+        &mut tx,
+        taken.seller_id,
+        &number,
+        listing,
+        kg,
+        &settlement,
+        &state.config.payments.currency,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Purchase {
         next: format!("/orders/{number}"),
         order: number,
     })
+}
+
+/// The seller hears of a completed sale from a fixed-price listing.
+async fn tell_seller(
+    conn: &mut PgConnection,
+    seller: Uuid,
+    order: &str,
+    listing: &str,
+    kg: i64,
+    s: &Settlement,
+    currency: &str,
+) -> Result<(), sqlx::Error> {
+    notify::send(
+        conn,
+        seller,
+        Kind::ListingSold,
+        &format!("Sold {} from {listing}", tonnes(kg)),
+        &format!(
+            "Order {order}: {} is in your wallet ({} for the credits, less the {} seller fee).",
+            format_money(s.seller_receives, currency),
+            format_money(s.amount, currency),
+            format_money(s.seller_fee, currency)
+        ),
+        &format!("/orders/{order}"),
+    )
+    .await
 }
 
 enum Replay {
@@ -555,6 +593,7 @@ struct PendingOrder {
     retire_reason: Option<String>,
     money_hold_id: Option<Uuid>,
     hold_id: Uuid,
+    listing_number: String,
 }
 
 async fn lock_pending(
@@ -564,7 +603,7 @@ async fn lock_pending(
     sqlx::query_as(
         "SELECT o.id, o.number, o.listing_id, o.buyer_id, o.seller_id, o.quantity_kg, o.price_per_t, o.amount,
                 o.buyer_fee, o.seller_fee, o.buyer_pays, o.seller_receives, o.retire_beneficiary,
-                o.retire_reason, o.money_hold_id, l.hold_id
+                o.retire_reason, o.money_hold_id, l.hold_id, l.number AS listing_number
          FROM orders o JOIN listings l ON l.id = o.listing_id
          WHERE o.payment_id = $1 AND o.status = 'pending' FOR UPDATE OF o, l",
     )
@@ -578,6 +617,7 @@ async fn lock_pending(
 pub(crate) async fn complete_checkout(
     conn: &mut PgConnection,
     payment: Uuid,
+    currency: &str,
 ) -> Result<Option<String>, AppError> {
     let Some(o) = lock_pending(conn, payment).await? else {
         return Ok(None);
@@ -639,6 +679,16 @@ pub(crate) async fn complete_checkout(
     .bind(settled.transfer_id)
     .bind(settled.retirement)
     .execute(&mut *conn)
+    .await?;
+    tell_seller(
+        conn,
+        o.seller_id,
+        &o.number,
+        &o.listing_number,
+        o.quantity_kg,
+        &settlement,
+        currency,
+    )
     .await?;
     Ok(Some(o.number))
 }

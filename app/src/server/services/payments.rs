@@ -3,9 +3,11 @@
 //! answered, and the money wallet's page.
 
 use crate::api::payments::{MoneyMovement, MoneyWallet, PaymentLine};
-use crate::domain::market::parse_money;
+use crate::domain::market::{format_money, parse_money};
+use crate::domain::notification::Kind;
 use crate::error::AppError;
 use crate::server::ledger::{self, AccountKind, Asset, Leg, Transfer};
+use crate::server::notify;
 use crate::server::payments::sandbox::{Delivery, Sandbox};
 use crate::server::payments::{
     GatewayEvent, Outcome, PaymentGateway, PaymentIntent, Start, WebhookError,
@@ -217,13 +219,13 @@ async fn apply(
     event: &GatewayEvent,
 ) -> Result<WebhookReply, AppError> {
     let mut tx = pool.begin().await?;
-    let row: Option<(String, Uuid, Decimal, String, String)> = sqlx::query_as(
-        "SELECT number, user_id, amount, status, gateway FROM payments WHERE id = $1 FOR UPDATE",
+    let row: Option<(String, Uuid, Decimal, String, String, String)> = sqlx::query_as(
+        "SELECT number, user_id, amount, status, gateway, currency FROM payments WHERE id = $1 FOR UPDATE",
     )
     .bind(event.payment_id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((number, user, amount, status, payment_gateway)) = row else {
+    let Some((number, user, amount, status, payment_gateway, currency)) = row else {
         drop(tx);
         record_event(
             pool,
@@ -288,7 +290,31 @@ async fn apply(
             ?;
             // A checkout completes its order; after expiry the order is already cancelled and
             // the money simply stays in the wallet.
-            orders::complete_checkout(&mut tx, event.payment_id).await?;
+            let order = orders::complete_checkout(&mut tx, event.payment_id, &currency).await?;
+            let paid = format_money(amount, &currency);
+            let (body, link) = match (&order, late_success) {
+                (Some(order), _) => (
+                    format!("{paid} received through {gateway}: order {order} is complete."),
+                    format!("/orders/{order}"),
+                ),
+                (None, true) => (
+                    format!("{paid} arrived after the payment had expired; it is in your wallet."),
+                    "/money".to_owned(),
+                ),
+                (None, false) => (
+                    format!("{paid} received through {gateway} is in your wallet."),
+                    "/money".to_owned(),
+                ),
+            };
+            notify::send(
+                &mut tx,
+                user,
+                Kind::PaymentReceived,
+                &format!("Payment {number} received"),
+                &body,
+                &link,
+            )
+            .await?;
             "succeeded"
         }
         Outcome::Failed { reason } => {
@@ -302,10 +328,18 @@ async fn apply(
             .execute(&mut *tx)
             .await
             ?;
-            orders::cancel_checkout(
+            let order = orders::cancel_checkout(
                 &mut tx,
                 event.payment_id,
                 &format!("The payment failed: {reason}"),
+            )
+            .await?;
+            tell_failed(
+                &mut tx,
+                user,
+                &number,
+                order.as_deref(),
+                &format!("It failed: {reason}."),
             )
             .await?;
             "failed"
@@ -342,10 +376,50 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, AppError> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        orders::cancel_checkout(&mut tx, *id, "The payment was not completed in time.").await?;
+        let order =
+            orders::cancel_checkout(&mut tx, *id, "The payment was not completed in time.").await?;
+        let (user, number): (Uuid, String) =
+            sqlx::query_as("SELECT user_id, number FROM payments WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        tell_failed(
+            &mut tx,
+            user,
+            &number,
+            order.as_deref(),
+            "Nobody completed it in time.",
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(due.len())
+}
+
+/// The payer hears that a payment did not go through (and what became of its order).
+async fn tell_failed(
+    conn: &mut PgConnection,
+    user: Uuid,
+    number: &str,
+    order: Option<&str>,
+    why: &str,
+) -> Result<(), sqlx::Error> {
+    let (body, link) = match order {
+        Some(order) => (
+            format!("{why} Order {order} is cancelled and nothing was charged."),
+            format!("/orders/{order}"),
+        ),
+        None => (format!("{why} Nothing was charged."), "/money".to_owned()),
+    };
+    notify::send(
+        conn,
+        user,
+        Kind::PaymentFailed,
+        &format!("Payment {number} did not go through"),
+        &body,
+        &link,
+    )
+    .await
 }
 
 /// What the sandbox's hosted page shows.

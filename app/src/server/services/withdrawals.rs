@@ -4,9 +4,11 @@
 
 use crate::api::payments::{WithdrawalLine, WithdrawalRules};
 use crate::domain::market::{format_money, parse_money};
+use crate::domain::notification::Kind;
 use crate::error::{AppError, FieldErrors};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::ledger::{self, AccountKind, Asset, LedgerError, Leg, Transfer};
+use crate::server::notify;
 use crate::server::services::settings;
 use crate::server::AppState;
 use chrono::{DateTime, Utc};
@@ -343,18 +345,23 @@ pub async fn decide(
     .bind(transfer)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO notifications (id, user_id, kind, title, body, link) VALUES ($1, $2, 'withdrawal_decided', $3, $4, '/money')",
+    let number = number.trim().to_uppercase();
+    notify::send(
+        &mut tx,
+        user,
+        Kind::WithdrawalDecided,
+        &if status == "paid" {
+            format!("Withdrawal {number} paid")
+        } else {
+            format!("Withdrawal {number} rejected")
+        },
+        &match (status, note) {
+            ("paid", "") => "The money is on its way to your bank account.".to_owned(),
+            ("paid", note) => format!("The money is on its way to your bank account. {note}"),
+            (_, note) => format!("The amount and its fee are back in your wallet. Reason: {note}"),
+        },
+        &format!("/money#{number}"),
     )
-    .bind(Uuid::new_v4())
-    .bind(user)
-    .bind(if status == "paid" {
-        format!("Withdrawal {} paid", number.trim().to_uppercase())
-    } else {
-        format!("Withdrawal {} rejected", number.trim().to_uppercase())
-    })
-    .bind(note)
-    .execute(&mut *tx)
     .await?;
     audit::record(
         &mut tx,
