@@ -8,10 +8,12 @@ pub mod auth;
 pub mod charging;
 pub mod credits;
 pub mod dashboard;
+pub mod disputes;
 pub mod imports;
 pub mod market;
 pub mod methodology;
 pub mod notifications;
+pub mod operations;
 pub mod payments;
 pub mod reports;
 pub mod settings;
@@ -34,6 +36,8 @@ pub struct User {
     pub role: Role,
     pub status: AccountStatus,
     pub created_at: DateTime<Utc>,
+    /// An admin checked the person's identity (withdrawals need it).
+    pub kyc_verified: bool,
 }
 
 #[cfg(feature = "ssr")]
@@ -47,6 +51,7 @@ impl From<crate::server::db::users::UserRow> for User {
             full_name: row.full_name,
             phone: row.phone,
             created_at: row.created_at,
+            kyc_verified: row.kyc_verified_at.is_some(),
         }
     }
 }

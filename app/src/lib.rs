@@ -117,6 +117,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/money") view=money::MoneyPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/withdrawals") view=admin::withdrawals::WithdrawalsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/settings") view=admin::settings::SettingsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/disputes") view=admin::disputes::DisputesPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/transactions") view=admin::transactions::TransactionsPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/money") view=admin::money::PlatformMoneyPage ssr=SsrMode::Async />
                     <Route path=path!("/verify/:number") view=public::verify::VerifyPage ssr=SsrMode::Async />
                     <Route path=path!("/cva/requests/:id") view=cva::review::ReviewPage ssr=SsrMode::Async />
                     <Route path=path!("/vehicles") view=owner::vehicles::VehiclesPage ssr=SsrMode::Async />

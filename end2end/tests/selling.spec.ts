@@ -43,10 +43,11 @@ test('an owner lists credits, changes the price, and a buyer finds the listing',
 });
 
 test('a withdrawal is held, then an admin pays it out', async ({ page, browser }) => {
+  const email = uniqueEmail('payout');
   await gotoHydrated(page, '/signup');
   await page.getByLabel('A buyer').check();
   await page.getByLabel('Full name').fill('Payout Tester');
-  await page.getByLabel('E-mail').fill(uniqueEmail('payout'));
+  await page.getByLabel('E-mail').fill(email);
   await page.getByLabel('Phone').fill('+84 90 222 4444');
   await page.getByLabel('Password', { exact: true }).fill('money back please');
   await page.getByLabel('Repeat the password').fill('money back please');
@@ -59,6 +60,15 @@ test('a withdrawal is held, then an admin pays it out', async ({ page, browser }
   await page.getByRole('button', { name: /^Pay / }).click();
   await expect(page.getByTestId('payment-status')).toContainText('succeeded');
 
+  // A new account's identity is not checked yet: withdrawals wait for an admin to check it.
+  await expect(page.getByTestId('kyc-needed')).toBeVisible();
+  const admin = await signedIn(browser, demo.admin);
+  await gotoHydrated(admin, `/admin/users?q=${encodeURIComponent(email)}`);
+  await admin.getByRole('button', { name: `Mark checked the identity of ${email}` }).click();
+  await expect(admin.locator(`tr[data-email="${email}"]`)).toContainText('Checked');
+  await gotoHydrated(page, '/money');
+  await expect(page.getByTestId('kyc-needed')).toHaveCount(0);
+
   const form = page.getByTestId('withdraw');
   await form.getByLabel('Amount').fill('100000');
   await form.getByLabel('Bank').fill('Vietcombank');
@@ -70,7 +80,6 @@ test('a withdrawal is held, then an admin pays it out', async ({ page, browser }
   await expect(page.getByTestId('money-available')).toHaveText('89.000 ₫');
   const number = (await page.getByTestId('withdrawals').locator('tbody tr td').first().textContent())!;
 
-  const admin = await signedIn(browser, demo.admin);
   await gotoHydrated(admin, '/admin/withdrawals');
   await admin.getByRole('button', { name: `Pay ${number}` }).click();
   await gotoHydrated(admin, '/admin/withdrawals?status=paid');

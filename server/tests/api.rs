@@ -6,6 +6,7 @@ mod api {
     pub mod admin_users;
     pub mod auctions;
     pub mod authz_matrix;
+    pub mod disputes;
     pub mod ev_data;
     pub mod issuance;
     pub mod ledger;

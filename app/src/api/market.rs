@@ -151,6 +151,9 @@ pub struct Order {
     pub cancel_reason: Option<String>,
     /// The serials that moved to the buyer.
     pub serials: Vec<String>,
+    pub dispute: Option<crate::api::disputes::Dispute>,
+    /// Until when its buyer may still dispute it (a completed order without a dispute).
+    pub dispute_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,6 +164,8 @@ pub struct MyListings {
     /// Orders on the caller's listings, newest first.
     pub orders: Vec<OrderLine>,
     pub fees: Fees,
+    /// The length the new-auction form offers (an admin setting).
+    pub auction_default_hours: i32,
 }
 
 /// A buyer's purchase history.
@@ -289,14 +294,14 @@ pub async fn buy_credits(
 pub async fn seller_listings() -> Result<MyListings, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::EvOwner]).await?;
+        let settings = crate::server::services::settings::current(&state.pool).await?;
         Ok(MyListings {
             currency: state.config.payments.currency.clone(),
             classes: listings::classes(&state.pool, caller.id).await?,
             listings: listings::mine(&state.pool, caller.id).await?,
             orders: orders::lines(&state.pool, caller.id, orders::Side::Sold).await?,
-            fees: crate::server::services::settings::current(&state.pool)
-                .await?
-                .fees(),
+            fees: settings.fees(),
+            auction_default_hours: settings.auction_default_hours,
         })
     })
     .await

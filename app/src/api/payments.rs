@@ -87,6 +87,8 @@ pub struct MoneyWallet {
     pub rules: WithdrawalRules,
     /// A fresh key for the withdrawal form, so a double submit makes one withdrawal.
     pub withdrawal_key: String,
+    /// An admin checked the person's identity: withdrawals need it.
+    pub kyc_verified: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

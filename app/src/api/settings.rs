@@ -26,6 +26,10 @@ pub struct FeeSettings {
     pub withdrawal_fee: Decimal,
     /// Auctions listed from now on: a bid this close to the end moves it this much later.
     pub soft_close_secs: i32,
+    /// A buyer may dispute a completed order for this many days.
+    pub dispute_window_days: i32,
+    /// The length a new auction's form offers, in hours.
+    pub auction_default_hours: i32,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -40,6 +44,8 @@ fn wire(currency: &str, s: settings::Settings) -> FeeSettings {
         withdrawal_daily_max: s.withdrawal_daily_max,
         withdrawal_fee: s.withdrawal_fee,
         soft_close_secs: s.soft_close_secs,
+        dispute_window_days: s.dispute_window_days,
+        auction_default_hours: s.auction_default_hours,
         updated_at: s.updated_at,
     }
 }
@@ -58,7 +64,8 @@ pub async fn get_fee_settings() -> Result<FeeSettings, AppError> {
 }
 
 /// Changes the fee rates (in percent, 0–20), the withdrawal limits and fee, and (when given)
-/// the auctions' soft-close window in seconds.
+/// the auctions' soft-close window in seconds, the dispute window in days and a new auction's
+/// default length in hours.
 #[server(endpoint = "admin/settings/update")]
 #[allow(clippy::too_many_arguments)]
 pub async fn update_fee_settings(
@@ -69,6 +76,8 @@ pub async fn update_fee_settings(
     withdrawal_daily_max: String,
     withdrawal_fee: String,
     soft_close_secs: Option<String>,
+    dispute_window_days: Option<String>,
+    auction_default_hours: Option<String>,
 ) -> Result<FeeSettings, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::Admin]).await?;
@@ -83,6 +92,8 @@ pub async fn update_fee_settings(
                 withdrawal_daily_max: &withdrawal_daily_max,
                 withdrawal_fee: &withdrawal_fee,
                 soft_close_secs: soft_close_secs.as_deref().unwrap_or_default(),
+                dispute_window_days: dispute_window_days.as_deref().unwrap_or_default(),
+                auction_default_hours: auction_default_hours.as_deref().unwrap_or_default(),
             },
         )
         .await?;

@@ -27,6 +27,11 @@ impl Auth {
         expect_context::<Auth>()
     }
 
+    /// Changes whenever the signed-in account may have changed (for resources that follow it).
+    pub fn epoch(&self) -> u32 {
+        self.epoch.get()
+    }
+
     /// Call after sign-in, sign-out or a profile change.
     pub fn refresh(&self) {
         self.epoch.update(|n| *n += 1);

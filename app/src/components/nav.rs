@@ -16,11 +16,14 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
         Role::Admin => &[
             ("/", "Home"),
             ("/admin/users", "Users"),
-            ("/admin/methodology", "Methodology"),
-            ("/admin/audit", "Audit trail"),
-            ("/cva", "Requests"),
+            ("/admin/transactions", "Transactions"),
+            ("/admin/disputes", "Disputes"),
+            ("/admin/money", "Money"),
             ("/admin/withdrawals", "Withdrawals"),
-            ("/admin/settings", "Fees"),
+            ("/cva", "Requests"),
+            ("/admin/methodology", "Methodology"),
+            ("/admin/settings", "Settings"),
+            ("/admin/audit", "Audit trail"),
         ],
         Role::EvOwner => &[
             ("/", "Home"),
@@ -54,6 +57,16 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
 #[component]
 pub fn Header() -> impl IntoView {
     let auth = Auth::get();
+    // The bell of whoever is signed in (nothing for a visitor).
+    let bell = Resource::new(
+        move || auth.epoch(),
+        move |_| async move {
+            match auth.user.await {
+                Ok(Some(_)) => bell().await.ok(),
+                _ => None,
+            }
+        },
+    );
     view! {
         <header class="site-header">
             <a class="brand" href="/">
@@ -63,7 +76,10 @@ pub fn Header() -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match auth.user.await {
-                        Ok(Some(user)) => view! { <UserNav user /> }.into_any(),
+                        Ok(Some(user)) => {
+                            let bell = bell.await;
+                            view! { <UserNav user bell /> }.into_any()
+                        }
                         _ => view! {
                             <nav class="nav" aria-label="Account">
                                 <a href="/market">"Marketplace"</a>
@@ -80,7 +96,7 @@ pub fn Header() -> impl IntoView {
 }
 
 #[component]
-fn UserNav(user: User) -> impl IntoView {
+fn UserNav(user: User, bell: Option<InboxLive>) -> impl IntoView {
     let auth = Auth::get();
     let logout = ServerAction::<Logout>::new();
     Effect::new(move |_| {
@@ -93,7 +109,10 @@ fn UserNav(user: User) -> impl IntoView {
             {links(user.role).iter().map(|(href, label)| view! { <A href=*href exact=true>{*label}</A> }).collect_view()}
         </nav>
         <div class="account">
-            <Bell />
+            {match bell {
+                Some(first) => view! { <LiveBell first /> }.into_any(),
+                None => view! { <a href="/notifications" class="bell" aria-label="Notifications">"🔔"</a> }.into_any(),
+            }}
             <a href="/profile" class="account-name" title="Your profile">
                 {user.full_name.clone()}
                 <span class="role-badge">{user.role.label()}</span>
@@ -107,21 +126,6 @@ fn UserNav(user: User) -> impl IntoView {
 
 /// The bell: unread notifications, live. A notification that arrives while a page is open is
 /// also shown once, politely, under the header.
-#[component]
-fn Bell() -> impl IntoView {
-    let initial = Resource::new(|| (), |_| bell());
-    view! {
-        <Suspense fallback=|| view! { <a href="/notifications" class="bell" aria-label="Notifications">"🔔"</a> }>
-            {move || Suspend::new(async move {
-                match initial.await {
-                    Ok(first) => view! { <LiveBell first /> }.into_any(),
-                    Err(_) => view! { <a href="/notifications" class="bell" aria-label="Notifications">"🔔"</a> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
-}
-
 #[component]
 fn LiveBell(first: InboxLive) -> impl IntoView {
     // What was newest when the page loaded is not news.

@@ -99,6 +99,11 @@ fn Money() -> impl IntoView {
                                         "Between {} and {} per withdrawal, {} in 24 hours ({} used). A {} fee is charged. The amount is reserved until an admin pays it out.",
                                         m(rules.min), m(rules.max), m(rules.daily_max), m(rules.used_today), m(rules.fee)
                                     )}</p>
+                                    {(!w.kyc_verified).then(|| view! {
+                                        <p class="notice warn" role="status" data-testid="kyc-needed">
+                                            "Withdrawals need your identity checked first (know your customer). An administrator verifies it; until then your money stays in your wallet."
+                                        </p>
+                                    })}
                                     <ActionForm action=withdraw attr:class="stack" attr:data-testid="withdraw">
                                         <FormError error=withdraw_error />
                                         <input type="hidden" name="idempotency_key" value=w.withdrawal_key.clone() />

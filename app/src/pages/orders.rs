@@ -1,11 +1,15 @@
 //! Orders: the buyer's purchase history, and one order's page for its buyer, its seller or an
 //! admin — the money lines, the serials delivered, the invoice and any certificate.
 
+use crate::api::disputes::{Dispute, OpenDispute};
 use crate::api::market::{get_order, my_orders, OrderLine};
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
+use crate::components::form::{error_of, FormError, Submit};
+use crate::components::live::InboxFeed;
 use crate::domain::market::{format_money, tonnes};
 use crate::domain::user::Role;
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -88,10 +92,20 @@ pub fn OrderPage() -> impl IntoView {
 #[component]
 fn OrderDetail() -> impl IntoView {
     let params = use_params_map();
+    let dispute = ServerAction::<OpenDispute>::new();
+    // A decision on a dispute (or a payment) arrives as a notification: the page follows.
+    let feed = InboxFeed::get();
     let order = Resource::new(
-        move || params.read().get("number").unwrap_or_default(),
-        get_order,
+        move || {
+            (
+                params.read().get("number").unwrap_or_default(),
+                dispute.version().get(),
+                feed.stamp(),
+            )
+        },
+        |(number, _, _)| get_order(number),
     );
+    let dispute_error = error_of(*dispute);
     view! {
         <Transition fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -117,6 +131,7 @@ fn OrderDetail() -> impl IntoView {
                                     "completed" => format!("Completed on {}.", o.completed_at.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default()),
                                     "pending" => "Waiting for the payment. The credits are reserved for you until it completes or expires.".to_owned(),
                                     "cancelled" => format!("Cancelled. {}", o.cancel_reason.clone().unwrap_or_default()),
+                                    "refunded" => format!("Refunded after dispute {}.", o.dispute.as_ref().map(|d| d.number.clone()).unwrap_or_default()),
                                     other => other.to_owned(),
                                 }}
                             </p>
@@ -145,6 +160,25 @@ fn OrderDetail() -> impl IntoView {
                                 <p>{format!("Retired on purchase for {}: ", o.retire_beneficiary.clone().unwrap_or_default())}
                                     <a href=format!("/verify/{c}")>{format!("certificate {c}")}</a></p>
                             })}
+                            {o.dispute.clone().map(|d| view! { <DisputeFacts d currency=o.currency.clone() /> })}
+                            {o.dispute_until.filter(|_| o.side == "bought").map(|until| {
+                                let number = o.number.clone();
+                                view! {
+                                    <details class="dispute-open">
+                                        <summary>"Something wrong with this order? Open a dispute"</summary>
+                                        <ActionForm action=dispute>
+                                            <input type="hidden" name="order" value=number />
+                                            <p class="muted">{format!("You can dispute this order until {}. An administrator reads both sides and may refund you: your money back, and the credits you have not retired back to the seller.", until.format("%Y-%m-%d %H:%M UTC"))}</p>
+                                            <div class="field">
+                                                <label for="dispute-reason">"What went wrong"</label>
+                                                <textarea id="dispute-reason" name="reason" rows="4" required minlength="10" maxlength="2000"></textarea>
+                                            </div>
+                                            <FormError error=dispute_error />
+                                            <Submit action=*dispute label="Open the dispute" busy="Opening…" />
+                                        </ActionForm>
+                                    </details>
+                                }
+                            })}
                             {(!o.serials.is_empty()).then(|| view! {
                                 <h2>"Serials delivered"</h2>
                                 <ul class="serials">{o.serials.iter().cloned().map(|s| view! { <li><code class="serial">{s}</code></li> }).collect_view()}</ul>
@@ -154,5 +188,35 @@ fn OrderDetail() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// A dispute as both parties and the admin see it.
+#[component]
+pub fn DisputeFacts(d: Dispute, currency: String) -> impl IntoView {
+    let m = move |v| format_money(v, &currency);
+    view! {
+        <section class="dispute" data-testid="dispute">
+            <h2>{format!("Dispute {}", d.number)}</h2>
+            <dl class="facts">
+                <dt>"Opened"</dt><dd>{d.opened_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
+                <dt>"The buyer's reason"</dt><dd>{d.reason.clone()}</dd>
+                <dt>"Status"</dt>
+                <dd data-testid="dispute-status">{match d.status.as_str() {
+                    "open" => "Open: an administrator will decide it.".to_owned(),
+                    "refunded" => format!(
+                        "Refunded: {} back to the buyer; {} of credits back to the seller.",
+                        d.refunded_amount.map(&m).unwrap_or_default(),
+                        tonnes(d.returned_kg.unwrap_or(0))
+                    ),
+                    _ => "Rejected: the order stands.".to_owned(),
+                }}</dd>
+                {d.decided_by.clone().map(|by| view! {
+                    <dt>"Decided"</dt>
+                    <dd>{format!("by {by} on {}{}", d.decided_at.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default(),
+                        if d.decision_note.is_empty() { String::new() } else { format!(": {}", d.decision_note) })}</dd>
+                })}
+            </dl>
+        </section>
     }
 }

@@ -144,6 +144,9 @@ pub struct Transfer<'a> {
     pub retirement_id: Option<Uuid>,
     /// Move only serials of this region and vintage (a listing reserves one class of credits).
     pub serial_class: Option<SerialClass<'a>>,
+    /// Move exactly these serials (a refund returns the order's own), instead of the lowest
+    /// ones of the debited account. Only for one debited and one credited credit account.
+    pub exact_serials: Option<&'a [SerialRange]>,
 }
 
 /// Credits of one grid region and vintage year.
@@ -499,6 +502,22 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
                 credits.push((a.id, kg));
             }
         }
+        if let Some(ranges) = t.exact_serials {
+            let ([(from, kg)], [(to, _)]) = (debits.as_slice(), credits.as_slice()) else {
+                return Err(LedgerError::Invalid(
+                    "exact serials move between one account and another".into(),
+                ));
+            };
+            if ranges.iter().map(SerialRange::len).sum::<i64>() != *kg {
+                return Err(LedgerError::Invalid(
+                    "the serials named do not add up to the quantity".into(),
+                ));
+            }
+            for range in ranges {
+                move_exact(conn, id, *from, *to, *range).await?;
+            }
+            return Ok(Posted::New(id));
+        }
         let (mut d, mut c) = (0, 0);
         while d < debits.len() && c < credits.len() {
             let q = debits[d].1.min(credits[c].1);
@@ -621,6 +640,96 @@ async fn move_serials(
                 .await?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Moves exactly the serials of `range` from one account to another (every one of them must
+/// be in `from`), splitting blocks at the range's ends, and records the movement.
+async fn move_exact(
+    conn: &mut PgConnection,
+    transfer_id: i64,
+    from: i64,
+    to: i64,
+    range: SerialRange,
+) -> Result<(), LedgerError> {
+    type Block = (i64, Uuid, i64, i64);
+    let blocks: Vec<Block> = sqlx::query_as(
+        "SELECT id, issuance_id, lower(serials), upper(serials) FROM serial_blocks
+         WHERE account_id = $1 AND serials && int8range($2, $3)
+         ORDER BY lower(serials) FOR UPDATE",
+    )
+    .bind(from)
+    .bind(range.start)
+    .bind(range.end)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut covered = 0;
+    for (block, issuance, start, end) in blocks {
+        let moved = SerialRange::new(start.max(range.start), end.min(range.end));
+        covered += moved.len();
+        // What stays behind: before and after the moved part. The old block shrinks first
+        // (blocks may never overlap, not even for a moment).
+        let rest: Vec<SerialRange> = [
+            SerialRange {
+                start,
+                end: moved.start,
+            },
+            SerialRange {
+                start: moved.end,
+                end,
+            },
+        ]
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .collect();
+        match rest.as_slice() {
+            [] => {
+                sqlx::query("UPDATE serial_blocks SET account_id = $2 WHERE id = $1")
+                    .bind(block)
+                    .bind(to)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            [keep, more @ ..] => {
+                sqlx::query("UPDATE serial_blocks SET serials = int8range($2, $3) WHERE id = $1")
+                    .bind(block)
+                    .bind(keep.start)
+                    .bind(keep.end)
+                    .execute(&mut *conn)
+                    .await?;
+                for piece in more.iter().map(|r| (r, from)).chain([(&moved, to)]) {
+                    sqlx::query(
+                        "INSERT INTO serial_blocks (issuance_id, serials, account_id) VALUES ($1, int8range($2, $3), $4)",
+                    )
+                    .bind(issuance)
+                    .bind(piece.0.start)
+                    .bind(piece.0.end)
+                    .bind(piece.1)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+        }
+        sqlx::query(
+            "INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
+             VALUES ($1, $2, int8range($3, $4), $5, $6)",
+        )
+        .bind(transfer_id)
+        .bind(issuance)
+        .bind(moved.start)
+        .bind(moved.end)
+        .bind(from)
+        .bind(to)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if covered != range.len() {
+        return Err(LedgerError::Invalid(format!(
+            "account {from} does not hold every serial of {}–{}",
+            range.start,
+            range.end - 1
+        )));
     }
     Ok(())
 }

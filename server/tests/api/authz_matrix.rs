@@ -338,6 +338,43 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
         Roles(ALL),
         &[("kind", "dispute_resolved"), ("email", "off")],
     ),
+    (
+        "/api/orders/dispute",
+        Roles(&[Role::Buyer]),
+        &[
+            ("order", "ORD-000000"),
+            ("reason", "The credits never arrived."),
+        ],
+    ),
+    ("/api/admin/disputes", Roles(ADMIN), &[]),
+    (
+        "/api/admin/disputes/decide",
+        Roles(ADMIN),
+        &[("dispute", "DSP-000000"), ("decision", "refund")],
+    ),
+    ("/api/admin/orders", Roles(ADMIN), &[]),
+    (
+        "/api/admin/orders/resolve",
+        Roles(ADMIN),
+        &[("order", "ORD-000000"), ("action", "cancel")],
+    ),
+    ("/api/admin/listings", Roles(ADMIN), &[]),
+    (
+        "/api/admin/listings/suspend",
+        Roles(ADMIN),
+        &[("listing", "LST-000000"), ("reason", "Check")],
+    ),
+    (
+        "/api/admin/listings/reinstate",
+        Roles(ADMIN),
+        &[("listing", "LST-000000")],
+    ),
+    (
+        "/api/admin/users/kyc",
+        Roles(ADMIN),
+        &[("user_id", NIL), ("verified", "on")],
+    ),
+    ("/api/admin/cash-flow", Roles(ADMIN), &[]),
     ("/api/admin/withdrawals", Roles(ADMIN), &[]),
     (
         "/api/admin/withdrawals/decide",

@@ -856,6 +856,23 @@ async fn withdrawals_hold_then_are_paid_or_released_once(pool: PgPool) {
             .await
         }
     };
+    // Identity not checked yet: refused, nothing held; an admin checks it.
+    let (status, body) = withdraw("400000", "withdraw-key-kyc").await;
+    assert_eq!(status, 409);
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Withdrawals need your identity checked first"));
+    assert_eq!(money(&app, owner_id, "held").await, "0.00");
+    let (admin, _) = app.signed_in(Role::Admin).await;
+    let res = admin
+        .post(
+            "/api/admin/users/kyc",
+            &[("user_id", &owner_id.to_string()), ("verified", "on")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
     let (status, body) = withdraw("1000", "withdraw-key-small").await;
     assert_eq!(status, 422);
     assert_eq!(
@@ -879,7 +896,6 @@ async fn withdrawals_hold_then_are_paid_or_released_once(pool: PgPool) {
     );
     let (_, second) = withdraw("100000", "withdraw-key-second").await;
 
-    let (admin, _) = app.signed_in(Role::Admin).await;
     let (_, queue) = json(admin.post("/api/admin/withdrawals", &[]).await).await;
     assert_eq!(queue["withdrawals"].as_array().unwrap().len(), 2);
     assert_eq!(queue["withdrawals"][0]["account_number"], "0123456789");

@@ -52,6 +52,10 @@ fn Settings() -> impl IntoView {
                                 <Field label="Fee per withdrawal" name="withdrawal_fee" error inputmode="decimal" value=plain(s.withdrawal_fee) />
                                 <Field label="Auction soft close (seconds)" name="soft_close_secs" error inputmode="numeric" value=s.soft_close_secs.to_string()
                                     hint="A bid this close to an auction's end moves the end this much later; 0 ends auctions on time. Applies to auctions listed from now on." />
+                                <Field label="New auctions last (hours)" name="auction_default_hours" error inputmode="numeric" value=s.auction_default_hours.to_string()
+                                    hint="The length the new-auction form offers; sellers may choose 1 minute to 30 days." />
+                                <Field label="Dispute window (days)" name="dispute_window_days" error inputmode="numeric" value=s.dispute_window_days.to_string()
+                                    hint="A buyer may dispute a completed order for this many days after it completes." />
                                 <p class="muted">{format!("Amounts in {}. Last changed {}. Current withdrawal fee: {}.", s.currency, s.updated_at.format("%Y-%m-%d %H:%M UTC"), format_money(s.withdrawal_fee, &s.currency))}</p>
                                 <div class="form-actions"><Submit action=*update label="Save" busy="Saving…" /></div>
                             </ActionForm>

@@ -1,6 +1,8 @@
-//! Users: search and filter, create CVA and admin accounts, change a role, suspend/reactivate.
+//! Users: search and filter, create CVA and admin accounts, change a role, suspend/reactivate,
+//! mark an identity checked (KYC: withdrawals need it).
 
 use crate::api::admin::{list_users, CreateUser, SetUserRole, SetUserStatus, UserPage};
+use crate::api::operations::SetKyc;
 use crate::api::User;
 use crate::components::auth::{urlencode, Auth, RequireRole};
 use crate::components::errors::ErrorPanel;
@@ -26,6 +28,7 @@ pub fn UsersPage() -> impl IntoView {
 struct RowActions {
     role: ServerAction<SetUserRole>,
     status: ServerAction<SetUserStatus>,
+    kyc: ServerAction<SetKyc>,
 }
 
 #[component]
@@ -36,6 +39,7 @@ fn Users() -> impl IntoView {
     let actions = RowActions {
         role: ServerAction::new(),
         status: ServerAction::new(),
+        kyc: ServerAction::new(),
     };
     let users = Resource::new(
         move || {
@@ -47,6 +51,7 @@ fn Users() -> impl IntoView {
                 create.version().get(),
                 actions.role.version().get(),
                 actions.status.version().get(),
+                actions.kyc.version().get(),
             )
         },
         |(q, role, status, page, ..)| list_users(Some(q), Some(role), Some(status), Some(page)),
@@ -57,6 +62,7 @@ fn Users() -> impl IntoView {
         error_of(*actions.role)
             .get()
             .or_else(|| error_of(*actions.status).get())
+            .or_else(|| error_of(*actions.kyc).get())
     });
 
     view! {
@@ -154,6 +160,7 @@ fn UserTable(page: UserPage, actions: RowActions, me: Option<uuid::Uuid>) -> imp
                         <th scope="col">"Phone"</th>
                         <th scope="col">"Role"</th>
                         <th scope="col">"Status"</th>
+                        <th scope="col">"Identity (KYC)"</th>
                         <th scope="col">"Joined"</th>
                     </tr>
                 </thead>
@@ -172,6 +179,16 @@ fn UserTable(page: UserPage, actions: RowActions, me: Option<uuid::Uuid>) -> imp
 #[component]
 fn UserRow(user: User, actions: RowActions, is_me: bool) -> impl IntoView {
     let id = user.id.to_string();
+    let kyc_id = id.clone();
+    let kyc_label = format!(
+        "{} the identity of {}",
+        if user.kyc_verified {
+            "Revoke the check of"
+        } else {
+            "Mark checked"
+        },
+        user.email
+    );
     let suspended = user.status == AccountStatus::Suspended;
     let role = user.role;
     let select_id = format!("role-{id}");
@@ -217,6 +234,18 @@ fn UserRow(user: User, actions: RowActions, is_me: bool) -> impl IntoView {
             <td>{user.phone.clone()}</td>
             <td>{role_cell}</td>
             <td>{status_badge} {status_action}</td>
+            <td>
+                {if user.kyc_verified { view! { <span class="badge ok">"Checked"</span> }.into_any() } else { view! { <span class="badge warn">"Not checked"</span> }.into_any() }}
+                {matches!(role, Role::EvOwner | Role::Buyer).then(|| view! {
+                    <ActionForm action=actions.kyc attr:class="inline">
+                        <input type="hidden" name="user_id" value=kyc_id />
+                        <input type="hidden" name="verified" value=if user.kyc_verified { "off" } else { "on" } />
+                        <button type="submit" class="button small secondary" aria-label=kyc_label>
+                            {if user.kyc_verified { "Revoke" } else { "Mark checked" }}
+                        </button>
+                    </ActionForm>
+                })}
+            </td>
             <td class="nowrap">{joined}</td>
         </tr>
     }

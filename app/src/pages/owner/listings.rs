@@ -98,7 +98,7 @@ fn Sell() -> impl IntoView {
                                     view! { <p class="muted">"You have no available credits to list. Credits arrive in your wallet when a verifier approves one of your " <a href="/credits">"requests"</a> "."</p> }.into_any()
                                 }}
                             </section>
-                            {has_credits.then(|| view! { <NewAuctionForm classes=auction_classes.clone() fees=d.fees currency=d.currency.clone() /> })}
+                            {has_credits.then(|| view! { <NewAuctionForm classes=auction_classes.clone() fees=d.fees currency=d.currency.clone() default_hours=d.auction_default_hours /> })}
                             <h2>"Your listings"</h2>
                             <FormError error=row_error />
                             {if d.listings.is_empty() {
@@ -121,7 +121,7 @@ fn Sell() -> impl IntoView {
                                                 let price_now = l.price_per_t.normalize().to_string();
                                                 let qty_now = tonnes_plain(l.quantity_kg);
                                                 view! {
-                                                    <tr>
+                                                    <tr id=l.number.clone()>
                                                         <td><a href=if l.kind == "auction" { format!("/auctions/{}", l.number) } else { format!("/market/{}", l.number) }>{l.number.clone()}</a>
                                                             {(l.kind == "auction").then(|| view! { " " <span class="badge">"Auction"</span> })}</td>
                                                         <td>{format!("{} · {}", l.region, l.vintage)}</td>
@@ -178,8 +178,29 @@ fn NewAuctionForm(
     classes: Vec<crate::api::market::CreditClass>,
     fees: crate::domain::trade::Fees,
     currency: String,
+    default_hours: i32,
 ) -> impl IntoView {
     let create = ServerAction::<CreateAuction>::new();
+    // The usual lengths, and the platform's default among them.
+    let default_minutes = i64::from(default_hours) * 60;
+    let mut lengths: Vec<(i64, String)> = [
+        (1, "1 minute"),
+        (5, "5 minutes"),
+        (15, "15 minutes"),
+        (60, "1 hour"),
+        (360, "6 hours"),
+        (1440, "1 day"),
+        (4320, "3 days"),
+        (10080, "7 days"),
+        (43200, "30 days"),
+    ]
+    .into_iter()
+    .map(|(m, l)| (m, l.to_owned()))
+    .collect();
+    if !lengths.iter().any(|(m, _)| *m == default_minutes) {
+        lengths.push((default_minutes, format!("{default_hours} hours")));
+        lengths.sort();
+    }
     let error = error_of(*create);
     let money_hint = move |what: &str| format!("{what} per tonne, in {currency}.");
     view! {
@@ -210,8 +231,7 @@ fn NewAuctionForm(
                 <div class="field" class:invalid=move || error.get().and_then(|e| e.field("duration_minutes")).is_some()>
                     <label for="auction-duration">"Runs for"</label>
                     <select id="auction-duration" name="duration_minutes">
-                        {[(1, "1 minute"), (5, "5 minutes"), (15, "15 minutes"), (60, "1 hour"), (360, "6 hours"), (1440, "1 day"), (4320, "3 days"), (10080, "7 days"), (43200, "30 days")]
-                            .into_iter().map(|(m, label)| view! { <option value=m.to_string() selected=m == 1440>{label}</option> }).collect_view()}
+                        {lengths.into_iter().map(|(m, label)| view! { <option value=m.to_string() selected=m == default_minutes>{label}</option> }).collect_view()}
                     </select>
                     <p class="field-error">{move || error.get().and_then(|e| e.field("duration_minutes"))}</p>
                 </div>

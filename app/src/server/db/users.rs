@@ -21,6 +21,8 @@ pub struct UserRow {
     pub session_version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When an admin checked the person's identity (withdrawals need it).
+    pub kyc_verified_at: Option<DateTime<Utc>>,
 }
 
 impl UserRow {

@@ -816,7 +816,7 @@ async fn close(conn: &mut PgConnection, a: &Locked, currency: &str) -> Result<()
                 Kind::ListingEnded,
                 &format!("{} ended unsold", a.number),
                 &format!("It ended unsold because {why}; the credits are back in your wallet."),
-                "/sell",
+                &format!("/auctions/{}", a.number),
             )
             .await?;
             (label, None)

@@ -408,7 +408,7 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, AppError> {
             } else {
                 "Everything on it was sold.".to_owned()
             },
-            "/sell",
+            &format!("/sell#{number}"),
         )
         .await?;
     }
@@ -441,7 +441,7 @@ pub async fn warn_expiring(pool: &PgPool) -> Result<usize, AppError> {
                 expires_at.format("%Y-%m-%d %H:%M UTC"),
                 tonnes(*left)
             ),
-            "/sell",
+            &format!("/sell#{number}"),
         )
         .await?;
     }

@@ -14,8 +14,8 @@ use crate::domain::user::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{self, AccountKind, Asset, LedgerError, Leg, Transfer};
 use crate::server::notify;
-use crate::server::services::payments;
 use crate::server::services::wallet::{self, Retirement};
+use crate::server::services::{disputes, payments, settings};
 use crate::server::session::Caller;
 use crate::server::AppState;
 use chrono::{DateTime, Utc};
@@ -849,7 +849,17 @@ pub async fn get(state: &AppState, caller: &Caller, number: &str) -> Result<Orde
         .await?,
         None => Vec::new(),
     };
+    let dispute = disputes::of_order(&state.pool, &r.number).await?;
+    let dispute_until = match (r.completed_at, &dispute, r.status.as_str()) {
+        (Some(at), None, "completed") => {
+            let window = settings::current(&state.pool).await?.dispute_window_days;
+            Some(disputes::deadline(at, window)).filter(|until| *until > Utc::now())
+        }
+        _ => None,
+    };
     Ok(Order {
+        dispute,
+        dispute_until,
         currency: state.config.payments.currency.clone(),
         number: r.number,
         listing: r.listing,

@@ -257,91 +257,23 @@ async fn apply(
         .await;
         return Ok(WebhookReply::AlreadySettled(status));
     }
+    let settled = Settled {
+        payment: event.payment_id,
+        number: &number,
+        user,
+        amount,
+        currency: &currency,
+        via: gateway,
+        gateway_ref: event.gateway_ref.as_deref(),
+        tell: true,
+    };
     let new_status = match &event.outcome {
         Outcome::Succeeded => {
-            let clearing =
-                ledger::platform_account(&mut tx, Asset::Money, AccountKind::GatewayClearing)
-                    .await?;
-            let wallet =
-                ledger::user_account(&mut tx, user, Asset::Money, AccountKind::Available).await?;
-            let transfer = ledger::transfer(
-                &mut tx,
-                Transfer {
-                    kind: "top_up",
-                    legs: vec![Leg::new(clearing, -amount), Leg::new(wallet, amount)],
-                    idempotency_key: Some(&format!("payment:{}", event.payment_id)),
-                    reference: Some(number.clone()),
-                    memo: format!("paid through {gateway}"),
-                    actor: Some(user),
-                    ..Transfer::default()
-                },
-            )
-            .await?
-            .id();
-            sqlx::query(
-                "UPDATE payments SET status = 'succeeded', transfer_id = $2, gateway_ref = $3, completed_at = now()
-                 WHERE id = $1",
-            )
-            .bind(event.payment_id)
-            .bind(transfer)
-            .bind(&event.gateway_ref)
-            .execute(&mut *tx)
-            .await
-            ?;
-            // A checkout completes its order; after expiry the order is already cancelled and
-            // the money simply stays in the wallet.
-            let order = orders::complete_checkout(&mut tx, event.payment_id, &currency).await?;
-            let paid = format_money(amount, &currency);
-            let (body, link) = match (&order, late_success) {
-                (Some(order), _) => (
-                    format!("{paid} received through {gateway}: order {order} is complete."),
-                    format!("/orders/{order}"),
-                ),
-                (None, true) => (
-                    format!("{paid} arrived after the payment had expired; it is in your wallet."),
-                    "/money".to_owned(),
-                ),
-                (None, false) => (
-                    format!("{paid} received through {gateway} is in your wallet."),
-                    "/money".to_owned(),
-                ),
-            };
-            notify::send(
-                &mut tx,
-                user,
-                Kind::PaymentReceived,
-                &format!("Payment {number} received"),
-                &body,
-                &link,
-            )
-            .await?;
+            succeed(&mut tx, &settled, late_success).await?;
             "succeeded"
         }
         Outcome::Failed { reason } => {
-            sqlx::query(
-                "UPDATE payments SET status = 'failed', failure = $2, gateway_ref = $3, completed_at = now()
-                 WHERE id = $1",
-            )
-            .bind(event.payment_id)
-            .bind(reason)
-            .bind(&event.gateway_ref)
-            .execute(&mut *tx)
-            .await
-            ?;
-            let order = orders::cancel_checkout(
-                &mut tx,
-                event.payment_id,
-                &format!("The payment failed: {reason}"),
-            )
-            .await?;
-            tell_failed(
-                &mut tx,
-                user,
-                &number,
-                order.as_deref(),
-                &format!("It failed: {reason}."),
-            )
-            .await?;
+            fail(&mut tx, &settled, reason, "failed").await?;
             "failed"
         }
     };
@@ -357,6 +289,213 @@ async fn apply(
     ?;
     tx.commit().await?;
     Ok(WebhookReply::Applied(new_status.into()))
+}
+
+/// A payment's settlement: whose, how much, through what.
+struct Settled<'a> {
+    payment: Uuid,
+    number: &'a str,
+    user: Uuid,
+    amount: Decimal,
+    currency: &'a str,
+    /// The gateway's name, or "an administrator".
+    via: &'a str,
+    gateway_ref: Option<&'a str>,
+    /// The payer is told here (an admin's settlement tells them its own way).
+    tell: bool,
+}
+
+/// The money arrived: it moves from the gateway's clearing account into the payer's wallet, a
+/// checkout's order completes, and the payer is told.
+async fn succeed(conn: &mut PgConnection, p: &Settled<'_>, late: bool) -> Result<(), AppError> {
+    let clearing =
+        ledger::platform_account(conn, Asset::Money, AccountKind::GatewayClearing).await?;
+    let wallet = ledger::user_account(conn, p.user, Asset::Money, AccountKind::Available).await?;
+    let transfer = ledger::transfer(
+        conn,
+        Transfer {
+            kind: "top_up",
+            legs: vec![Leg::new(clearing, -p.amount), Leg::new(wallet, p.amount)],
+            idempotency_key: Some(&format!("payment:{}", p.payment)),
+            reference: Some(p.number.to_owned()),
+            memo: format!("paid through {}", p.via),
+            actor: Some(p.user),
+            ..Transfer::default()
+        },
+    )
+    .await?
+    .id();
+    sqlx::query(
+        "UPDATE payments SET status = 'succeeded', transfer_id = $2, gateway_ref = $3, completed_at = now()
+         WHERE id = $1",
+    )
+    .bind(p.payment)
+    .bind(transfer)
+    .bind(p.gateway_ref)
+    .execute(&mut *conn)
+    .await?;
+    // A checkout completes its order; after expiry the order is already cancelled and the
+    // money simply stays in the wallet.
+    let order = orders::complete_checkout(conn, p.payment, p.currency).await?;
+    if !p.tell {
+        return Ok(());
+    }
+    let paid = format_money(p.amount, p.currency);
+    let (body, link) = match (&order, late) {
+        (Some(order), _) => (
+            format!(
+                "{paid} received through {}: order {order} is complete.",
+                p.via
+            ),
+            format!("/orders/{order}"),
+        ),
+        (None, true) => (
+            format!("{paid} arrived after the payment had expired; it is in your wallet."),
+            "/money".to_owned(),
+        ),
+        (None, false) => (
+            format!("{paid} received through {} is in your wallet.", p.via),
+            "/money".to_owned(),
+        ),
+    };
+    notify::send(
+        conn,
+        p.user,
+        Kind::PaymentReceived,
+        &format!("Payment {} received", p.number),
+        &body,
+        &link,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The payment failed (`status` failed), or is given up (`expired`: money the gateway still
+/// collects later lands in the wallet): a checkout's order is cancelled and what it reserved
+/// released.
+async fn fail(
+    conn: &mut PgConnection,
+    p: &Settled<'_>,
+    reason: &str,
+    status: &str,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE payments SET status = $4, failure = $2, gateway_ref = $3, completed_at = now()
+         WHERE id = $1",
+    )
+    .bind(p.payment)
+    .bind(reason)
+    .bind(p.gateway_ref)
+    .bind(status)
+    .execute(&mut *conn)
+    .await?;
+    let order =
+        orders::cancel_checkout(conn, p.payment, &format!("The payment failed: {reason}")).await?;
+    if p.tell {
+        tell_failed(
+            conn,
+            p.user,
+            p.number,
+            order.as_deref(),
+            &format!("It failed: {reason}."),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// An order stuck waiting for its payment, settled by an admin: `confirm` when the gateway
+/// collected the money but its answer never arrived (the order completes exactly as on the
+/// gateway's success), or cancel it (released as on a failure). Once; audited; the buyer is
+/// told.
+#[tracing::instrument(skip(pool), err(level = "info"))]
+pub async fn resolve_stuck(
+    pool: &PgPool,
+    admin: Uuid,
+    order: &str,
+    confirm: bool,
+) -> Result<String, AppError> {
+    let order = order.trim().to_uppercase();
+    let mut tx = pool.begin().await?;
+    let row: Option<(Option<Uuid>, String, Uuid)> = sqlx::query_as(
+        "SELECT payment_id, status, buyer_id FROM orders WHERE number = $1 FOR UPDATE",
+    )
+    .bind(&order)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (payment, status, buyer) = row.ok_or_else(|| AppError::not_found("The order"))?;
+    let Some(payment) = payment.filter(|_| status == "pending") else {
+        return Err(AppError::conflict(format!(
+            "Order {order} is {status}: only an order waiting for its payment can be confirmed or cancelled."
+        )));
+    };
+    let (number, amount, currency): (String, Decimal, String) =
+        sqlx::query_as("SELECT number, amount, currency FROM payments WHERE id = $1 FOR UPDATE")
+            .bind(payment)
+            .fetch_one(&mut *tx)
+            .await?;
+    let settled = Settled {
+        payment,
+        number: &number,
+        user: buyer,
+        amount,
+        currency: &currency,
+        via: "an administrator",
+        // The gateway never answered, so there is no reference of theirs; the audit trail
+        // records who settled it.
+        gateway_ref: None,
+        tell: false,
+    };
+    if confirm {
+        succeed(&mut tx, &settled, false).await?;
+    } else {
+        // Given up rather than failed: should the gateway still collect it, the money lands in
+        // the buyer's wallet.
+        fail(
+            &mut tx,
+            &settled,
+            "cancelled by an administrator",
+            "expired",
+        )
+        .await?;
+    }
+    notify::send(
+        &mut tx,
+        buyer,
+        Kind::OrderUpdated,
+        &if confirm {
+            format!("Order {order} confirmed")
+        } else {
+            format!("Order {order} cancelled")
+        },
+        if confirm {
+            "An administrator confirmed your payment; the credits are in your wallet."
+        } else {
+            "An administrator cancelled it; nothing was charged and anything reserved is released."
+        },
+        &format!("/orders/{order}"),
+    )
+    .await?;
+    crate::server::audit::record(
+        &mut tx,
+        crate::server::audit::AuditEntry {
+            actor_id: Some(admin),
+            action: if confirm {
+                "order.confirm"
+            } else {
+                "order.cancel"
+            },
+            entity: "order",
+            entity_id: order.clone(),
+            before: Some(serde_json::json!({ "status": "pending", "payment": number })),
+            after: Some(
+                serde_json::json!({ "status": if confirm { "completed" } else { "cancelled" } }),
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(if confirm { "completed" } else { "cancelled" }.to_owned())
 }
 
 /// Pending payments past their time expire; their checkouts are cancelled. Answers how many.
@@ -551,6 +690,11 @@ pub async fn wallet(state: &AppState, user: Uuid) -> Result<MoneyWallet, AppErro
     let mut conn = pool.acquire().await?;
     let available = ledger::balance(&mut conn, user, Asset::Money, AccountKind::Available).await?;
     let held = ledger::balance(&mut conn, user, Asset::Money, AccountKind::Held).await?;
+    let kyc_verified: bool =
+        sqlx::query_scalar("SELECT kyc_verified_at IS NOT NULL FROM users WHERE id = $1")
+            .bind(user)
+            .fetch_one(&mut *conn)
+            .await?;
     drop(conn);
     let movements: Vec<(
         DateTime<Utc>,
@@ -577,6 +721,7 @@ pub async fn wallet(state: &AppState, user: Uuid) -> Result<MoneyWallet, AppErro
     .fetch_all(pool)
     .await?;
     Ok(MoneyWallet {
+        kyc_verified,
         currency: state.config.payments.currency.clone(),
         available,
         held,

@@ -1,5 +1,6 @@
 //! Platform settings the admin changes: the fee on each side of a sale, the withdrawal
-//! limits and fee, and the auctions' soft-close window. One row; every change is audited with its before and after.
+//! limits and fee, the auctions' soft-close window and default length, and the dispute window.
+//! One row; every change is audited with its before and after.
 
 use crate::domain::market::{parse_money, parse_percent};
 use crate::domain::trade::Fees;
@@ -25,6 +26,10 @@ pub struct Settings {
     pub withdrawal_fee: Decimal,
     /// A bid this close to an auction's end moves the end this much later (0: no soft close).
     pub soft_close_secs: i32,
+    /// A buyer may dispute a completed order for this many days.
+    pub dispute_window_days: i32,
+    /// The length a new auction's form offers.
+    pub auction_default_hours: i32,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -35,7 +40,8 @@ impl Settings {
 }
 
 const SELECT: &str = "SELECT buyer_fee_rate, seller_fee_rate, withdrawal_min, withdrawal_max,
-        withdrawal_daily_max, withdrawal_fee, soft_close_secs, updated_at FROM platform_settings";
+        withdrawal_daily_max, withdrawal_fee, soft_close_secs, dispute_window_days, auction_default_hours,
+        updated_at FROM platform_settings";
 
 pub async fn get(conn: &mut PgConnection) -> Result<Settings, sqlx::Error> {
     sqlx::query_as(SELECT).fetch_one(conn).await
@@ -57,6 +63,27 @@ pub struct SettingsInput<'a> {
     pub withdrawal_fee: &'a str,
     /// Seconds, 0–3600; empty keeps the current window.
     pub soft_close_secs: &'a str,
+    /// Days, 1–365; empty keeps the current window.
+    pub dispute_window_days: &'a str,
+    /// Hours, 1–720; empty keeps the current default.
+    pub auction_default_hours: &'a str,
+}
+
+/// An optional whole number within `range`; empty is `None`.
+fn optional_number(
+    raw: &str,
+    range: std::ops::RangeInclusive<i32>,
+    message: &str,
+) -> Result<Option<i32>, String> {
+    match raw.trim() {
+        "" => Ok(None),
+        raw => raw
+            .parse::<i32>()
+            .ok()
+            .filter(|n| range.contains(n))
+            .map(Some)
+            .ok_or_else(|| message.to_owned()),
+    }
 }
 
 /// Changes the settings; answers the new ones. Sales and withdrawals started after the commit
@@ -89,15 +116,23 @@ pub async fn update(
     );
     let soft_close = errors.check(
         "soft_close_secs",
-        match input.soft_close_secs.trim() {
-            "" => Ok(None),
-            raw => raw
-                .parse::<i32>()
-                .ok()
-                .filter(|s| (0..=3600).contains(s))
-                .map(Some)
-                .ok_or_else(|| "Enter 0 to 3600 seconds (0: auctions end on time).".to_owned()),
-        },
+        optional_number(
+            input.soft_close_secs,
+            0..=3600,
+            "Enter 0 to 3600 seconds (0: auctions end on time).",
+        ),
+    );
+    let dispute_days = errors.check(
+        "dispute_window_days",
+        optional_number(input.dispute_window_days, 1..=365, "Enter 1 to 365 days."),
+    );
+    let auction_hours = errors.check(
+        "auction_default_hours",
+        optional_number(
+            input.auction_default_hours,
+            1..=720,
+            "Enter 1 to 720 hours (30 days).",
+        ),
     );
     if let (Some(min), Some(max)) = (min, max) {
         if max < min {
@@ -140,9 +175,12 @@ pub async fn update(
     let after: Settings = sqlx::query_as(
         "UPDATE platform_settings SET buyer_fee_rate = $1, seller_fee_rate = $2, withdrawal_min = $3,
                 withdrawal_max = $4, withdrawal_daily_max = $5, withdrawal_fee = $6,
-                soft_close_secs = COALESCE($8, soft_close_secs), updated_at = now(), updated_by = $7
+                soft_close_secs = COALESCE($8, soft_close_secs),
+                dispute_window_days = COALESCE($9, dispute_window_days),
+                auction_default_hours = COALESCE($10, auction_default_hours), updated_at = now(), updated_by = $7
          RETURNING buyer_fee_rate, seller_fee_rate, withdrawal_min, withdrawal_max,
-                   withdrawal_daily_max, withdrawal_fee, soft_close_secs, updated_at",
+                   withdrawal_daily_max, withdrawal_fee, soft_close_secs, dispute_window_days,
+                   auction_default_hours, updated_at",
     )
     .bind(buyer)
     .bind(seller)
@@ -152,6 +190,8 @@ pub async fn update(
     .bind(fee)
     .bind(admin)
     .bind(soft_close.flatten())
+    .bind(dispute_days.flatten())
+    .bind(auction_hours.flatten())
     .fetch_one(&mut *tx)
     .await?;
     audit::record(

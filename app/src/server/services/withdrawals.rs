@@ -102,10 +102,17 @@ pub async fn request(
         return Ok(number);
     }
     // One user's withdrawals queue here, so the daily limit holds under concurrent requests.
-    sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
-        .bind(user)
-        .execute(&mut *tx)
-        .await?;
+    let verified: bool = sqlx::query_scalar(
+        "SELECT kyc_verified_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE",
+    )
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !verified {
+        return Err(AppError::conflict(
+            "Withdrawals need your identity checked first (know your customer). An administrator verifies it; your money stays in your wallet meanwhile.",
+        ));
+    }
     let s = settings::get(&mut tx).await?;
     if amount < s.withdrawal_min || amount > s.withdrawal_max {
         return Err(AppError::invalid(
