@@ -7,6 +7,8 @@ pub mod market;
 pub mod methodology;
 pub mod notification;
 pub mod period;
+pub mod pricing;
+pub mod report;
 pub mod serial;
 pub mod trade;
 pub mod trip;

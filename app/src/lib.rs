@@ -15,7 +15,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{path, SsrMode};
-use pages::{account, admin, buyer, cva, home, money, orders, owner, public, wallet};
+use pages::{account, admin, buyer, cva, home, money, orders, owner, public, reports, wallet};
 
 /// The HTML document around the app; rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -108,6 +108,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/cva/report") view=cva::report::IssuanceReportPage ssr=SsrMode::Async />
                     <Route path=path!("/wallet") view=wallet::WalletPage ssr=SsrMode::Async />
                     <Route path=path!("/market") view=buyer::market::MarketPage ssr=SsrMode::Async />
+                    <Route path=path!("/market/trends") view=buyer::trends::TrendsPage ssr=SsrMode::Async />
                     <Route path=path!("/market/:number") view=buyer::listing::ListingPage ssr=SsrMode::Async />
                     <Route path=path!("/auctions") view=buyer::auctions::AuctionsPage ssr=SsrMode::Async />
                     <Route path=path!("/auctions/:number") view=buyer::auctions::AuctionPage ssr=SsrMode::Async />
@@ -117,6 +118,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/money") view=money::MoneyPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/withdrawals") view=admin::withdrawals::WithdrawalsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/settings") view=admin::settings::SettingsPage ssr=SsrMode::Async />
+                    <Route path=path!("/reports") view=reports::ReportsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/disputes") view=admin::disputes::DisputesPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/transactions") view=admin::transactions::TransactionsPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/money") view=admin::money::PlatformMoneyPage ssr=SsrMode::Async />

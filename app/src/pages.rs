@@ -9,4 +9,5 @@ pub mod money;
 pub mod orders;
 pub mod owner;
 pub mod public;
+pub mod reports;
 pub mod wallet;

@@ -48,7 +48,7 @@ test('an admin creates a CVA account and suspends a user, whose session ends at 
   await admin.getByRole('button', { name: 'Search' }).click();
   await expect(admin.getByText('1 account found')).toBeVisible();
   const row = admin.locator(`tr[data-email="${buyerEmail}"]`);
-  await row.getByRole('button', { name: 'Suspend' }).click();
+  await row.getByRole('button', { name: 'Suspend', exact: true }).click();
   await expect(row.getByText('Suspended', { exact: true })).toBeVisible();
 
   // The buyer's very next request finds them signed out.

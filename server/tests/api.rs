@@ -13,5 +13,6 @@ mod api {
     pub mod market;
     pub mod notifications;
     pub mod operations;
+    pub mod reports;
     pub mod support;
 }

@@ -84,6 +84,32 @@ pub struct PricePoint {
     pub kg: i64,
 }
 
+/// One month of one region and vintage's trades.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    pub month: String,
+    /// Weighted by quantity; None in a month without trades.
+    pub average_per_t: Option<Decimal>,
+    pub trades: i64,
+    pub kg: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassTrend {
+    pub region: String,
+    pub vintage: i32,
+    /// The last 12 months, oldest first.
+    pub points: Vec<TrendPoint>,
+    pub chart_svg: String,
+    pub suggestion: crate::domain::pricing::Suggestion,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trends {
+    pub currency: String,
+    pub classes: Vec<ClassTrend>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListingDetail {
     pub currency: String,
@@ -166,6 +192,8 @@ pub struct MyListings {
     pub fees: Fees,
     /// The length the new-auction form offers (an admin setting).
     pub auction_default_hours: i32,
+    /// A price suggestion for each class the seller can list.
+    pub suggestions: Vec<crate::domain::pricing::Suggestion>,
 }
 
 /// A buyer's purchase history.
@@ -295,9 +323,21 @@ pub async fn seller_listings() -> Result<MyListings, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::EvOwner]).await?;
         let settings = crate::server::services::settings::current(&state.pool).await?;
+        let classes = listings::classes(&state.pool, caller.id).await?;
+        let wanted: Vec<(String, i32)> = classes
+            .iter()
+            .map(|c| (c.region.clone(), c.vintage))
+            .collect();
+        let currency = &state.config.payments.currency;
         Ok(MyListings {
-            currency: state.config.payments.currency.clone(),
-            classes: listings::classes(&state.pool, caller.id).await?,
+            suggestions: crate::server::services::pricing::suggestions(
+                &state.pool,
+                &wanted,
+                currency,
+            )
+            .await?,
+            currency: currency.clone(),
+            classes,
             listings: listings::mine(&state.pool, caller.id).await?,
             orders: orders::lines(&state.pool, caller.id, orders::Side::Sold).await?,
             fees: settings.fees(),
@@ -393,6 +433,56 @@ pub async fn get_order(number: String) -> Result<Order, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::Buyer, Role::EvOwner, Role::Admin]).await?;
         orders::get(&state, &caller, &number).await
+    })
+    .await
+}
+
+/// The suggested price per tonne for a region and vintage, from the platform's own trades
+/// (recency- and quantity-weighted median, a 20–80 % band, the trades it rests on and its
+/// back-tested error), or a labelled rule-based default when there are too few. Public.
+#[server(endpoint = "market/price-suggestion")]
+pub async fn price_suggestion(
+    region: String,
+    vintage: String,
+) -> Result<crate::domain::pricing::Suggestion, AppError> {
+    session::respond(async {
+        let state = session::state();
+        let mut errors = crate::error::FieldErrors::new();
+        let region = region.trim().to_uppercase();
+        if region.is_empty() || region.len() > 10 {
+            errors.add("region", "Give a grid region, e.g. VN.");
+        }
+        let vintage = errors.check(
+            "vintage",
+            vintage
+                .trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|v| (2000..=2100).contains(v))
+                .ok_or_else(|| "Give a vintage year, e.g. 2026.".to_owned()),
+        );
+        errors.finish()?;
+        let vintage = vintage.unwrap_or_default();
+        let mut found = crate::server::services::pricing::suggestions(
+            &state.pool,
+            &[(region, vintage)],
+            &state.config.payments.currency,
+        )
+        .await?;
+        found
+            .pop()
+            .ok_or_else(|| crate::server::internal("no suggestion"))
+    })
+    .await
+}
+
+/// Prices of the last 12 months per region and vintage, each with a chart and its price
+/// suggestion. Public.
+#[server(endpoint = "market/trends")]
+pub async fn market_trends() -> Result<Trends, AppError> {
+    session::respond(async {
+        let state = session::state();
+        crate::server::services::pricing::trends(&state.pool, &state.config.payments.currency).await
     })
     .await
 }

@@ -1,4 +1,5 @@
-//! Reports (endpoints `/api/reports/…`).
+//! Reports (endpoints `/api/reports/…`): the verifiers' issuance report, and each role's own
+//! report (an EV owner's, a buyer's, the admin's platform report).
 
 use crate::error::AppError;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -68,6 +69,23 @@ pub struct IssuanceView {
 fn period(from: Option<String>, to: Option<String>) -> Result<(NaiveDate, NaiveDate), AppError> {
     use chrono::Datelike;
     let today = Utc::now().date_naive();
+    period_or(
+        from,
+        to,
+        NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
+        today,
+    )
+}
+
+/// `from` and `to` as typed (each empty: its default), checked.
+#[cfg(feature = "ssr")]
+fn period_or(
+    from: Option<String>,
+    to: Option<String>,
+    default_from: NaiveDate,
+    default_to: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), AppError> {
+    let today = default_to;
     let mut errors = crate::error::FieldErrors::new();
     let mut date = |field: &str, raw: Option<String>, default: NaiveDate| match raw
         .as_deref()
@@ -81,12 +99,8 @@ fn period(from: Option<String>, to: Option<String>) -> Result<(NaiveDate, NaiveD
                 .map_err(|_| "Use a date like 2026-03-01.".to_owned()),
         ),
     };
-    let from = date(
-        "from",
-        from,
-        NaiveDate::from_ymd_opt(today.year(), 1, 1).unwrap_or(today),
-    );
-    let to = date("to", to, today);
+    let from = date("from", from, default_from);
+    let to = date("to", to, default_to);
     errors.finish()?;
     let (from, to) = (from.unwrap_or(today), to.unwrap_or(today));
     if from > to {
@@ -172,3 +186,146 @@ pub async fn issuance_pdf(
     })
     .await
 }
+
+/// A role's report (SPEC §9) as the page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportView {
+    pub report: crate::domain::report::Report,
+    /// The report's totals per column (None for a share).
+    pub totals: Vec<Option<Decimal>>,
+    /// One SVG chart per `report.charts`, drawn on the server.
+    pub charts_svg: Vec<String>,
+    pub csv_url: String,
+    pub pdf_url: String,
+}
+
+/// The caller's report: an EV owner's CO₂, credits and revenue; a buyer's purchases and
+/// retirements; for an admin, the platform's activity. `by` day, month (default) or year;
+/// `from`/`to` as 2026-03-01 (default: the last 12 months).
+#[cfg(feature = "ssr")]
+async fn my_report(
+    state: &crate::server::AppState,
+    caller: &session::Caller,
+    by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<crate::domain::report::Report, AppError> {
+    use crate::domain::period::Grain;
+    use crate::server::services::figures::{self, Period};
+    let grain =
+        Grain::parse(by.as_deref().unwrap_or("")).map_err(|m| AppError::invalid("by", m))?;
+    let today = Utc::now().date_naive();
+    let default_from = grain.bucket_start(
+        today
+            .checked_sub_months(chrono::Months::new(11))
+            .unwrap_or(today),
+    );
+    let (from, to) = period_or(from, to, default_from, today)?;
+    let p = Period { grain, from, to };
+    let currency = &state.config.payments.currency;
+    match caller.role {
+        Role::EvOwner => {
+            figures::owner(&state.pool, caller.id, &caller.full_name, currency, p).await
+        }
+        Role::Buyer => figures::buyer(&state.pool, caller.id, &caller.full_name, currency, p).await,
+        Role::Admin => figures::platform(&state.pool, currency, p).await,
+        Role::Cva => Err(AppError::Forbidden),
+    }
+}
+
+#[cfg(feature = "ssr")]
+fn report_query(r: &crate::domain::report::Report) -> String {
+    format!("by={}&from={}&to={}", r.grain.as_str(), r.from, r.to)
+}
+
+#[server(endpoint = "reports/mine")]
+pub async fn my_report_view(
+    by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<ReportView, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(MY_REPORT_ROLES).await?;
+        let report = my_report(&state, &caller, by, from, to).await?;
+        let charts_svg = report
+            .charts
+            .iter()
+            .map(|c| {
+                let column = &report.columns[c.column];
+                let unit = match column.measure {
+                    crate::domain::report::Measure::Kg => "kg".to_owned(),
+                    crate::domain::report::Measure::Money => report.currency.clone(),
+                    crate::domain::report::Measure::Count => "count".to_owned(),
+                    crate::domain::report::Measure::Percent => "%".to_owned(),
+                };
+                let points: Vec<(String, Decimal)> = report
+                    .rows
+                    .iter()
+                    .map(|r| (r.label.clone(), r.values[c.column]))
+                    .collect();
+                if column.running {
+                    crate::server::chart::line(&c.title, &unit, &points)
+                } else {
+                    crate::server::chart::bars(&c.title, &unit, &points)
+                }
+                .map_err(crate::server::internal)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let q = report_query(&report);
+        Ok(ReportView {
+            totals: report.totals(),
+            charts_svg,
+            csv_url: format!("/api/reports/mine/csv?{q}"),
+            pdf_url: format!("/api/reports/mine/pdf?{q}"),
+            report,
+        })
+    })
+    .await
+}
+
+/// The caller's report as CSV (same inputs as `reports/mine`).
+#[server(endpoint = "reports/mine/csv", input = GetUrl, output = StreamingText)]
+pub async fn my_report_csv(
+    by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<TextStream<AppError>, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(MY_REPORT_ROLES).await?;
+        let report = my_report(&state, &caller, by, from, to).await?;
+        super::download(
+            &format!("report-{}-{}.csv", report.from, report.to),
+            "text/csv; charset=utf-8",
+        );
+        let csv = report.csv();
+        Ok(TextStream::new(futures::stream::once(
+            async move { Ok(csv) },
+        )))
+    })
+    .await
+}
+
+/// The caller's report as a PDF (same inputs as `reports/mine`).
+#[server(endpoint = "reports/mine/pdf", input = GetUrl, output = Streaming)]
+pub async fn my_report_pdf(
+    by: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+) -> Result<ByteStream<AppError>, AppError> {
+    session::respond(async {
+        let (state, caller) = session::require(MY_REPORT_ROLES).await?;
+        let report = my_report(&state, &caller, by, from, to).await?;
+        super::download(
+            &format!("report-{}-{}.pdf", report.from, report.to),
+            "application/pdf",
+        );
+        let pdf = crate::server::services::figures::pdf(&report);
+        Ok(ByteStream::new(futures::stream::once(async move {
+            Ok::<_, AppError>(pdf)
+        })))
+    })
+    .await
+}
+
+#[cfg(feature = "ssr")]
+const MY_REPORT_ROLES: &[Role] = &[Role::EvOwner, Role::Buyer, Role::Admin];

@@ -20,6 +20,7 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/admin/disputes", "Disputes"),
             ("/admin/money", "Money"),
             ("/admin/withdrawals", "Withdrawals"),
+            ("/reports", "Reports"),
             ("/cva", "Requests"),
             ("/admin/methodology", "Methodology"),
             ("/admin/settings", "Settings"),
@@ -35,6 +36,7 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/sell", "Sell"),
             ("/auctions", "Auctions"),
             ("/money", "Money"),
+            ("/reports", "Reports"),
             ("/vehicles", "Vehicles"),
             ("/import", "Import data"),
         ],
@@ -47,9 +49,11 @@ fn links(role: Role) -> &'static [(&'static str, &'static str)] {
             ("/", "Home"),
             ("/market", "Marketplace"),
             ("/auctions", "Auctions"),
+            ("/market/trends", "Trends"),
             ("/orders", "Orders"),
             ("/wallet", "Credits"),
             ("/money", "Money"),
+            ("/reports", "Reports"),
         ],
     }
 }
@@ -84,6 +88,7 @@ pub fn Header() -> impl IntoView {
                             <nav class="nav" aria-label="Account">
                                 <a href="/market">"Marketplace"</a>
                                 <a href="/auctions">"Auctions"</a>
+                                <a href="/market/trends">"Trends"</a>
                                 <a href="/login">"Sign in"</a>
                                 <a class="button small" href="/signup">"Create account"</a>
                             </nav>

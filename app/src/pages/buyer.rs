@@ -3,3 +3,4 @@
 pub mod auctions;
 pub mod listing;
 pub mod market;
+pub mod trends;

@@ -111,6 +111,47 @@ impl Document {
         }
     }
 
+    /// A bar chart of one value per labelled bucket, the page's width and 150 points tall,
+    /// with its largest value written at the top of the scale.
+    pub fn bar_chart(&mut self, caption: &str, points: &[(String, f64)]) {
+        const TALL: f32 = 150.0;
+        self.ensure(TALL + 50.0);
+        self.line(11.0, true, caption);
+        let top = points.iter().map(|p| p.1).fold(0.0, f64::max);
+        let base = self.y - TALL;
+        let left = MARGIN + 50.0;
+        let width = WIDTH - MARGIN - left;
+        self.text_at(MARGIN, self.y - 8.0, 8.0, false, &format!("{top:.0}"));
+        self.text_at(MARGIN, base, 8.0, false, "0");
+        let n = points.len().max(1) as f32;
+        let slot = width / n;
+        let every = (points.len() as f32 / 12.0).ceil().max(1.0) as usize;
+        for (i, (label, value)) in points.iter().enumerate() {
+            let h = if top > 0.0 {
+                (value / top) as f32 * (TALL - 10.0)
+            } else {
+                0.0
+            };
+            let x = left + slot * i as f32;
+            if h > 0.0 {
+                let c = self.page();
+                c.set_fill_rgb(0.10, 0.54, 0.39);
+                c.rect(x + slot * 0.15, base, slot * 0.7, h);
+                c.fill_nonzero();
+            }
+            if i % every == 0 {
+                self.text_at(x, base - 11.0, 7.0, false, label);
+            }
+        }
+        let c = self.page();
+        c.set_fill_gray(0.0);
+        c.set_line_width(0.5);
+        c.move_to(left, base);
+        c.line_to(WIDTH - MARGIN, base);
+        c.stroke();
+        self.y = base - 24.0;
+    }
+
     /// A thin horizontal rule across the page.
     pub fn rule(&mut self) {
         let y = self.y - 2.0;

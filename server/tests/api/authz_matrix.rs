@@ -375,6 +375,27 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
         &[("user_id", NIL), ("verified", "on")],
     ),
     ("/api/admin/cash-flow", Roles(ADMIN), &[]),
+    (
+        "/api/reports/mine",
+        Roles(&[Role::EvOwner, Role::Buyer, Role::Admin]),
+        &[],
+    ),
+    (
+        "/api/reports/mine/csv",
+        Roles(&[Role::EvOwner, Role::Buyer, Role::Admin]),
+        &[],
+    ),
+    (
+        "/api/reports/mine/pdf",
+        Roles(&[Role::EvOwner, Role::Buyer, Role::Admin]),
+        &[],
+    ),
+    (
+        "/api/market/price-suggestion",
+        Public,
+        &[("region", "VN"), ("vintage", "2026")],
+    ),
+    ("/api/market/trends", Public, &[]),
     ("/api/admin/withdrawals", Roles(ADMIN), &[]),
     (
         "/api/admin/withdrawals/decide",

@@ -98,6 +98,7 @@ fn Sell() -> impl IntoView {
                                     view! { <p class="muted">"You have no available credits to list. Credits arrive in your wallet when a verifier approves one of your " <a href="/credits">"requests"</a> "."</p> }.into_any()
                                 }}
                             </section>
+                            {has_credits.then(|| view! { <PriceSuggestions suggestions=d.suggestions.clone() currency=d.currency.clone() /> })}
                             {has_credits.then(|| view! { <NewAuctionForm classes=auction_classes.clone() fees=d.fees currency=d.currency.clone() default_hours=d.auction_default_hours /> })}
                             <h2>"Your listings"</h2>
                             <FormError error=row_error />
@@ -242,6 +243,41 @@ fn NewAuctionForm(
                 </div>
                 <div class="form-actions"><Submit action=*create label="Start the auction" busy="Starting…" /></div>
             </ActionForm>
+        </section>
+    }
+}
+
+/// What the platform's trades suggest for each class the seller can list, for listings and
+/// auctions alike.
+#[component]
+pub fn PriceSuggestions(
+    suggestions: Vec<crate::domain::pricing::Suggestion>,
+    currency: String,
+) -> impl IntoView {
+    let m = move |v| format_money(v, &currency);
+    view! {
+        <section class="card" aria-labelledby="price-suggestion">
+            <h2 id="price-suggestion">"Suggested prices"</h2>
+            <p class="muted">"From the platform's own trades of the last year: recent and larger trades weigh more; the suggestion is their weighted median and the band runs from the 20th to the 80th percentile. "
+                <a href="/market/trends">"Market trends"</a></p>
+            <div class="table-wrap"><table class="data" data-testid="price-suggestions">
+                <thead><tr>
+                    <th scope="col">"Credits"</th><th scope="col" class="num">"Suggested per t"</th><th scope="col" class="num">"Band"</th>
+                    <th scope="col" class="num">"Trades"</th><th scope="col" class="num">"Back-tested error"</th><th scope="col">"Based on"</th>
+                </tr></thead>
+                <tbody>
+                    {suggestions.into_iter().map(|s| view! {
+                        <tr>
+                            <td>{format!("{} · {}", s.region, s.vintage)}</td>
+                            <td class="num"><strong>{m(s.price_per_t)}</strong></td>
+                            <td class="num nowrap">{format!("{} – {}", m(s.low), m(s.high))}</td>
+                            <td class="num">{s.trades}</td>
+                            <td class="num">{s.backtest_error_percent.map(|e| format!("±{e} % over {} trades", s.backtest_trades)).unwrap_or_else(|| "too little history".into())}</td>
+                            <td>{s.rule_based.then(|| view! { <span class="badge warn">"Rule-based default"</span> " " })}{s.basis.clone()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table></div>
         </section>
     }
 }

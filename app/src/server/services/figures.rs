@@ -1,0 +1,441 @@
+//! The figures behind the reports of SPEC §9, per day, month or year of a period: an EV
+//! owner's CO₂ avoided, credits earned and revenue; a buyer's purchases and retirements; the
+//! platform's volume, value, fees, credits issued / traded / retired and users. Each report is
+//! one `Report` — the page's table and charts, the CSV and the PDF all come from it.
+
+use crate::domain::period::Grain;
+use crate::domain::report::{self, ChartOf, Column, Measure, Report, Row};
+use crate::error::AppError;
+use crate::server::pdf::Document;
+use chrono::{NaiveDate, Utc};
+use rust_decimal::Decimal;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// A period: its grain and first and last day (inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Period {
+    pub grain: Grain,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+/// Figures per bucket: `(bucket start, values)` from one query, placed into every bucket of
+/// the period (buckets without data are zero).
+fn place(
+    starts: &[NaiveDate],
+    width: usize,
+    found: Vec<(NaiveDate, Vec<Decimal>)>,
+    offset: usize,
+    into: &mut BTreeMap<NaiveDate, Vec<Decimal>>,
+) {
+    for s in starts {
+        into.entry(*s).or_insert_with(|| vec![Decimal::ZERO; width]);
+    }
+    for (start, values) in found {
+        if let Some(row) = into.get_mut(&start) {
+            for (i, v) in values.into_iter().enumerate() {
+                row[offset + i] = v;
+            }
+        }
+    }
+}
+
+/// Runs a query answering `(bucket, v1, v2, …)` rows for `$1` = grain, `$2`/`$3` = the period
+/// and `$4` = the person (unused by platform queries).
+async fn series(
+    pool: &PgPool,
+    sql: &str,
+    p: Period,
+    who: Option<Uuid>,
+    width: usize,
+) -> Result<Vec<(NaiveDate, Vec<Decimal>)>, AppError> {
+    use sqlx::Row as _;
+    let rows = sqlx::query(sql)
+        .bind(p.grain.as_str())
+        .bind(p.from)
+        .bind(p.to)
+        .bind(who)
+        .fetch_all(pool)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let start: NaiveDate = r.try_get(0)?;
+            let values = (1..=width)
+                .map(|i| r.try_get::<Decimal, _>(i))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((start, values))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(AppError::from)
+}
+
+/// `WHERE` for a timestamp column inside the period (UTC days, inclusive).
+fn within(column: &str) -> String {
+    format!("{column} >= $2::date AND {column} < $3::date + 1")
+}
+
+fn bucket(column: &str) -> String {
+    format!("date_trunc($1, {column} AT TIME ZONE 'UTC')::date")
+}
+
+fn rows(grain: Grain, data: BTreeMap<NaiveDate, Vec<Decimal>>) -> Vec<Row> {
+    data.into_iter()
+        .map(|(start, values)| Row {
+            start,
+            label: grain.bucket_label(start),
+            values,
+        })
+        .collect()
+}
+
+/// An EV owner: CO₂ avoided by their trips, credits issued to them (net of the buffer), credits
+/// sold and what the sales brought in after the seller fee.
+pub async fn owner(
+    pool: &PgPool,
+    user: Uuid,
+    name: &str,
+    currency: &str,
+    p: Period,
+) -> Result<Report, AppError> {
+    let starts = report::buckets(p.grain, p.from, p.to).map_err(|m| AppError::invalid("to", m))?;
+    let mut data = BTreeMap::new();
+    let co2 = series(
+        pool,
+        &format!(
+            "SELECT {b}, sum(t.avoided_kg), count(*)::numeric FROM trips t JOIN vehicles v ON v.id = t.vehicle_id
+             WHERE v.owner_id = $4 AND {w} GROUP BY 1",
+            b = bucket("t.start_time"),
+            w = within("t.start_time")
+        ),
+        p,
+        Some(user),
+        2,
+    )
+    .await?;
+    place(&starts, 6, co2, 0, &mut data);
+    let issued = series(
+        pool,
+        &format!(
+            "SELECT {b}, sum(i.net_kg)::numeric FROM credit_issuances i
+             WHERE i.owner_id = $4 AND {w} GROUP BY 1",
+            b = bucket("i.issued_at"),
+            w = within("i.issued_at")
+        ),
+        p,
+        Some(user),
+        1,
+    )
+    .await?;
+    place(&starts, 6, issued, 2, &mut data);
+    let sold = series(
+        pool,
+        &format!(
+            "SELECT {b}, sum(o.quantity_kg)::numeric, sum(o.seller_receives), sum(o.seller_fee) FROM orders o
+             WHERE o.seller_id = $4 AND o.status = 'completed' AND {w} GROUP BY 1",
+            b = bucket("o.completed_at"),
+            w = within("o.completed_at")
+        ),
+        p,
+        Some(user),
+        3,
+    )
+    .await?;
+    place(&starts, 6, sold, 3, &mut data);
+    Ok(Report {
+        title: "Your CO₂, credits and revenue".into(),
+        subject: name.to_owned(),
+        grain: p.grain,
+        from: p.from,
+        to: p.to,
+        currency: currency.to_owned(),
+        columns: vec![
+            Column::new("CO₂ avoided", Measure::Kg),
+            Column::new("Trips", Measure::Count),
+            Column::new("Credits issued", Measure::Kg),
+            Column::new("Credits sold", Measure::Kg),
+            Column::new("Revenue", Measure::Money),
+            Column::new("Seller fees", Measure::Money),
+        ],
+        rows: rows(p.grain, data),
+        charts: vec![
+            ChartOf {
+                title: "CO₂ avoided".into(),
+                column: 0,
+            },
+            ChartOf {
+                title: "Revenue".into(),
+                column: 4,
+            },
+        ],
+        notes: vec![
+            "CO₂ avoided: by the trips that started in each period, as the methodology calculated them.".into(),
+            "Credits issued: what verifiers approved into your wallet, after the buffer pool's share.".into(),
+            "Revenue: what completed sales paid into your wallet, after the seller fee (refunded sales are left out).".into(),
+        ],
+    })
+}
+
+/// A buyer: completed purchases (orders, tonnes, what they paid with fees) and the tonnes they
+/// retired.
+pub async fn buyer(
+    pool: &PgPool,
+    user: Uuid,
+    name: &str,
+    currency: &str,
+    p: Period,
+) -> Result<Report, AppError> {
+    let starts = report::buckets(p.grain, p.from, p.to).map_err(|m| AppError::invalid("to", m))?;
+    let mut data = BTreeMap::new();
+    let bought = series(
+        pool,
+        &format!(
+            "SELECT {b}, count(*)::numeric, sum(o.quantity_kg)::numeric, sum(o.buyer_pays), sum(o.buyer_fee) FROM orders o
+             WHERE o.buyer_id = $4 AND o.status = 'completed' AND {w} GROUP BY 1",
+            b = bucket("o.completed_at"),
+            w = within("o.completed_at")
+        ),
+        p,
+        Some(user),
+        4,
+    )
+    .await?;
+    place(&starts, 5, bought, 0, &mut data);
+    let retired = series(
+        pool,
+        &format!(
+            "SELECT {b}, sum(r.quantity_kg)::numeric FROM retirements r
+             WHERE r.owner_id = $4 AND {w} GROUP BY 1",
+            b = bucket("r.retired_at"),
+            w = within("r.retired_at")
+        ),
+        p,
+        Some(user),
+        1,
+    )
+    .await?;
+    place(&starts, 5, retired, 4, &mut data);
+    Ok(Report {
+        title: "Your purchases and retirements".into(),
+        subject: name.to_owned(),
+        grain: p.grain,
+        from: p.from,
+        to: p.to,
+        currency: currency.to_owned(),
+        columns: vec![
+            Column::new("Orders", Measure::Count),
+            Column::new("Credits bought", Measure::Kg),
+            Column::new("Paid", Measure::Money),
+            Column::new("Buyer fees", Measure::Money),
+            Column::new("Credits retired", Measure::Kg),
+        ],
+        rows: rows(p.grain, data),
+        charts: vec![
+            ChartOf {
+                title: "Credits bought".into(),
+                column: 1,
+            },
+            ChartOf {
+                title: "Credits retired".into(),
+                column: 4,
+            },
+        ],
+        notes: vec![
+            "Orders, credits bought and paid: completed purchases (fixed price and won auctions), with the buyer fee; refunded ones are left out.".into(),
+            "Credits retired: every retirement you made, on purchase or later, each with its certificate.".into(),
+        ],
+    })
+}
+
+/// The platform: trades, volume, value and fees; credits issued (gross, buffer included),
+/// traded and retired; new users and users in all.
+pub async fn platform(pool: &PgPool, currency: &str, p: Period) -> Result<Report, AppError> {
+    let starts = report::buckets(p.grain, p.from, p.to).map_err(|m| AppError::invalid("to", m))?;
+    let mut data = BTreeMap::new();
+    const WIDTH: usize = 8;
+    let trades = series(
+        pool,
+        &format!(
+            "SELECT {b}, count(*)::numeric, sum(o.quantity_kg)::numeric, sum(o.amount), sum(o.buyer_fee + o.seller_fee)
+             FROM orders o WHERE o.status = 'completed' AND {w} AND $4::uuid IS NULL GROUP BY 1",
+            b = bucket("o.completed_at"),
+            w = within("o.completed_at")
+        ),
+        p,
+        None,
+        4,
+    )
+    .await?;
+    place(&starts, WIDTH, trades, 0, &mut data);
+    let issued = series(
+        pool,
+        &format!(
+            "SELECT {b}, sum(i.gross_kg)::numeric FROM credit_issuances i WHERE {w} AND $4::uuid IS NULL GROUP BY 1",
+            b = bucket("i.issued_at"),
+            w = within("i.issued_at")
+        ),
+        p,
+        None,
+        1,
+    )
+    .await?;
+    place(&starts, WIDTH, issued, 4, &mut data);
+    let retired = series(
+        pool,
+        &format!(
+            "SELECT {b}, sum(r.quantity_kg)::numeric FROM retirements r WHERE {w} AND $4::uuid IS NULL GROUP BY 1",
+            b = bucket("r.retired_at"),
+            w = within("r.retired_at")
+        ),
+        p,
+        None,
+        1,
+    )
+    .await?;
+    place(&starts, WIDTH, retired, 5, &mut data);
+    let joined = series(
+        pool,
+        &format!(
+            "SELECT {b}, count(*)::numeric FROM users u WHERE {w} AND $4::uuid IS NULL GROUP BY 1",
+            b = bucket("u.created_at"),
+            w = within("u.created_at")
+        ),
+        p,
+        None,
+        1,
+    )
+    .await?;
+    place(&starts, WIDTH, joined, 6, &mut data);
+    // Users in all: those who joined before the period, then each bucket's newcomers.
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE created_at < $1::date")
+        .bind(starts.first().copied().unwrap_or(p.from))
+        .fetch_one(pool)
+        .await?;
+    let mut total = Decimal::from(before);
+    for values in data.values_mut() {
+        total += values[6];
+        values[7] = total;
+    }
+    Ok(Report {
+        title: "Platform activity".into(),
+        subject: "The whole platform".into(),
+        grain: p.grain,
+        from: p.from,
+        to: p.to,
+        currency: currency.to_owned(),
+        columns: vec![
+            Column::new("Trades", Measure::Count),
+            Column::new("Volume traded", Measure::Kg),
+            Column::new("Value traded", Measure::Money),
+            Column::new("Fees", Measure::Money),
+            Column::new("Credits issued", Measure::Kg),
+            Column::new("Credits retired", Measure::Kg),
+            Column::new("New users", Measure::Count),
+            Column::running("Users", Measure::Count),
+        ],
+        rows: rows(p.grain, data),
+        charts: vec![
+            ChartOf {
+                title: "Value traded".into(),
+                column: 2,
+            },
+            ChartOf {
+                title: "Credits issued".into(),
+                column: 4,
+            },
+            ChartOf {
+                title: "Users".into(),
+                column: 7,
+            },
+        ],
+        notes: vec![
+            "Trades, volume and value: completed orders (fixed price and auctions) at the price before fees; fees: both sides' platform fees.".into(),
+            "Credits issued: everything verifiers approved, the buffer pool's share included.".into(),
+            "Users: accounts of every role; the running total counts everyone who joined up to the end of each period.".into(),
+        ],
+    })
+}
+
+/// The report as a PDF: its facts, a bar chart per chart, the table and what the figures mean.
+pub fn pdf(r: &Report) -> Vec<u8> {
+    use rust_decimal::prelude::ToPrimitive;
+    let mut doc = Document::new(&r.title);
+    doc.line(18.0, true, &r.title);
+    doc.facts(&[
+        ("For", r.subject.clone()),
+        (
+            "Period",
+            format!("{} to {}, by {}", r.from, r.to, r.grain.as_str()),
+        ),
+        ("Made", Utc::now().format("%Y-%m-%d %H:%M UTC").to_string()),
+    ]);
+    let totals = r.totals();
+    let summary: Vec<(&str, String)> = r
+        .columns
+        .iter()
+        .zip(&totals)
+        .filter_map(|(c, t)| t.map(|t| (c.label.as_str(), c.format(t, &r.currency))))
+        .collect();
+    doc.line(12.0, true, "In the period");
+    doc.facts(&summary);
+    for chart in &r.charts {
+        let points: Vec<(String, f64)> = r
+            .rows
+            .iter()
+            .map(|row| {
+                (
+                    row.label.clone(),
+                    row.values[chart.column].to_f64().unwrap_or(0.0),
+                )
+            })
+            .collect();
+        let column = &r.columns[chart.column];
+        let unit = match column.measure {
+            Measure::Kg => "kg",
+            Measure::Money => r.currency.as_str(),
+            Measure::Count => "",
+            Measure::Percent => "%",
+        };
+        doc.bar_chart(&format!("{} ({unit})", chart.title), &points);
+    }
+    // The table: the period, then every column (narrow enough for A4).
+    let width = (crate::server::pdf::WIDTH - 2.0 * crate::server::pdf::MARGIN - 70.0)
+        / r.columns.len().max(1) as f32;
+    let mut columns: Vec<(f32, &str)> = vec![(0.0, "Period")];
+    columns.extend(
+        r.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (70.0 + width * i as f32, c.label.as_str())),
+    );
+    let mut lines: Vec<Vec<String>> = r
+        .rows
+        .iter()
+        .map(|row| {
+            let mut line = vec![row.label.clone()];
+            line.extend(
+                r.columns
+                    .iter()
+                    .zip(&row.values)
+                    .map(|(c, v)| c.format(*v, &r.currency)),
+            );
+            line
+        })
+        .collect();
+    let mut total = vec!["Total".to_owned()];
+    total.extend(
+        r.columns
+            .iter()
+            .zip(&totals)
+            .map(|(c, t)| t.map(|t| c.format(t, &r.currency)).unwrap_or_default()),
+    );
+    lines.push(total);
+    doc.line(12.0, true, "Per period");
+    doc.table(&columns, &lines);
+    doc.space(8.0);
+    for note in &r.notes {
+        doc.line(9.0, false, note);
+    }
+    doc.finish()
+}
