@@ -677,8 +677,38 @@ async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow:
         .bind(order)
         .execute(&mut *tx)
         .await?;
+        // Its notifications happened then too; the seller read those older than two weeks.
+        sqlx::query(
+            "UPDATE notifications SET created_at = created_at - make_interval(weeks => $2::int),
+                    read_at = CASE WHEN $2::int > 2 THEN now() END
+             WHERE link = '/orders/' || $1",
+        )
+        .bind(order)
+        .bind(*weeks_ago as i32)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
+    // One open dispute in the admin's queue: the demo buyer questions their latest purchase
+    // (a week old, inside the dispute window).
+    let latest: Option<String> = sqlx::query_scalar(
+        "SELECT number FROM orders WHERE buyer_id = $1 AND status = 'completed' ORDER BY completed_at DESC LIMIT 1",
+    )
+    .bind(buyer)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(order) = latest {
+        if let Err(e) = app::server::services::disputes::open(
+            pool,
+            buyer,
+            &order,
+            "The listing promised metered energy per trip, but the issuance evidence shows estimated energy.",
+        )
+        .await
+        {
+            tracing::warn!(error = %e, "demo dispute not opened");
+        }
+    }
     tracing::info!(
         listings = open.len(),
         trades = traded.len(),
