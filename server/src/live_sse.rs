@@ -103,10 +103,15 @@ pub async fn auction(State(s): State<ServerState>, Path(number): Path<String>) -
         sent: first.version,
         first: Some(first),
     };
-    let mut response = Sse::new(stream(watch))
+    sse(stream(watch))
+}
+
+/// The stream as a response: a comment every 15 s keeps the connection alive, and a proxy is
+/// asked never to buffer it.
+fn sse(events: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
+    let mut response = Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
-    // Through a proxy too: never buffer the stream.
     response
         .headers_mut()
         .insert("x-accel-buffering", "no".parse().expect("header value"));
@@ -216,13 +221,7 @@ pub async fn inbox(State(s): State<ServerState>, session: Session) -> Response {
             }
         }
     });
-    let mut response = Sse::new(stream)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response();
-    response
-        .headers_mut()
-        .insert("x-accel-buffering", "no".parse().expect("header value"));
-    response
+    sse(stream)
 }
 
 async fn read_inbox(s: &ServerState, user: uuid::Uuid) -> Result<InboxLive, sqlx::Error> {

@@ -261,43 +261,30 @@ async fn disputes_are_refused_or_rejected_and_change_nothing(pool: PgPool) {
         "{body}"
     );
     // The admin widens the window: now it can.
-    let (status, body) = json(
-        admin
-            .post(
-                "/api/admin/settings/update",
-                &[
-                    ("buyer_fee_percent", "2.5"),
-                    ("seller_fee_percent", "2.5"),
-                    ("withdrawal_min", "50000"),
-                    ("withdrawal_max", "200000000"),
-                    ("withdrawal_daily_max", "500000000"),
-                    ("withdrawal_fee", "11000"),
-                    ("dispute_window_days", "30"),
-                    ("auction_default_hours", "abc"),
-                ],
-            )
-            .await,
-    )
-    .await;
+    let settings = |extra: &'static [(&'static str, &'static str)]| {
+        let mut form = vec![
+            ("buyer_fee_percent", "2.5"),
+            ("seller_fee_percent", "2.5"),
+            ("withdrawal_min", "50000"),
+            ("withdrawal_max", "200000000"),
+            ("withdrawal_daily_max", "500000000"),
+            ("withdrawal_fee", "11000"),
+        ];
+        form.extend_from_slice(extra);
+        form
+    };
+    let form = settings(&[
+        ("dispute_window_days", "30"),
+        ("auction_default_hours", "abc"),
+    ]);
+    let (status, body) = json(admin.post("/api/admin/settings/update", &form).await).await;
     assert_eq!(status, 422);
     assert_eq!(
         field_error(&body, "auction_default_hours").as_deref(),
         Some("Enter 1 to 720 hours (30 days).")
     );
-    let res = admin
-        .post(
-            "/api/admin/settings/update",
-            &[
-                ("buyer_fee_percent", "2.5"),
-                ("seller_fee_percent", "2.5"),
-                ("withdrawal_min", "50000"),
-                ("withdrawal_max", "200000000"),
-                ("withdrawal_daily_max", "500000000"),
-                ("withdrawal_fee", "11000"),
-                ("dispute_window_days", "30"),
-            ],
-        )
-        .await;
+    let form = settings(&[("dispute_window_days", "30")]);
+    let res = admin.post("/api/admin/settings/update", &form).await;
     assert_eq!(res.status(), 200);
     let (status, _) = open_dispute(&buyer, &second, "Found out too late, sadly.").await;
     assert_eq!(status, 200);

@@ -294,6 +294,15 @@ async fn reduced_rejected_and_cancelled_requests(pool: PgPool) {
             .await,
         0
     );
+    // The owner is told, with the verifier's notes.
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM notifications WHERE user_id = '{owner_id}' AND kind = 'request_rejected'
+               AND body = 'Odometer photos missing' AND link = '/credits/{id}'"
+        ))
+        .await,
+        1
+    );
 
     // Reduced: between 1 and requested − 1, with a reason. 40 kg gross → buffer 2, net 38.
     let (_, line) = submit(&owner, &vehicle_id).await;

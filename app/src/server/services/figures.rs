@@ -21,25 +21,46 @@ pub struct Period {
     pub to: NaiveDate,
 }
 
-/// Figures per bucket: `(bucket start, values)` from one query, placed into every bucket of
-/// the period (buckets without data are zero).
-fn place(
-    starts: &[NaiveDate],
+/// One query of a report: what it adds up per bucket (`width` values), from which rows (`$4`
+/// is the person; a platform query ignores it with `$4::uuid IS NULL`), by which time.
+struct Source {
+    sums: &'static str,
+    rows: &'static str,
+    time: &'static str,
     width: usize,
-    found: Vec<(NaiveDate, Vec<Decimal>)>,
-    offset: usize,
-    into: &mut BTreeMap<NaiveDate, Vec<Decimal>>,
-) {
-    for s in starts {
-        into.entry(*s).or_insert_with(|| vec![Decimal::ZERO; width]);
-    }
-    for (start, values) in found {
-        if let Some(row) = into.get_mut(&start) {
-            for (i, v) in values.into_iter().enumerate() {
-                row[offset + i] = v;
+}
+
+/// Every bucket of the period with the sources' values side by side (zero where a bucket has
+/// no rows).
+async fn gather(
+    pool: &PgPool,
+    p: Period,
+    who: Option<Uuid>,
+    sources: &[Source],
+) -> Result<BTreeMap<NaiveDate, Vec<Decimal>>, AppError> {
+    let starts = report::buckets(p.grain, p.from, p.to).map_err(|m| AppError::invalid("to", m))?;
+    let width: usize = sources.iter().map(|s| s.width).sum();
+    let mut data: BTreeMap<NaiveDate, Vec<Decimal>> = starts
+        .iter()
+        .map(|s| (*s, vec![Decimal::ZERO; width]))
+        .collect();
+    let mut offset = 0;
+    for source in sources {
+        let sql = format!(
+            "SELECT {b}, {sums} FROM {rows} AND {w} GROUP BY 1",
+            b = bucket(source.time),
+            sums = source.sums,
+            rows = source.rows,
+            w = within(source.time)
+        );
+        for (start, values) in series(pool, &sql, p, who, source.width).await? {
+            if let Some(row) = data.get_mut(&start) {
+                row[offset..offset + source.width].copy_from_slice(&values);
             }
         }
+        offset += source.width;
     }
+    Ok(data)
 }
 
 /// Runs a query answering `(bucket, v1, v2, …)` rows for `$1` = grain, `$2`/`$3` = the period
@@ -99,50 +120,32 @@ pub async fn owner(
     currency: &str,
     p: Period,
 ) -> Result<Report, AppError> {
-    let starts = report::buckets(p.grain, p.from, p.to).map_err(|m| AppError::invalid("to", m))?;
-    let mut data = BTreeMap::new();
-    let co2 = series(
+    let data = gather(
         pool,
-        &format!(
-            "SELECT {b}, sum(t.avoided_kg), count(*)::numeric FROM trips t JOIN vehicles v ON v.id = t.vehicle_id
-             WHERE v.owner_id = $4 AND {w} GROUP BY 1",
-            b = bucket("t.start_time"),
-            w = within("t.start_time")
-        ),
         p,
         Some(user),
-        2,
+        &[
+            Source {
+                sums: "sum(t.avoided_kg), count(*)::numeric",
+                rows: "trips t JOIN vehicles v ON v.id = t.vehicle_id WHERE v.owner_id = $4",
+                time: "t.start_time",
+                width: 2,
+            },
+            Source {
+                sums: "sum(i.net_kg)::numeric",
+                rows: "credit_issuances i WHERE i.owner_id = $4",
+                time: "i.issued_at",
+                width: 1,
+            },
+            Source {
+                sums: "sum(o.quantity_kg)::numeric, sum(o.seller_receives), sum(o.seller_fee)",
+                rows: "orders o WHERE o.seller_id = $4 AND o.status = 'completed'",
+                time: "o.completed_at",
+                width: 3,
+            },
+        ],
     )
     .await?;
-    place(&starts, 6, co2, 0, &mut data);
-    let issued = series(
-        pool,
-        &format!(
-            "SELECT {b}, sum(i.net_kg)::numeric FROM credit_issuances i
-             WHERE i.owner_id = $4 AND {w} GROUP BY 1",
-            b = bucket("i.issued_at"),
-            w = within("i.issued_at")
-        ),
-        p,
-        Some(user),
-        1,
-    )
-    .await?;
-    place(&starts, 6, issued, 2, &mut data);
-    let sold = series(
-        pool,
-        &format!(
-            "SELECT {b}, sum(o.quantity_kg)::numeric, sum(o.seller_receives), sum(o.seller_fee) FROM orders o
-             WHERE o.seller_id = $4 AND o.status = 'completed' AND {w} GROUP BY 1",
-            b = bucket("o.completed_at"),
-            w = within("o.completed_at")
-        ),
-        p,
-        Some(user),
-        3,
-    )
-    .await?;
-    place(&starts, 6, sold, 3, &mut data);
     Ok(Report {
         title: "Your CO₂, credits and revenue".into(),
         subject: name.to_owned(),
@@ -186,36 +189,26 @@ pub async fn buyer(
     currency: &str,
     p: Period,
 ) -> Result<Report, AppError> {
-    let starts = report::buckets(p.grain, p.from, p.to).map_err(|m| AppError::invalid("to", m))?;
-    let mut data = BTreeMap::new();
-    let bought = series(
+    let data = gather(
         pool,
-        &format!(
-            "SELECT {b}, count(*)::numeric, sum(o.quantity_kg)::numeric, sum(o.buyer_pays), sum(o.buyer_fee) FROM orders o
-             WHERE o.buyer_id = $4 AND o.status = 'completed' AND {w} GROUP BY 1",
-            b = bucket("o.completed_at"),
-            w = within("o.completed_at")
-        ),
         p,
         Some(user),
-        4,
+        &[
+            Source {
+                sums: "count(*)::numeric, sum(o.quantity_kg)::numeric, sum(o.buyer_pays), sum(o.buyer_fee)",
+                rows: "orders o WHERE o.buyer_id = $4 AND o.status = 'completed'",
+                time: "o.completed_at",
+                width: 4,
+            },
+            Source {
+                sums: "sum(r.quantity_kg)::numeric",
+                rows: "retirements r WHERE r.owner_id = $4",
+                time: "r.retired_at",
+                width: 1,
+            },
+        ],
     )
     .await?;
-    place(&starts, 5, bought, 0, &mut data);
-    let retired = series(
-        pool,
-        &format!(
-            "SELECT {b}, sum(r.quantity_kg)::numeric FROM retirements r
-             WHERE r.owner_id = $4 AND {w} GROUP BY 1",
-            b = bucket("r.retired_at"),
-            w = within("r.retired_at")
-        ),
-        p,
-        Some(user),
-        1,
-    )
-    .await?;
-    place(&starts, 5, retired, 4, &mut data);
     Ok(Report {
         title: "Your purchases and retirements".into(),
         subject: name.to_owned(),
@@ -251,65 +244,42 @@ pub async fn buyer(
 /// The platform: trades, volume, value and fees; credits issued (gross, buffer included),
 /// traded and retired; new users and users in all.
 pub async fn platform(pool: &PgPool, currency: &str, p: Period) -> Result<Report, AppError> {
-    let starts = report::buckets(p.grain, p.from, p.to).map_err(|m| AppError::invalid("to", m))?;
-    let mut data = BTreeMap::new();
-    const WIDTH: usize = 8;
-    let trades = series(
+    let mut data = gather(
         pool,
-        &format!(
-            "SELECT {b}, count(*)::numeric, sum(o.quantity_kg)::numeric, sum(o.amount), sum(o.buyer_fee + o.seller_fee)
-             FROM orders o WHERE o.status = 'completed' AND {w} AND $4::uuid IS NULL GROUP BY 1",
-            b = bucket("o.completed_at"),
-            w = within("o.completed_at")
-        ),
         p,
         None,
-        4,
+        &[
+            Source {
+                sums: "count(*)::numeric, sum(o.quantity_kg)::numeric, sum(o.amount), sum(o.buyer_fee + o.seller_fee)",
+                rows: "orders o WHERE o.status = 'completed' AND $4::uuid IS NULL",
+                time: "o.completed_at",
+                width: 4,
+            },
+            Source {
+                sums: "sum(i.gross_kg)::numeric",
+                rows: "credit_issuances i WHERE $4::uuid IS NULL",
+                time: "i.issued_at",
+                width: 1,
+            },
+            Source {
+                sums: "sum(r.quantity_kg)::numeric",
+                rows: "retirements r WHERE $4::uuid IS NULL",
+                time: "r.retired_at",
+                width: 1,
+            },
+            // New users, then (below) users in all.
+            Source {
+                sums: "count(*)::numeric, 0::numeric",
+                rows: "users u WHERE $4::uuid IS NULL",
+                time: "u.created_at",
+                width: 2,
+            },
+        ],
     )
     .await?;
-    place(&starts, WIDTH, trades, 0, &mut data);
-    let issued = series(
-        pool,
-        &format!(
-            "SELECT {b}, sum(i.gross_kg)::numeric FROM credit_issuances i WHERE {w} AND $4::uuid IS NULL GROUP BY 1",
-            b = bucket("i.issued_at"),
-            w = within("i.issued_at")
-        ),
-        p,
-        None,
-        1,
-    )
-    .await?;
-    place(&starts, WIDTH, issued, 4, &mut data);
-    let retired = series(
-        pool,
-        &format!(
-            "SELECT {b}, sum(r.quantity_kg)::numeric FROM retirements r WHERE {w} AND $4::uuid IS NULL GROUP BY 1",
-            b = bucket("r.retired_at"),
-            w = within("r.retired_at")
-        ),
-        p,
-        None,
-        1,
-    )
-    .await?;
-    place(&starts, WIDTH, retired, 5, &mut data);
-    let joined = series(
-        pool,
-        &format!(
-            "SELECT {b}, count(*)::numeric FROM users u WHERE {w} AND $4::uuid IS NULL GROUP BY 1",
-            b = bucket("u.created_at"),
-            w = within("u.created_at")
-        ),
-        p,
-        None,
-        1,
-    )
-    .await?;
-    place(&starts, WIDTH, joined, 6, &mut data);
     // Users in all: those who joined before the period, then each bucket's newcomers.
     let before: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE created_at < $1::date")
-        .bind(starts.first().copied().unwrap_or(p.from))
+        .bind(data.keys().next().copied().unwrap_or(p.from))
         .fetch_one(pool)
         .await?;
     let mut total = Decimal::from(before);
