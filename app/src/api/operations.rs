@@ -80,7 +80,7 @@ pub struct ListingsMonitor {
 pub struct Balance {
     /// money or credit.
     pub asset: String,
-    /// "users available", "platform platform_fees", …
+    /// "Users: available", "Platform: fee income", …
     pub holder: String,
     /// Money in currency units; credits in kilograms.
     pub amount: Decimal,

@@ -116,7 +116,7 @@ fn UserNav(user: User, bell: Option<InboxLive>) -> impl IntoView {
         <div class="account">
             {match bell {
                 Some(first) => view! { <LiveBell first /> }.into_any(),
-                None => view! { <a href="/notifications" class="bell" aria-label="Notifications">"🔔"</a> }.into_any(),
+                None => view! { <a href="/notifications" class="bell" aria-label="Notifications"><BellIcon /></a> }.into_any(),
             }}
             <a href="/profile" class="account-name" title="Your profile">
                 {user.full_name.clone()}
@@ -149,7 +149,7 @@ fn LiveBell(first: InboxLive) -> impl IntoView {
     view! {
         <a href="/notifications" class="bell" data-testid="bell"
             aria-label=move || match unread() { 0 => "Notifications, none unread".to_owned(), 1 => "Notifications, 1 unread".to_owned(), n => format!("Notifications, {n} unread") }>
-            "🔔"
+            <BellIcon />
             {move || (unread() > 0).then(|| view! { <span class="bell-count" data-testid="bell-count">{unread()}</span> })}
         </a>
         <div class="toast-region" role="status" aria-live="polite">
@@ -164,5 +164,15 @@ fn LiveBell(first: InboxLive) -> impl IntoView {
                 }
             })}
         </div>
+    }
+}
+
+/// A bell drawn inline (no emoji font needed), hidden from screen readers: the link says it.
+#[component]
+fn BellIcon() -> impl IntoView {
+    view! {
+        <svg class="bell-icon" viewBox="0 0 24 24" width="22" height="22" aria-hidden="true" focusable="false">
+            <path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6V11a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1l-2-2z"/>
+        </svg>
     }
 }

@@ -61,7 +61,7 @@ fn PlatformMoney() -> impl IntoView {
                                     {f.balances.iter().map(|b| view! {
                                         <tr>
                                             <td>{b.asset.clone()}</td>
-                                            <td>{b.holder.replace('_', " ")}</td>
+                                            <td>{b.holder.clone()}</td>
                                             <td class="num">{if b.asset == "money" { m(b.amount) } else { tonnes(b.amount.to_i64().unwrap_or(0)) }}</td>
                                             <td class="num">{b.accounts}</td>
                                         </tr>

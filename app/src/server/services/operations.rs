@@ -317,7 +317,9 @@ pub async fn cash_flow(pool: &PgPool, page: i64) -> Result<CashFlow, AppError> {
     let mut conn = pool.acquire().await?;
     let check = ledger::reconcile(&mut conn).await?;
     let balances: Vec<(String, String, Decimal, i64)> = sqlx::query_as(
-        "SELECT asset, CASE WHEN owner_id IS NULL THEN 'platform ' ELSE 'users ' END || kind,
+        "SELECT asset, CASE WHEN owner_id IS NULL THEN 'Platform: ' ELSE 'Users: ' END ||
+                CASE kind WHEN 'platform_fees' THEN 'fee income' WHEN 'held' THEN 'reserved'
+                          ELSE replace(kind, '_', ' ') END,
                 coalesce(sum(balance), 0), count(*)
          FROM ledger_accounts GROUP BY 1, 2 ORDER BY 1 DESC, 2",
     )
@@ -351,7 +353,7 @@ pub async fn cash_flow(pool: &PgPool, page: i64) -> Result<CashFlow, AppError> {
     .await?;
     let fee_income = balances
         .iter()
-        .filter(|b| b.0 == "money" && b.1 == "platform platform_fees")
+        .filter(|b| b.0 == "money" && b.1 == "Platform: fee income")
         .map(|b| b.2)
         .sum();
     Ok(CashFlow {

@@ -488,7 +488,7 @@ async fn settle(conn: &mut PgConnection, sale: Sale<'_>) -> Result<Settled, Stop
         Transfer {
             kind: "sale",
             reference: Some(sale.number.to_owned()),
-            memo: format!("{} at {} per t", tonnes(sale.kg), s.amount),
+            memo: format!("{} for {}", tonnes(sale.kg), s.amount),
             actor: Some(sale.buyer),
             retirement_id: retirement,
             ..Transfer::default()
