@@ -134,6 +134,9 @@ fn Settings() -> impl IntoView {
             {move || Suspend::new(async move {
                 match choices.await {
                     Err(error) => view! { <ErrorPanel error /> }.into_any(),
+                    Ok(choices) if choices.is_empty() => view! {
+                        <p class="notice">"None of the platform's events concern your role, so there is nothing to e-mail you."</p>
+                    }.into_any(),
                     Ok(choices) => view! {
                         <div class="table-wrap"><table class="data" data-testid="email-settings">
                             <thead><tr><th scope="col">"Event"</th><th scope="col">"E-mail"</th><th scope="col">"Change"</th></tr></thead>
