@@ -59,3 +59,8 @@ ALTER TABLE listings
 ALTER TABLE users
     ADD COLUMN kyc_verified_at timestamptz,
     ADD COLUMN kyc_verified_by uuid REFERENCES users (id);
+
+-- A suspended listing still expires (its unsold credits return to the seller).
+DROP INDEX listings_expiry_idx;
+CREATE INDEX listings_expiry_idx ON listings (expires_at)
+    WHERE status IN ('active', 'suspended') AND expires_at IS NOT NULL;

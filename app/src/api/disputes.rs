@@ -34,6 +34,9 @@ pub struct Dispute {
     pub order_kg: i64,
     pub opened_at: DateTime<Utc>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// While open: the order's kilograms a refund would return to the seller now (those the
+    /// buyer has not retired or listed again).
+    pub returnable_kg: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -195,18 +195,16 @@ fn backtest(
         .filter(|t| t.region == region && (t.vintage - vintage).abs() <= 1)
         .collect();
     targets.sort_by_key(|t| (t.day, t.price_per_t, t.kg, t.vintage));
+    // Every trade by day once; what was known before a day is then a prefix of it.
+    let mut by_day: Vec<Trade> = trades.to_vec();
+    by_day.sort_by_key(|t| t.day);
     let mut errors = Vec::new();
     for target in targets.iter().rev() {
         if errors.len() == BACKTEST_MAX {
             break;
         }
-        // Only what was known before that day.
-        let before: Vec<Trade> = trades
-            .iter()
-            .filter(|t| t.day < target.day)
-            .cloned()
-            .collect();
-        if let Some((set, _)) = comparable(&before, &target.region, target.vintage, target.day) {
+        let before = &by_day[..by_day.partition_point(|t| t.day < target.day)];
+        if let Some((set, _)) = comparable(before, &target.region, target.vintage, target.day) {
             let predicted = quantile(&set, target.day, Decimal::new(5, 1));
             if !target.price_per_t.is_zero() {
                 errors.push((predicted - target.price_per_t).abs() / target.price_per_t);

@@ -126,6 +126,9 @@ async fn a_refund_reverses_the_sale_and_returns_the_orders_own_serials(pool: PgP
     let (_, o) = json(buyer.post("/api/orders/get", &[("number", &order)]).await).await;
     assert_eq!(o["dispute"]["status"], "open");
     assert!(o["dispute_until"].is_null(), "no second dispute is offered");
+    // Before deciding, the admin sees what a refund would return: 700 of the 800 kg.
+    let (_, queue) = json(admin.post("/api/admin/disputes", &[]).await).await;
+    assert_eq!(queue["disputes"][0]["returnable_kg"], 700);
 
     let (buyer_before, seller_before, fees_before) = (
         money(&app, buyer_id).await,
@@ -356,7 +359,7 @@ async fn disputes_are_refused_or_rejected_and_change_nothing(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn stuck_orders_suspended_listings_and_kyc(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let (_, seller, listing) = seller_with_listing(&app, 1_000, "200000", "0.1").await;
+    let (owner, seller, listing) = seller_with_listing(&app, 1_000, "200000", "0.1").await;
     let (buyer, buyer_id) = app.signed_in(Role::Buyer).await;
     let (admin, _) = app.signed_in(Role::Admin).await;
     let checkout = |key: &'static str| {
@@ -494,6 +497,14 @@ async fn stuck_orders_suspended_listings_and_kyc(pool: PgPool) {
         suspended["listings"][0]["suspended_reason"],
         "Checking the issuance evidence"
     );
+    // The seller cannot change a suspended listing (but may withdraw it, below).
+    let res = owner
+        .post(
+            "/api/listings/price",
+            &[("listing", &listing), ("price", "1000")],
+        )
+        .await;
+    assert_eq!(res.status(), 409);
     let res = admin
         .post("/api/admin/listings/reinstate", &[("listing", &listing)])
         .await;
@@ -524,6 +535,24 @@ async fn stuck_orders_suspended_listings_and_kyc(pool: PgPool) {
         .count("SELECT count(*) FROM audit_log WHERE action IN ('listing.suspend', 'listing.reinstate', 'order.confirm', 'order.cancel')")
         .await;
     assert_eq!(audited, 4);
+    let res = admin
+        .post(
+            "/api/admin/listings/suspend",
+            &[("listing", &listing), ("reason", "Once more")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = owner
+        .post("/api/listings/cancel", &[("listing", &listing)])
+        .await;
+    assert_eq!(res.status(), 200, "a suspended listing can be withdrawn");
+    let (_, detail) = json(
+        app.client()
+            .post("/api/market/listing", &[("number", &listing)])
+            .await,
+    )
+    .await;
+    assert_eq!(detail["listing"]["status"], "cancelled");
 
     // The monitor's search and filters.
     let (_, by_number) = json(admin.post("/api/admin/orders", &[("q", &paid)]).await).await;

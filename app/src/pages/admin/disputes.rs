@@ -62,6 +62,15 @@ fn Disputes() -> impl IntoView {
                                     let open = x.status == "open";
                                     let n1 = x.number.clone();
                                     let decide_label = format!("Decide {}", x.number);
+                                    let back = x.returnable_kg.unwrap_or(0);
+                                    let returnable = if back == x.order_kg {
+                                        format!("A refund returns {} to the buyer and all {} of credits to the seller.", format_money(x.order_total, &currency), tonnes(back))
+                                    } else {
+                                        format!(
+                                            "A refund returns {} to the buyer, but only {} of the {} of credits to the seller: the buyer has retired or listed again the other {}, which stay with them.",
+                                            format_money(x.order_total, &currency), tonnes(back), tonnes(x.order_kg), tonnes(x.order_kg - back)
+                                        )
+                                    };
                                     let note_id = format!("note-{}", x.number);
                                     let summary = format!(
                                         "{} · {} bought {} from {} for {}",
@@ -75,6 +84,7 @@ fn Disputes() -> impl IntoView {
                                             {open.then(|| view! {
                                                 <ActionForm action=decide attr:class="decide">
                                                     <input type="hidden" name="dispute" value=n1 />
+                                                    <p class="notice" data-testid="returnable">{returnable}</p>
                                                     <fieldset>
                                                         <legend>{decide_label}</legend>
                                                         <label><input type="radio" name="decision" value="refund" required />

@@ -116,7 +116,8 @@ fn Sell() -> impl IntoView {
                                             {d.listings.into_iter().map(|l| {
                                                 // An auction runs to its end: it is followed on its own page.
                                                 let active = l.status == "active" && l.kind != "auction";
-                                                let (n1, n2, n3) = (l.number.clone(), l.number.clone(), l.number.clone());
+                                                let suspended = l.status == "suspended";
+                                                let (n1, n2, n3, n4) = (l.number.clone(), l.number.clone(), l.number.clone(), l.number.clone());
                                                 let (price_id, qty_id) = (format!("price-{}", l.number), format!("qty-{}", l.number));
                                                 let (price_label, qty_label) = (format!("New price for {}", l.number), format!("New quantity for {} (t)", l.number));
                                                 let price_now = l.price_per_t.normalize().to_string();
@@ -148,6 +149,12 @@ fn Sell() -> impl IntoView {
                                                                 </ActionForm>
                                                                 <ActionForm action=cancel attr:class="inline">
                                                                     <input type="hidden" name="listing" value=n3 />
+                                                                    <button type="submit" class="button small danger">"Withdraw"</button>
+                                                                </ActionForm>
+                                                            })}
+                                                            {suspended.then(|| view! {
+                                                                <ActionForm action=cancel attr:class="inline">
+                                                                    <input type="hidden" name="listing" value=n4 />
                                                                     <button type="submit" class="button small danger">"Withdraw"</button>
                                                                 </ActionForm>
                                                             })}

@@ -232,7 +232,7 @@ pub async fn decide(
             }
         }
         Decision::Refund => {
-            let (refund, back, returned_kg) = refund(&mut tx, admin, &number, &o).await?;
+            let (refund, back, returned_kg) = refund(&mut tx, admin, &number, &o, currency).await?;
             sqlx::query(
                 "UPDATE disputes SET status = 'refunded', decided_by = $2, decision_note = $3, decided_at = now(),
                         refund_transfer_id = $4, return_transfer_id = $5, refunded_amount = $6, returned_kg = $7
@@ -319,6 +319,7 @@ async fn refund(
     admin: Uuid,
     number: &str,
     o: &OrderFacts,
+    currency: &str,
 ) -> Result<(i64, Option<i64>, i64), AppError> {
     let sale = o
         .transfer_id
@@ -335,14 +336,34 @@ async fn refund(
         ledger::user_account(conn, o.buyer_id, Asset::Money, AccountKind::Available).await?;
     let seller_money =
         ledger::user_account(conn, o.seller_id, Asset::Money, AccountKind::Available).await?;
-    let mut legs = vec![
-        Leg::new(buyer_money, o.buyer_pays),
-        Leg::new(seller_money, -o.seller_receives),
-    ];
+    let buyer_credits =
+        ledger::user_account(conn, o.buyer_id, Asset::Credit, AccountKind::Available).await?;
+    let seller_credits =
+        ledger::user_account(conn, o.seller_id, Asset::Credit, AccountKind::Available).await?;
+    // Every account the refund touches, locked up front in id order (the ledger's order, so a
+    // purchase or retirement at the same moment waits instead of deadlocking): the serials read
+    // below cannot move before they go back.
+    let mut accounts = vec![buyer_money, seller_money, buyer_credits, seller_credits];
+    accounts.extend(fee_account);
+    accounts.sort_unstable();
+    sqlx::query("SELECT id FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&accounts)
+        .execute(&mut *conn)
+        .await
+        .map_err(busy)?;
     let fees = o.buyer_fee + o.seller_fee;
-    if let (Some(account), false) = (fee_account, fees.is_zero()) {
-        legs.push(Leg::new(account, -fees));
-    }
+    let legs: Vec<Leg> = [
+        (Some(buyer_money), o.buyer_pays),
+        (Some(seller_money), -o.seller_receives),
+        (fee_account, -fees),
+    ]
+    .into_iter()
+    .filter_map(|(account, amount)| {
+        account
+            .filter(|_| !amount.is_zero())
+            .map(|a| Leg::new(a, amount))
+    })
+    .collect();
     let money = ledger::transfer(
         conn,
         Transfer {
@@ -360,36 +381,19 @@ async fn refund(
         LedgerError::Insufficient {
             account, balance, ..
         } if account == seller_money => AppError::conflict(format!(
-            "The seller's wallet holds {balance}, less than the {} this refund takes back (they may have withdrawn it). Nothing was changed; reject the dispute or wait until the seller's wallet covers it.",
-            o.seller_receives
+            "The seller's wallet holds {}, less than the {} this refund takes back (they may have withdrawn it). Nothing was changed; reject the dispute or wait until the seller's wallet covers it.",
+            format_money(balance, currency),
+            format_money(o.seller_receives, currency)
         )),
-        other => other.into(),
+        other => ledger_refusal(other),
     })?
     .id();
 
-    // The order's serials the buyer still has available (not retired, not listed again).
-    let buyer_credits =
-        ledger::user_account(conn, o.buyer_id, Asset::Credit, AccountKind::Available).await?;
-    let held: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT lower(b.serials * m.serials), upper(b.serials * m.serials)
-         FROM serial_movements m JOIN serial_blocks b ON b.serials && m.serials
-         WHERE m.transfer_id = $1 AND b.account_id = $2
-         ORDER BY 1",
-    )
-    .bind(sale)
-    .bind(buyer_credits)
-    .fetch_all(&mut *conn)
-    .await?;
-    let ranges: Vec<SerialRange> = held
-        .into_iter()
-        .map(|(start, end)| SerialRange::new(start, end))
-        .collect();
+    let ranges = returnable(conn, sale, buyer_credits).await?;
     let kg: i64 = ranges.iter().map(SerialRange::len).sum();
     if kg == 0 {
         return Ok((money, None, 0));
     }
-    let seller_credits =
-        ledger::user_account(conn, o.seller_id, Asset::Credit, AccountKind::Available).await?;
     let back = ledger::transfer(
         conn,
         Transfer {
@@ -406,9 +410,53 @@ async fn refund(
             ..Transfer::default()
         },
     )
-    .await?
+    .await
+    .map_err(ledger_refusal)?
     .id();
     Ok((money, Some(back), kg))
+}
+
+/// The serials of a sale (its transfer) that the buyer still holds available: not retired,
+/// not listed again.
+async fn returnable(
+    conn: &mut PgConnection,
+    sale: i64,
+    buyer_credits: i64,
+) -> Result<Vec<SerialRange>, sqlx::Error> {
+    let held: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT lower(b.serials * m.serials), upper(b.serials * m.serials)
+         FROM serial_movements m JOIN serial_blocks b ON b.serials && m.serials
+         WHERE m.transfer_id = $1 AND b.account_id = $2
+         ORDER BY 1",
+    )
+    .bind(sale)
+    .bind(buyer_credits)
+    .fetch_all(conn)
+    .await?;
+    Ok(held
+        .into_iter()
+        .map(|(start, end)| SerialRange::new(start, end))
+        .collect())
+}
+
+/// A deadlock with a change to the same wallets at the same instant: nothing was written.
+fn busy(e: sqlx::Error) -> AppError {
+    if ledger::is_retryable(&e) {
+        AppError::conflict(
+            "The buyer's or the seller's wallet changed at this very moment; nothing was changed. Decide again.",
+        )
+    } else {
+        e.into()
+    }
+}
+
+fn ledger_refusal(e: LedgerError) -> AppError {
+    match e {
+        LedgerError::Retry => AppError::conflict(
+            "The buyer's or the seller's wallet changed at this very moment; nothing was changed. Decide again.",
+        ),
+        other => other.into(),
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -427,11 +475,18 @@ struct Row {
     quantity_kg: i64,
     created_at: DateTime<Utc>,
     decided_at: Option<DateTime<Utc>>,
+    returnable_kg: Option<i64>,
 }
 
 const SELECT: &str = "SELECT d.number, o.number AS order_number, b.full_name AS buyer_name,
         s.full_name AS seller_name, d.reason, d.status, a.full_name AS decided_by_name, d.decision_note,
-        d.refunded_amount, d.returned_kg, o.buyer_pays, o.quantity_kg, d.created_at, d.decided_at
+        d.refunded_amount, d.returned_kg, o.buyer_pays, o.quantity_kg, d.created_at, d.decided_at,
+        CASE WHEN d.status = 'open' THEN (
+            SELECT coalesce(sum(upper(b.serials * m.serials) - lower(b.serials * m.serials)), 0)::bigint
+            FROM serial_movements m JOIN serial_blocks b ON b.serials && m.serials
+            JOIN ledger_accounts a ON a.id = b.account_id
+            WHERE m.transfer_id = o.transfer_id AND a.owner_id = o.buyer_id AND a.asset = 'credit'
+              AND a.kind = 'available' AND a.scope IS NULL) END AS returnable_kg
     FROM disputes d JOIN orders o ON o.id = d.order_id
     JOIN users b ON b.id = o.buyer_id JOIN users s ON s.id = o.seller_id
     LEFT JOIN users a ON a.id = d.decided_by";
@@ -453,6 +508,7 @@ impl From<Row> for Dispute {
             order_kg: r.quantity_kg,
             opened_at: r.created_at,
             decided_at: r.decided_at,
+            returnable_kg: r.returnable_kg,
         }
     }
 }

@@ -212,6 +212,16 @@ struct Locked {
 
 /// Locks the seller's listing; refuses one that is not theirs or no longer open.
 async fn lock_own(conn: &mut PgConnection, seller: Uuid, number: &str) -> Result<Locked, AppError> {
+    lock_own_in(conn, seller, number, &["active"]).await
+}
+
+/// The seller's listing, locked, when its status is one of `statuses`.
+async fn lock_own_in(
+    conn: &mut PgConnection,
+    seller: Uuid,
+    number: &str,
+    statuses: &[&str],
+) -> Result<Locked, AppError> {
     let row: Option<(Locked, Uuid)> =
         sqlx::query_as::<_, (Uuid, String, i64, i64, i64, Uuid, Uuid, String)>(
             "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id, seller_id, kind FROM listings
@@ -242,7 +252,7 @@ async fn lock_own(conn: &mut PgConnection, seller: Uuid, number: &str) -> Result
         );
     match row {
         Some((l, owner)) if owner == seller => {
-            if l.status != "active" {
+            if !statuses.contains(&l.status.as_str()) {
                 return Err(AppError::conflict(format!(
                     "Listing {} is {} and can no longer be changed.",
                     number.trim().to_uppercase(),
@@ -334,7 +344,8 @@ pub async fn change_quantity(
 #[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn cancel(pool: &PgPool, seller: Uuid, number: &str) -> Result<(), AppError> {
     let mut tx = pool.begin().await?;
-    let l = lock_own(&mut tx, seller, number).await?;
+    // A suspended listing can be withdrawn too: its unsold credits come back.
+    let l = lock_own_in(&mut tx, seller, number, &["active", "suspended"]).await?;
     close(&mut tx, &l, "cancelled", Some(seller)).await?;
     tx.commit().await?;
     Ok(())
@@ -362,7 +373,7 @@ async fn close(
         .await?;
     }
     sqlx::query(
-        "UPDATE listings SET status = $2, quantity_kg = sold_kg + pending_kg,
+        "UPDATE listings SET status = $2, quantity_kg = sold_kg + pending_kg, suspended_reason = NULL,
                 closed_at = now(), updated_at = now() WHERE id = $1",
     )
     .bind(l.id)
@@ -379,7 +390,7 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, AppError> {
     type Due = (Uuid, String, i64, i64, i64, Uuid, String, Uuid);
     let due: Vec<Due> = sqlx::query_as(
         "SELECT id, status, quantity_kg, sold_kg, pending_kg, hold_id, number, seller_id FROM listings
-         WHERE status = 'active' AND expires_at <= now() AND kind = 'fixed'
+         WHERE status IN ('active', 'suspended') AND expires_at <= now() AND kind = 'fixed'
          ORDER BY expires_at LIMIT 200 FOR UPDATE SKIP LOCKED",
     )
     .fetch_all(&mut *tx)
