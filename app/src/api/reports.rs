@@ -252,12 +252,7 @@ pub async fn my_report_view(
             .iter()
             .map(|c| {
                 let column = &report.columns[c.column];
-                let unit = match column.measure {
-                    crate::domain::report::Measure::Kg => "kg".to_owned(),
-                    crate::domain::report::Measure::Money => report.currency.clone(),
-                    crate::domain::report::Measure::Count => "count".to_owned(),
-                    crate::domain::report::Measure::Percent => "%".to_owned(),
-                };
+                let unit = column.unit(&report.currency);
                 let points: Vec<(String, Decimal)> = report
                     .rows
                     .iter()

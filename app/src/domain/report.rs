@@ -56,13 +56,21 @@ impl Column {
         }
     }
 
+    /// The unit of the plain numbers (CSV, chart axes): kg, the currency, %, or none.
+    pub fn unit(&self, currency: &str) -> String {
+        match self.measure {
+            Measure::Kg => "kg".to_owned(),
+            Measure::Money => currency.to_owned(),
+            Measure::Count => String::new(),
+            Measure::Percent => "%".to_owned(),
+        }
+    }
+
     /// The CSV header: the unit is in the name, the values are plain numbers.
     pub fn csv_header(&self, currency: &str) -> String {
-        match self.measure {
-            Measure::Kg => format!("{} (kg)", self.label),
-            Measure::Money => format!("{} ({currency})", self.label),
-            Measure::Count => self.label.clone(),
-            Measure::Percent => format!("{} (%)", self.label),
+        match self.unit(currency).as_str() {
+            "" => self.label.clone(),
+            unit => format!("{} ({unit})", self.label),
         }
     }
 }

@@ -361,13 +361,12 @@ pub fn pdf(r: &Report) -> Vec<u8> {
             })
             .collect();
         let column = &r.columns[chart.column];
-        let unit = match column.measure {
-            Measure::Kg => "kg",
-            Measure::Money => r.currency.as_str(),
-            Measure::Count => "",
-            Measure::Percent => "%",
+        let unit = column.unit(&r.currency);
+        let caption = match unit.as_str() {
+            "" => chart.title.clone(),
+            unit => format!("{} ({unit})", chart.title),
         };
-        doc.bar_chart(&format!("{} ({unit})", chart.title), &points);
+        doc.bar_chart(&caption, &points);
     }
     // The table: the period, then every column (narrow enough for A4).
     let width = (crate::server::pdf::WIDTH - 2.0 * crate::server::pdf::MARGIN - 70.0)
