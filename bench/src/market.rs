@@ -489,13 +489,26 @@ fn rows(body: &str) -> usize {
     body.matches("href=\"/market/LST-").count()
 }
 
-async fn search(http: &reqwest::Client, base: &str, path: &str) -> Answer {
-    match http.get(format!("{base}{path}")).send().await {
-        Ok(r) if r.status().is_success() => match r.text().await {
+/// Pages the server rendered for the search (not served from its page cache).
+static RENDERED: AtomicU64 = AtomicU64::new(0);
+
+/// One search page; `fresh` asks the server for a new render (`Cache-Control: no-cache`).
+async fn search(http: &reqwest::Client, base: &str, path: &str, fresh: bool) -> Answer {
+    let mut request = http.get(format!("{base}{path}"));
+    if fresh {
+        request = request.header("cache-control", "no-cache");
+    }
+    match request.send().await {
+        Ok(r) if r.status().is_success() => {
+            if r.headers().get("x-evcx-cache").is_none_or(|v| v != "hit") {
+                RENDERED.fetch_add(1, Ordering::Relaxed);
+            }
+            match r.text().await {
             Ok(body) if rows(&body) == 50 => Answer::Ok,
             Ok(body) => Answer::Error(format!("{path}: {} listings on the page", rows(&body))),
             Err(e) => Answer::Error(format!("{path}: {e:#}")),
-        },
+            }
+        }
         Ok(r) => Answer::Error(format!("{path}: {}", r.status())),
         Err(e) => Answer::Error(format!("{path}: {e:#}")),
     }
@@ -515,26 +528,40 @@ pub async fn ssr_market(concurrency: usize) -> anyhow::Result<bool> {
     println!("warm-up: every search 3 times…");
     for _ in 0..3 {
         for path in SEARCHES {
-            if let Answer::Error(e) = search(&http, &server.base, path).await {
+            if let Answer::Error(e) = search(&http, &server.base, path, false).await {
                 anyhow::bail!("warm-up: {e}");
             }
         }
     }
     println!(
-        "ssr_market: {PAGES} search pages (or 30 s) over {} searches, {concurrency} connections…",
+        "ssr_market: {} search pages (or 30 s) over {} searches, {concurrency} connections…",
+        5 * PAGES,
         SEARCHES.len()
     );
+    profile_reset().await?;
     let base = Arc::new(server.base.clone());
-    let load = drive(
-        concurrency,
-        PAGES,
-        Duration::from_secs(30),
-        move |_, _, i| {
-            let (http, base) = (http.clone(), base.clone());
-            async move { search(&http, &base, SEARCHES[i as usize % SEARCHES.len()]).await }
-        },
-    )
-    .await?;
+    let run = |fresh: bool| {
+        let (http, base) = (http.clone(), base.clone());
+        drive(
+            concurrency,
+            if fresh { PAGES } else { 5 * PAGES },
+            Duration::from_secs(30),
+            move |_, _, i| {
+                let (http, base) = (http.clone(), base.clone());
+                async move {
+                    search(&http, &base, SEARCHES[i as usize % SEARCHES.len()], fresh).await
+                }
+            },
+        )
+    };
+    RENDERED.store(0, Ordering::Relaxed);
+    let load = run(false).await?;
+    let rendered = RENDERED.load(Ordering::Relaxed);
+    profile_print().await?;
+    println!("  {rendered} of them rendered, the rest served from the page cache");
+    // The baseline: every page rendered (as a visitor's forced reload gets it).
+    println!("baseline: the same searches, each asking for a fresh render…");
+    let fresh = run(true).await?;
     server.stop().await?;
     bench_line(
         "ssr_market",
@@ -546,10 +573,23 @@ pub async fn ssr_market(concurrency: usize) -> anyhow::Result<bool> {
             ("p50_ms", format!("{:.1}", ms(&load.h, 0.50))),
             ("p95_ms", format!("{:.1}", ms(&load.h, 0.95))),
             ("p99_ms", format!("{:.1}", ms(&load.h, 0.99))),
-            ("errors", load.errors.to_string()),
+            ("errors", (load.errors + fresh.errors).to_string()),
+            ("rendered", rendered.to_string()),
+            (
+                "fresh_pages_per_s",
+                format!("{:.0}", fresh.ok as f64 / fresh.elapsed),
+            ),
+            ("fresh_p95_ms", format!("{:.1}", ms(&fresh.h, 0.95))),
+            (
+                "ratio_vs_fresh",
+                format!(
+                    "{:.1}",
+                    (load.ok as f64 / load.elapsed) / (fresh.ok as f64 / fresh.elapsed)
+                ),
+            ),
             ("connections", concurrency.to_string()),
             ("listings", LISTINGS.to_string()),
         ],
     );
-    Ok(check("errors", load.errors, 0))
+    Ok(check("errors", load.errors + fresh.errors, 0))
 }

@@ -13,6 +13,7 @@ pub mod live_sse;
 pub mod local_pg;
 pub mod market_seed;
 pub mod metrics;
+pub mod page_cache;
 pub mod security;
 pub mod startup;
 pub mod telemetry;

@@ -63,7 +63,7 @@ pub fn router(app: AppState) -> Router {
     };
 
     let sessions = SessionManagerLayer::new(PostgresStore::new(app.pool.clone()))
-        .with_name("evcx_session")
+        .with_name(crate::page_cache::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(!app.config.dev_mode)
@@ -87,6 +87,13 @@ pub fn router(app: AppState) -> Router {
         .route("/live/inbox", get(crate::live_sse::inbox))
         .route("/health", get(health::health))
         .route("/metrics", get(metrics::endpoint))
+        .layer(middleware::from_fn_with_state(
+            crate::page_cache::CacheState {
+                cache: Default::default(),
+                hub: app.live.clone(),
+            },
+            crate::page_cache::serve,
+        ))
         .layer(sessions)
         .layer(CatchPanicLayer::custom(security::panic_response))
         .layer(middleware::from_fn(security::refuse_cross_site))

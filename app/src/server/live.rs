@@ -8,6 +8,8 @@
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use tokio::sync::{broadcast, watch};
 
 /// The channel every live change is announced on.
@@ -28,12 +30,21 @@ pub enum Event {
     Resync,
 }
 
+/// The topic a listings trigger announces on every change to listings (migration 0010): the
+/// marketplace's search pages are no longer what a cache holds.
+pub const MARKET_TOPIC: &str = "market";
+
 /// The in-process fan-out. Cloning shares it.
 #[derive(Debug, Clone)]
 pub struct Hub {
     tx: broadcast::Sender<Event>,
     /// Turns true when the instance shuts down: open streams end so it can.
-    closing: std::sync::Arc<watch::Sender<bool>>,
+    closing: Arc<watch::Sender<bool>>,
+    /// Moves forward with every change to listings on any instance, and whenever announcements
+    /// may have been missed. Not broadcast: nobody watches it, caches compare it.
+    market: Arc<AtomicU64>,
+    /// True while this instance's listening connection is up (announcements arrive).
+    listening: Arc<AtomicBool>,
 }
 
 impl Default for Hub {
@@ -48,8 +59,30 @@ impl Hub {
         let (tx, _) = broadcast::channel(4096);
         Hub {
             tx,
-            closing: std::sync::Arc::new(watch::channel(false).0),
+            closing: Arc::new(watch::channel(false).0),
+            market: Arc::new(AtomicU64::new(0)),
+            listening: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The marketplace's generation: equal readings before and after reading listings mean
+    /// no change to listings committed in between — as far as this instance has been told.
+    /// `None` while announcements are not arriving (nothing can be trusted to stay fresh).
+    pub fn market_generation(&self) -> Option<u64> {
+        // Read the generation before the flag: a drop bumps it after clearing the flag.
+        let generation = self.market.load(Ordering::Acquire);
+        self.listening
+            .load(Ordering::Acquire)
+            .then_some(generation)
+    }
+
+    fn market_changed(&self) {
+        self.market.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn set_listening(&self, up: bool) {
+        self.listening.store(up, Ordering::Release);
+        self.market_changed();
     }
 
     /// Ends every subscriber's stream (the instance is shutting down).
@@ -127,19 +160,29 @@ pub async fn listen(pool: PgPool, hub: Hub, mut stop: watch::Receiver<bool>) {
             continue;
         }
         // Whatever happened before this connection listened is re-read.
+        hub.set_listening(true);
         hub.send(Event::Resync);
         loop {
             tokio::select! {
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    hub.set_listening(false);
+                    return;
+                }
                 message = listener.try_recv() => match message {
                     Ok(Some(n)) => match serde_json::from_str::<Change>(n.payload()) {
+                        Ok(change) if change.topic == MARKET_TOPIC => hub.market_changed(),
                         Ok(change) => hub.send(Event::Changed(change)),
                         Err(e) => tracing::warn!(error = %e, payload = n.payload(), "live: unreadable announcement"),
                     },
-                    // The connection dropped; `try_recv` reconnects on the next call.
-                    Ok(None) => hub.send(Event::Resync),
+                    // The connection dropped: connect and listen again (then resync).
+                    Ok(None) => {
+                        tracing::warn!("live: the listening connection dropped, reconnecting");
+                        hub.set_listening(false);
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "live: listening failed, reconnecting");
+                        hub.set_listening(false);
                         break;
                     }
                 },

@@ -1003,3 +1003,81 @@ async fn the_admin_changes_fees_and_the_next_sale_uses_them(pool: PgPool) {
     assert_eq!(fee_income(&app).await, "500.00");
     reconciled(&app.pool).await;
 }
+
+/// The anonymous marketplace page as one instance served it: (cache header, CSP nonce, body).
+async fn market_page(app: &TestApp, path: &str) -> (Option<String>, String, String) {
+    let res = app.client().get(path).await;
+    assert_eq!(res.status(), 200);
+    let cache = res
+        .headers()
+        .get("x-evcx-cache")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    (cache, nonce, res.text().await.unwrap())
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn anonymous_market_pages_are_kept_until_a_listing_changes_on_any_instance(pool: PgPool) {
+    let one = TestApp::spawn_live(pool.clone()).await;
+    let two = TestApp::spawn_live(pool.clone()).await;
+    let (owner, _, listing) = seller_with_listing(&one, 2_000, "150000", "0.1").await;
+    let path = "/market?sort=price";
+
+    // The first visit renders, the next ones are served from the page kept — each with a
+    // nonce of its own, in the policy and on every script of the page.
+    let (cache, _, first) = market_page(&two, path).await;
+    assert_eq!(cache.as_deref(), Some("miss"));
+    assert!(first.contains(&listing), "the new listing is on the page");
+    let (cache, nonce_a, body_a) = market_page(&two, path).await;
+    let (_, nonce_b, body_b) = market_page(&two, path).await;
+    assert_eq!(cache.as_deref(), Some("hit"));
+    assert_ne!(nonce_a, nonce_b);
+    assert!(body_a.contains(&format!("nonce=\"{nonce_a}\"")));
+    assert!(!body_a.contains(&nonce_b) && body_b.contains(&format!("nonce=\"{nonce_b}\"")));
+    assert_eq!(body_a.replace(&nonce_a, ""), body_b.replace(&nonce_b, ""));
+
+    // A reload that asks for a fresh page gets one.
+    let res = two
+        .client()
+        .http
+        .get(two.url(path))
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-evcx-cache"], "miss");
+
+    // Another search is kept apart.
+    let (cache, _, other) = market_page(&two, "/market?region=TH").await;
+    assert_eq!(cache.as_deref(), Some("miss"));
+    assert!(!other.contains(&listing));
+
+    // The seller cancels on the other instance: once this one hears of it, the kept page is
+    // not served again.
+    let heard = two.state.live.market_generation();
+    let (status, body) = json(owner.post("/api/listings/cancel", &[("listing", &listing)]).await).await;
+    assert_eq!(status, 200, "{body}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while two.state.live.market_generation() == heard {
+        assert!(std::time::Instant::now() < deadline, "the change was never announced");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (cache, _, after) = market_page(&two, path).await;
+    assert_eq!(cache.as_deref(), Some("miss"));
+    assert!(!after.contains(&listing), "a cancelled listing is gone from the page");
+
+    // Signed-in visitors always get their own render (their header names them).
+    let (buyer, _) = two.signed_in(Role::Buyer).await;
+    let res = buyer.get(path).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("x-evcx-cache").is_none());
+
+    // An instance that does not hear announcements renders every time and keeps nothing.
+    let deaf = TestApp::spawn(pool).await;
+    for _ in 0..2 {
+        let (cache, _, body) = market_page(&deaf, path).await;
+        assert_eq!(cache, None);
+        assert!(body.contains("Marketplace"));
+    }
+}
