@@ -71,6 +71,7 @@ pub async fn bid_hot(concurrency: usize) -> anyhow::Result<bool> {
     println!(
         "bid_hot: {BIDS} bids on {number} from {BIDDERS} bidders, {concurrency} at a time, maximums rising by 10 ₫…"
     );
+    crate::market::profile_reset().await?;
     let load = {
         let number = number.clone();
         drive(
@@ -98,6 +99,7 @@ pub async fn bid_hot(concurrency: usize) -> anyhow::Result<bool> {
         )
         .await?
     };
+    crate::market::profile_print().await?;
     server.stop().await?;
 
     println!("checking the database: versions, a serial replay of the accepted bids, holds…");

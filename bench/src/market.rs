@@ -115,7 +115,7 @@ pub(crate) async fn sql(query: &str) -> anyhow::Result<String> {
 }
 
 /// With `EVCX_PG_PROFILE=1`, resets pg_stat_statements before a load.
-async fn profile_reset() -> anyhow::Result<()> {
+pub(crate) async fn profile_reset() -> anyhow::Result<()> {
     if std::env::var("EVCX_PG_PROFILE").is_ok_and(|v| v == "1") {
         sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements").await?;
         sql("SELECT pg_stat_statements_reset()").await?;
@@ -124,7 +124,7 @@ async fn profile_reset() -> anyhow::Result<()> {
 }
 
 /// With `EVCX_PG_PROFILE=1`, prints the statements that took the most time during the load.
-async fn profile_print() -> anyhow::Result<()> {
+pub(crate) async fn profile_print() -> anyhow::Result<()> {
     if std::env::var("EVCX_PG_PROFILE").is_ok_and(|v| v == "1") {
         let top = sql(
             "SELECT string_agg(format('%8s calls %8s ms total %6s ms mean  %s', calls, round(total_exec_time::numeric, 0),
