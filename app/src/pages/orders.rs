@@ -99,7 +99,9 @@ fn OrderDetail() -> impl IntoView {
         move || {
             (
                 params.read().get("number").unwrap_or_default(),
-                dispute.version().get(),
+                // The page may be gone by the time a streamed response finishes (a form posted
+                // without JavaScript): nothing to follow then.
+                dispute.version().try_get().unwrap_or_default(),
                 feed.stamp(),
             )
         },
