@@ -504,9 +504,9 @@ async fn search(http: &reqwest::Client, base: &str, path: &str, fresh: bool) -> 
                 RENDERED.fetch_add(1, Ordering::Relaxed);
             }
             match r.text().await {
-            Ok(body) if rows(&body) == 50 => Answer::Ok,
-            Ok(body) => Answer::Error(format!("{path}: {} listings on the page", rows(&body))),
-            Err(e) => Answer::Error(format!("{path}: {e:#}")),
+                Ok(body) if rows(&body) == 50 => Answer::Ok,
+                Ok(body) => Answer::Error(format!("{path}: {} listings on the page", rows(&body))),
+                Err(e) => Answer::Error(format!("{path}: {e:#}")),
             }
         }
         Ok(r) => Answer::Error(format!("{path}: {}", r.status())),
@@ -548,9 +548,7 @@ pub async fn ssr_market(concurrency: usize) -> anyhow::Result<bool> {
             Duration::from_secs(30),
             move |_, _, i| {
                 let (http, base) = (http.clone(), base.clone());
-                async move {
-                    search(&http, &base, SEARCHES[i as usize % SEARCHES.len()], fresh).await
-                }
+                async move { search(&http, &base, SEARCHES[i as usize % SEARCHES.len()], fresh).await }
             },
         )
     };

@@ -95,7 +95,9 @@ pub async fn serve(State(s): State<CacheState>, req: Request, next: Next) -> Res
             tracing::warn!(error = %e, "market page: could not read the rendered page");
             return Response::builder()
                 .status(StatusCode::INTERNAL_SERVER_ERROR)
-                .body(Body::from("The marketplace page could not be rendered. Please reload."))
+                .body(Body::from(
+                    "The marketplace page could not be rendered. Please reload.",
+                ))
                 .expect("a plain response");
         }
     };
@@ -204,10 +206,18 @@ mod tests {
     use super::*;
 
     fn page(csp: &str, cookie: bool) -> Response {
-        let mut res = Response::new(Body::from("<script nonce=\"abcdefghijklmnop12\">x</script>"));
+        let mut res = Response::new(Body::from(
+            "<script nonce=\"abcdefghijklmnop12\">x</script>",
+        ));
         let h = res.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_str(csp).unwrap());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_str(csp).unwrap(),
+        );
         if cookie {
             h.insert(header::SET_COOKIE, HeaderValue::from_static("a=b"));
         }
@@ -217,7 +227,10 @@ mod tests {
     #[test]
     fn only_pages_with_a_nonce_and_no_cookie_are_kept() {
         let csp = "script-src 'self' 'nonce-abcdefghijklmnop12' 'wasm-unsafe-eval'";
-        assert_eq!(keepable(&page(csp, false)).as_deref(), Some("abcdefghijklmnop12"));
+        assert_eq!(
+            keepable(&page(csp, false)).as_deref(),
+            Some("abcdefghijklmnop12")
+        );
         assert_eq!(keepable(&page(csp, true)), None);
         assert_eq!(keepable(&page("default-src 'self'", false)), None);
     }
@@ -235,15 +248,22 @@ mod tests {
             rendered_at: Instant::now(),
             status: StatusCode::OK,
             headers: without_nonce(&headers, nonce),
-            body: format!("<script nonce=\"{nonce}\"></script><p>{nonce}</p>").replace(nonce, PLACEHOLDER),
+            body: format!("<script nonce=\"{nonce}\"></script><p>{nonce}</p>")
+                .replace(nonce, PLACEHOLDER),
         };
         let res = entry.serve();
-        let csp = res.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
-        let fresh = csp.trim_start_matches("script-src 'nonce-").trim_end_matches('\'');
+        let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let fresh = csp
+            .trim_start_matches("script-src 'nonce-")
+            .trim_end_matches('\'');
         assert_eq!(fresh.len(), 32);
         assert_ne!(fresh, nonce);
         assert_eq!(res.headers()[CACHE_HEADER], "hit");
-        let body = futures::executor::block_on(axum::body::to_bytes(res.into_body(), 1 << 20)).unwrap();
+        let body =
+            futures::executor::block_on(axum::body::to_bytes(res.into_body(), 1 << 20)).unwrap();
         assert_eq!(
             std::str::from_utf8(&body).unwrap(),
             format!("<script nonce=\"{fresh}\"></script><p>{fresh}</p>")
@@ -254,7 +274,10 @@ mod tests {
     fn the_session_cookie_means_signed_in() {
         let mut h = HeaderMap::new();
         assert!(!signed_in(&h));
-        h.insert(header::COOKIE, HeaderValue::from_static("theme=dark; evcx_session=abc"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("theme=dark; evcx_session=abc"),
+        );
         assert!(signed_in(&h));
     }
 }

@@ -71,9 +71,7 @@ impl Hub {
     pub fn market_generation(&self) -> Option<u64> {
         // Read the generation before the flag: a drop bumps it after clearing the flag.
         let generation = self.market.load(Ordering::Acquire);
-        self.listening
-            .load(Ordering::Acquire)
-            .then_some(generation)
+        self.listening.load(Ordering::Acquire).then_some(generation)
     }
 
     fn market_changed(&self) {

@@ -1012,8 +1012,18 @@ async fn market_page(app: &TestApp, path: &str) -> (Option<String>, String, Stri
         .headers()
         .get("x-evcx-cache")
         .map(|v| v.to_str().unwrap().to_owned());
-    let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    let nonce = csp.split("'nonce-").nth(1).unwrap().split('\'').next().unwrap().to_owned();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_owned();
     (cache, nonce, res.text().await.unwrap())
 }
 
@@ -1056,16 +1066,27 @@ async fn anonymous_market_pages_are_kept_until_a_listing_changes_on_any_instance
     // The seller cancels on the other instance: once this one hears of it, the kept page is
     // not served again.
     let heard = two.state.live.market_generation();
-    let (status, body) = json(owner.post("/api/listings/cancel", &[("listing", &listing)]).await).await;
+    let (status, body) = json(
+        owner
+            .post("/api/listings/cancel", &[("listing", &listing)])
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while two.state.live.market_generation() == heard {
-        assert!(std::time::Instant::now() < deadline, "the change was never announced");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the change was never announced"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     let (cache, _, after) = market_page(&two, path).await;
     assert_eq!(cache.as_deref(), Some("miss"));
-    assert!(!after.contains(&listing), "a cancelled listing is gone from the page");
+    assert!(
+        !after.contains(&listing),
+        "a cancelled listing is gone from the page"
+    );
 
     // Signed-in visitors always get their own render (their header names them).
     let (buyer, _) = two.signed_in(Role::Buyer).await;
