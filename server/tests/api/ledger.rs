@@ -62,6 +62,12 @@ enum Op {
     Hold { user: usize, cents: i64 },
     Post { hold: usize, cents: i64, to: usize },
     Void { hold: usize },
+    /// Void one hold (if any) and hold for a user in the same two statements.
+    Rehold {
+        release: Option<usize>,
+        user: usize,
+        cents: i64,
+    },
 }
 
 const USERS: usize = 3;
@@ -83,6 +89,13 @@ fn op() -> impl Strategy<Value = Op> {
             to
         }),
         (0usize..8).prop_map(|hold| Op::Void { hold }),
+        (proptest::option::of(0usize..8), user.clone(), cents.clone()).prop_map(
+            |(release, user, cents)| Op::Rehold {
+                release,
+                user,
+                cents
+            }
+        ),
     ]
 }
 
@@ -169,6 +182,25 @@ impl Model {
                     }
                 }
             }
+            // A void then a hold, all or nothing.
+            Op::Rehold {
+                release,
+                user,
+                cents,
+            } => {
+                let mut next = self.clone();
+                if let Some(hold) = release {
+                    let voided = next.apply(&Op::Void { hold });
+                    if voided != Expect::Ok {
+                        return voided;
+                    }
+                }
+                let held = next.apply(&Op::Hold { user, cents });
+                if held == Expect::Ok {
+                    *self = next;
+                }
+                held
+            }
         }
     }
 }
@@ -242,6 +274,25 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Void { hold } => match holds.get(hold) {
                 None => Err(LedgerError::Invalid("no such hold in this case".into())),
                 Some(&id) => ledger::void(&mut tx, id, None).await.map(|_| ()),
+            },
+            Op::Rehold {
+                release,
+                user,
+                cents,
+            } => match release.map(|h| holds.get(h).copied()) {
+                Some(None) => Err(LedgerError::Invalid("no such hold in this case".into())),
+                release => {
+                    ledger::rehold(
+                        &mut tx,
+                        release.flatten(),
+                        users[user],
+                        money(cents),
+                        "test",
+                        None,
+                    )
+                    .await
+                    .map(|id| holds.push(id))
+                }
             },
         };
         let got = classify(&result);
@@ -341,7 +392,7 @@ async fn a_thousand_concurrent_operations_keep_every_invariant(pool: PgPool) {
                 let to = users[next(4) as usize];
                 let cents = 1 + next(3_000) as i64;
                 let mut tx = pool.begin().await.unwrap();
-                let outcome = match next(3) {
+                let outcome = match next(4) {
                     0 if from != to => {
                         let (a, b) = (available(&mut tx, from).await, available(&mut tx, to).await);
                         ledger::transfer(
@@ -370,6 +421,17 @@ async fn a_thousand_concurrent_operations_keep_every_invariant(pool: PgPool) {
                             )
                             .await
                             .map(|_| ())
+                        }
+                        Err(e) => Err(e),
+                    },
+                    // Outbid: `to`'s hold replaces `from`'s, as an auction's leader changes.
+                    2 => match ledger::hold(&mut tx, from, Asset::Money, money(cents), "bid", None)
+                        .await
+                    {
+                        Ok(hold) => {
+                            ledger::rehold(&mut tx, Some(hold), to, money(cents + 1), "bid", None)
+                                .await
+                                .map(|_| ())
                         }
                         Err(e) => Err(e),
                     },

@@ -333,10 +333,7 @@ pub async fn bid_retiring(
                 max,
             );
             if let Err(problem @ BidProblem::TooLow { .. }) = check {
-                return Err(match refusal(&problem, &money) {
-                    Fail::App(e) => e,
-                    Fail::Retry => unreachable!("a refusal is never a retry"),
-                });
+                return Err(refusal(&problem, &money));
             }
         }
     }
@@ -376,6 +373,14 @@ pub async fn bid_retiring(
             }
             Err(Fail::Retry) => continue,
             Err(Fail::App(e)) => return Err(e),
+            Err(Fail::Refused { error, auction }) => {
+                tx.rollback().await?;
+                let key = key.expect("refusals that may be replays carry a key");
+                return match keyed_bid(&state.pool, &auction, bidder, key).await? {
+                    Some(first) => Ok(first),
+                    None => Err(error),
+                };
+            }
         }
     }
     Err(AppError::conflict(
@@ -386,6 +391,26 @@ pub async fn bid_retiring(
 enum Fail {
     Retry,
     App(AppError),
+    /// Refused, unless a request racing this one placed the same key: `bid` looks for it after
+    /// rolling back (not while every other bidder waits for the auction's lock).
+    Refused { error: AppError, auction: Keyed },
+}
+
+/// Where a keyed bid is looked for.
+struct Keyed {
+    listing_id: Uuid,
+    number: String,
+    ends_at: DateTime<Utc>,
+}
+
+impl Keyed {
+    fn of(a: &Locked) -> Keyed {
+        Keyed {
+            listing_id: a.listing_id,
+            number: a.number.clone(),
+            ends_at: a.ends_at,
+        }
+    }
 }
 
 impl From<sqlx::Error> for Fail {
@@ -510,7 +535,7 @@ async fn place(
         .await?
         .ok_or_else(|| AppError::not_found("The auction"))?;
     if let Some(key) = check_key {
-        if let Some(first) = keyed_bid(conn, &a, bidder, key).await? {
+        if let Some(first) = keyed_bid(&mut *conn, &Keyed::of(&a), bidder, key).await? {
             return Ok(Placing::Replayed(first));
         }
     }
@@ -524,13 +549,16 @@ async fn place(
         Ok(placed) => placed,
         Err(problem) => {
             // The same key may have just been placed by a request racing this one (it would
-            // now be refused, e.g. as not above the bidder's own maximum): answer its result.
-            if let (Some(key), None) = (key, check_key) {
-                if let Some(first) = keyed_bid(conn, &a, bidder, key).await? {
-                    return Ok(Placing::Replayed(first));
-                }
-            }
-            return Err(refusal(&problem, money));
+            // now be refused, e.g. as not above the bidder's own maximum): the caller looks for
+            // its result once this transaction has let go of the auction.
+            let error = refusal(&problem, money);
+            return Err(match (key, check_key) {
+                (Some(_), None) => Fail::Refused {
+                    error,
+                    auction: Keyed::of(&a),
+                },
+                _ => Fail::App(error),
+            });
         }
     };
     let offered = placed
@@ -545,13 +573,12 @@ async fn place(
     // must still be one its bidder could pay.
     let mut new_hold = a.leader_hold_id;
     if placed.leading {
-        if let Some(old) = a.leader_hold_id {
-            ledger::void(conn, old, Some(bidder)).await?;
-        }
-        let hold = ledger::hold(
+        // The hold it displaces (the previous leader's, or the bidder's own smaller one) is
+        // voided in the same two statements that place the new one.
+        let hold = ledger::rehold(
             conn,
+            a.leader_hold_id,
             bidder,
-            Asset::Money,
             needed,
             &format!("bid on {}", a.number),
             Some(bidder),
@@ -670,10 +697,10 @@ async fn place(
     }))
 }
 
-/// The bid this bidder placed with `key` on the locked auction, if any.
+/// The bid this bidder placed with `key` on the auction, if any.
 async fn keyed_bid(
-    conn: &mut PgConnection,
-    a: &Locked,
+    conn: impl sqlx::PgExecutor<'_>,
+    a: &Keyed,
     bidder: Uuid,
     key: &str,
 ) -> Result<Option<BidPlaced>, sqlx::Error> {
@@ -684,7 +711,7 @@ async fn keyed_bid(
     .bind(a.listing_id)
     .bind(bidder)
     .bind(key)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(conn)
     .await?;
     Ok(first.map(|(leading, price, version)| BidPlaced {
         auction: a.number.clone(),
@@ -695,16 +722,16 @@ async fn keyed_bid(
     }))
 }
 
-fn refusal(p: &BidProblem, money: &impl Fn(Decimal) -> String) -> Fail {
+fn refusal(p: &BidProblem, money: &impl Fn(Decimal) -> String) -> AppError {
     let message = p.message(money);
-    Fail::App(match p {
+    match p {
         BidProblem::NotAnAmount
         | BidProblem::TooLow { .. }
         | BidProblem::NotAboveOwnMaximum { .. } => AppError::invalid("max", message),
         BidProblem::Closed | BidProblem::OwnLot | BidProblem::NoBuyNow => {
             AppError::conflict(message)
         }
-    })
+    }
 }
 
 /// Closes every auction whose time is up (or that was bought now), each in its own
