@@ -131,6 +131,11 @@ impl LocalPg {
         let mut conf = String::from(
             "\n# EV Carbon Exchange embedded server\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nmax_connections = 200\nshared_buffers = 256MB\n",
         );
+        // The ledger, orders and bids grow by thousands of rows a minute from a small start:
+        // statistics follow within seconds, so plans — and the cached plans of foreign-key
+        // checks, which otherwise keep scanning a grown table as if it still had a few rows —
+        // are made again on the new figures.
+        conf.push_str("autovacuum_naptime = 10s\n");
         if !options.fsync {
             conf.push_str("fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n");
         }

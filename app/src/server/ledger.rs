@@ -1083,9 +1083,10 @@ pub async fn rehold(
     };
     let old = match release {
         None => None,
-        Some(hold_id) => match rows.first().and_then(|r| {
-            Some((r.old_remaining?, r.old_held?, r.old_available?))
-        }) {
+        Some(hold_id) => match rows
+            .first()
+            .and_then(|r| Some((r.old_remaining?, r.old_held?, r.old_available?)))
+        {
             Some(old) => Some((hold_id, old)),
             None => return Err(hold_refusal(conn, hold_id).await?),
         },

@@ -57,11 +57,27 @@ async fn fund(
 
 #[derive(Debug, Clone)]
 enum Op {
-    Fund { user: usize, cents: i64 },
-    Pay { from: usize, to: usize, cents: i64 },
-    Hold { user: usize, cents: i64 },
-    Post { hold: usize, cents: i64, to: usize },
-    Void { hold: usize },
+    Fund {
+        user: usize,
+        cents: i64,
+    },
+    Pay {
+        from: usize,
+        to: usize,
+        cents: i64,
+    },
+    Hold {
+        user: usize,
+        cents: i64,
+    },
+    Post {
+        hold: usize,
+        cents: i64,
+        to: usize,
+    },
+    Void {
+        hold: usize,
+    },
     /// Void one hold (if any) and hold for a user in the same two statements.
     Rehold {
         release: Option<usize>,
@@ -281,18 +297,16 @@ async fn run_case(pool: &PgPool, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 cents,
             } => match release.map(|h| holds.get(h).copied()) {
                 Some(None) => Err(LedgerError::Invalid("no such hold in this case".into())),
-                release => {
-                    ledger::rehold(
-                        &mut tx,
-                        release.flatten(),
-                        users[user],
-                        money(cents),
-                        "test",
-                        None,
-                    )
-                    .await
-                    .map(|id| holds.push(id))
-                }
+                release => ledger::rehold(
+                    &mut tx,
+                    release.flatten(),
+                    users[user],
+                    money(cents),
+                    "test",
+                    None,
+                )
+                .await
+                .map(|id| holds.push(id)),
             },
         };
         let got = classify(&result);

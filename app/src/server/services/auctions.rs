@@ -393,7 +393,10 @@ enum Fail {
     App(AppError),
     /// Refused, unless a request racing this one placed the same key: `bid` looks for it after
     /// rolling back (not while every other bidder waits for the auction's lock).
-    Refused { error: AppError, auction: Keyed },
+    Refused {
+        error: AppError,
+        auction: Keyed,
+    },
 }
 
 /// Where a keyed bid is looked for.

@@ -236,6 +236,19 @@ async fn attempt(
         .await?;
     }
 
+    // The seller is told first (it all commits together or not at all): the accounts that
+    // `settle` locks — the seller's wallet, shared by every sale of theirs — are then held
+    // for as few statements as possible.
+    tell_seller(
+        &mut tx,
+        taken.seller_id,
+        &number,
+        listing,
+        kg,
+        &settlement,
+        &state.config.payments.currency,
+    )
+    .await?;
     let settled = settle(
         &mut tx,
         Sale {
@@ -279,16 +292,6 @@ async fn attempt(
             money_hold_id: None,
             settled: Some(&settled),
         },
-    )
-    .await?;
-    tell_seller(
-        &mut tx,
-        taken.seller_id,
-        &number,
-        listing,
-        kg,
-        &settlement,
-        &state.config.payments.currency,
     )
     .await?;
     tx.commit().await?;
