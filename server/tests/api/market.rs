@@ -3,7 +3,7 @@
 //! a listing holds, checkouts through the sandbox gateway, signed webhooks, withdrawals, fees.
 
 use super::support::{
-    field_error, grant_credits, json, reconciled, sandbox_delivery, Api, TestApp,
+    csp_nonce, field_error, grant_credits, json, reconciled, sandbox_delivery, Api, TestApp,
 };
 use app::domain::user::Role;
 use serde_json::Value;
@@ -1012,18 +1012,7 @@ async fn market_page(app: &TestApp, path: &str) -> (Option<String>, String, Stri
         .headers()
         .get("x-evcx-cache")
         .map(|v| v.to_str().unwrap().to_owned());
-    let csp = res.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let nonce = csp
-        .split("'nonce-")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_owned();
+    let nonce = csp_nonce(res.headers());
     (cache, nonce, res.text().await.unwrap())
 }
 

@@ -1,6 +1,6 @@
 //! Health, metrics, security headers, cross-site refusal, error pages.
 
-use super::support::{json, TestApp};
+use super::support::{csp_nonce, json, TestApp};
 use app::domain::user::Role;
 use sqlx::PgPool;
 
@@ -114,13 +114,7 @@ async fn pages_carry_security_headers_and_a_nonce_policy(pool: PgPool) {
     assert!(h.contains_key("x-request-id"));
     let csp = h["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-    let nonce = csp
-        .split("'nonce-")
-        .nth(1)
-        .unwrap()
-        .split('\'')
-        .next()
-        .unwrap();
+    let nonce = csp_nonce(&h);
     let html = res.text().await.unwrap();
     assert!(
         html.contains(&format!("nonce=\"{nonce}\"")),

@@ -201,6 +201,13 @@ pub async fn json(res: Response) -> (u16, Value) {
     (status, body)
 }
 
+/// The script nonce of a response's Content-Security-Policy.
+pub fn csp_nonce(headers: &reqwest::header::HeaderMap) -> String {
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let (_, rest) = csp.split_once("'nonce-").expect("a nonce in the policy");
+    rest.split('\'').next().unwrap().to_owned()
+}
+
 /// The message for `field` in a validation error body.
 pub fn field_error(body: &Value, field: &str) -> Option<String> {
     body["fields"]
