@@ -51,6 +51,7 @@ pub async fn seed(pool: &PgPool, config: &crate::config::Config) -> anyhow::Resu
         config: std::sync::Arc::new(config.app_config()),
         leptos_options: config.leptos.clone(),
         live: Default::default(),
+        bids: Default::default(),
     };
     seed_market(&state, public_url).await?;
     seed_auctions(&state).await

@@ -86,6 +86,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// Live updates of this instance (see `server::live`).
     pub live: crate::server::live::Hub,
+    /// Bids waiting for their auction on this instance.
+    pub bids: crate::server::services::auctions::BidQueues,
 }
 
 impl FromRef<AppState> for LeptosOptions {

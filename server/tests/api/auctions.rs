@@ -929,3 +929,221 @@ async fn a_winner_who_asked_to_retire_gets_the_lot_retired_with_a_certificate(po
     assert_eq!(retired_kg, Decimal::from(1_000));
     reconciled(&app.pool).await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn bids_that_wait_for_a_locked_auction_are_decided_together_in_turn(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (seller, number) = auction(&app, "").await;
+    let (a, b, c) = (
+        buyer(&app, "1000000").await,
+        buyer(&app, "1000000").await,
+        buyer(&app, "1000000").await,
+    );
+    let poor = buyer(&app, "50000").await;
+    let first = auctions::bid(&app.state, a, &number, "150000", false, None)
+        .await
+        .unwrap();
+    assert!(first.leading);
+
+    // Something else holds the auction (a close, another instance's bids): b's bid takes
+    // this instance's turn and waits for the row; the bids after it wait for their turn.
+    let mut blocker = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM auctions FOR UPDATE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let spawn = |bidder: Uuid, max: &'static str, key: &'static str| {
+        let (state, number) = (app.state.clone(), number.clone());
+        tokio::spawn(
+            async move { auctions::bid(&state, bidder, &number, max, false, Some(key)).await },
+        )
+    };
+    let b_first = spawn(b, "200000", "b-1");
+    while app
+        .count(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await
+        == 0
+    {
+        tokio::task::yield_now().await;
+    }
+    let waiting = [
+        spawn(b, "200000", "b-1"),
+        spawn(poor, "300000", "poor-1"),
+        spawn(a, "400000", "a-2"),
+        spawn(c, "250000", "c-1"),
+    ];
+    while app.state.bids.waiting(&number) < waiting.len() {
+        tokio::task::yield_now().await;
+    }
+    blocker.commit().await.unwrap();
+
+    let b_first = b_first.await.unwrap().unwrap();
+    assert!(b_first.leading);
+    assert_eq!(b_first.version, 2);
+    let [twin, poor_bid, a_raise, c_bid] = waiting;
+    assert_eq!(
+        twin.await.unwrap().unwrap(),
+        b_first,
+        "the retry answers the first bid's result"
+    );
+    let refused = message(poor_bid.await.unwrap().unwrap_err());
+    assert!(refused.contains("insufficient_funds"), "{refused}");
+    let (a_raise, c_bid) = (
+        a_raise.await.unwrap().unwrap(),
+        c_bid.await.unwrap().unwrap(),
+    );
+    let mut versions = [a_raise.version, c_bid.version];
+    versions.sort();
+    assert_eq!(versions, [3, 4], "one version per accepted bid, no gaps");
+
+    // The two accepted bids were decided in one transaction, at one instant, in their turn:
+    // the stored bids replay to the stored auction.
+    assert_eq!(
+        app.count("SELECT count(DISTINCT created_at) FROM bids WHERE version IN (3, 4)")
+            .await,
+        1
+    );
+    type Row = (Uuid, Decimal, DateTime<Utc>);
+    let bids: Vec<Row> =
+        sqlx::query_as("SELECT bidder_id, max_price, created_at FROM bids ORDER BY version")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(bids.len(), 4);
+    let terms = Terms {
+        seller,
+        starting_price: Decimal::from(100_000),
+        reserve: None,
+        increment: Increment::Table,
+        buy_now: None,
+        soft_close_secs: 120,
+    };
+    let (ends_at,): (DateTime<Utc>,) = sqlx::query_as("SELECT expires_at FROM listings")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let mut state = State::opening(&terms, ends_at);
+    for (bidder, max, at) in &bids {
+        state = auction::place(&terms, &state, *bidder, *max, *at)
+            .expect("every accepted bid is accepted again on replay")
+            .state;
+    }
+    let (price, leader, leader_max): (Decimal, Uuid, Decimal) =
+        sqlx::query_as("SELECT price, leader_id, leader_max FROM auctions")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(state.leader, Some((leader, leader_max)));
+    assert_eq!(state.price, price);
+    assert_eq!((leader, leader_max), (a, Decimal::from(400_000)));
+    assert!(price > Decimal::from(250_000) && price < Decimal::from(400_000));
+
+    // Only the leader holds money: the whole lot at 400,000 + 2.5 %; b, displaced, has all of
+    // theirs back and was told; the refused bidder's wallet is untouched.
+    assert_eq!(money(&app, a, "held").await, "410000.00");
+    assert_eq!(money(&app, a, "available").await, "590000.00");
+    for x in [b, c] {
+        assert_eq!(money(&app, x, "held").await, "0.00");
+        assert_eq!(money(&app, x, "available").await, "1000000.00");
+    }
+    assert_eq!(money(&app, poor, "available").await, "50000.00");
+    assert!(notified(&app, b).await.contains(&"outbid".to_owned()));
+    assert!(notified(&app, seller).await.contains(&"new_bid".to_owned()));
+    let (pending,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM ledger_holds h JOIN ledger_accounts x ON x.id = h.held_id
+         WHERE h.status = 'pending' AND x.asset = 'money'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(pending, 1);
+    reconciled(&app.pool).await;
+}
+
+/// Waits until some statement of this test's database waits for a lock.
+async fn someone_waits_for_a_lock(app: &TestApp) {
+    while app
+        .count(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .await
+        == 0
+    {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_batch_whose_leader_can_no_longer_pay_refuses_that_bid_and_decides_the_rest(
+    pool: PgPool,
+) {
+    use app::server::ledger::{self, Asset};
+    let app = TestApp::spawn(pool).await;
+    let (_, number) = auction(&app, "").await;
+    let (c, d, e) = (
+        buyer(&app, "1000000").await,
+        buyer(&app, "1000000").await,
+        buyer(&app, "1000000").await,
+    );
+    let spawn = |bidder: Uuid, max: &'static str| {
+        let (state, number) = (app.state.clone(), number.clone());
+        tokio::spawn(async move { auctions::bid(&state, bidder, &number, max, false, None).await })
+    };
+    // d is about to commit 900,000 elsewhere (not yet visible); the auction is busy.
+    let mut elsewhere = app.pool.begin().await.unwrap();
+    ledger::hold(
+        &mut elsewhere,
+        d,
+        Asset::Money,
+        Decimal::from(900_000),
+        "elsewhere",
+        Some(d),
+    )
+    .await
+    .unwrap();
+    let mut busy = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM auctions FOR UPDATE")
+        .execute(&mut *busy)
+        .await
+        .unwrap();
+    let c_bid = spawn(c, "160000");
+    someone_waits_for_a_lock(&app).await;
+    let d_bid = spawn(d, "500000");
+    while app.state.bids.waiting(&number) < 1 {
+        tokio::task::yield_now().await;
+    }
+    let e_bid = spawn(e, "180000");
+    while app.state.bids.waiting(&number) < 2 {
+        tokio::task::yield_now().await;
+    }
+    // c's bid goes alone; d's and e's are decided together: d would lead and must hold
+    // 512,500, and waits for d's wallet…
+    busy.commit().await.unwrap();
+    assert!(c_bid.await.unwrap().unwrap().leading);
+    someone_waits_for_a_lock(&app).await;
+    // … which, once the other hold commits, has 100,000.
+    elsewhere.commit().await.unwrap();
+    let refused = message(d_bid.await.unwrap().unwrap_err());
+    assert!(refused.contains("insufficient_funds"), "{refused}");
+    assert!(refused.contains("100.000"), "{refused}");
+    let e_bid = e_bid.await.unwrap().unwrap();
+    assert!(e_bid.leading);
+    assert_eq!(e_bid.version, 2, "d's bid left no version behind");
+
+    let (leader, leader_max, count): (Uuid, Decimal, i32) =
+        sqlx::query_as("SELECT leader_id, leader_max, bid_count FROM auctions")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((leader, leader_max, count), (e, Decimal::from(180_000), 2));
+    assert_eq!(app.count("SELECT count(*) FROM bids").await, 2);
+    assert_eq!(money(&app, e, "held").await, "184500.00");
+    assert_eq!(money(&app, c, "held").await, "0.00");
+    assert_eq!(money(&app, c, "available").await, "1000000.00");
+    assert_eq!(money(&app, d, "available").await, "100000.00");
+    reconciled(&app.pool).await;
+}

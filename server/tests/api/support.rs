@@ -45,6 +45,7 @@ impl TestApp {
                 .site_addr(addr)
                 .build(),
             live: Default::default(),
+            bids: Default::default(),
         };
         let router = server::startup::router(state.clone());
         tokio::spawn(server::startup::serve(

@@ -1,7 +1,7 @@
 //! Auctions (SPEC §5.2): listing a lot, bidding with the leader's money held, buy-now, and
 //! closing each auction exactly once. The rules are `domain::auction`; this module applies
-//! them inside one transaction per bid, with the auction row locked, so concurrent bids are
-//! decided one after another in the order they lock it.
+//! them with the auction row locked: the bids waiting on an auction are decided together, one
+//! after another in the order they arrived, in one transaction (see `BidQueues`).
 
 use crate::api::auctions::{
     AuctionDetail, AuctionLine, AuctionList, AuctionLive, BidLine, BidPlaced,
@@ -21,6 +21,9 @@ use crate::server::AppState;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// The listing form of an auction, as typed.
@@ -312,10 +315,11 @@ pub async fn bid_retiring(
     let retire =
         retire.map(|(b, r)| crate::server::services::wallet::check_retirement(&mut errors, b, r));
     errors.finish()?;
-    // Before taking the auction's lock: a retry answers from its stored bid, and a bid that is
-    // already too low is refused (the price and the minimum only ever rise, so it would be
-    // refused under the lock too) — neither waits in the auction's queue.
-    let pre = pre_read(&state.pool, bidder, number, key).await?;
+    let number = number.trim().to_uppercase();
+    // Before joining the auction's queue: a retry answers from its stored bid, and a bid that
+    // is already too low is refused (the price and the minimum only ever rise, so it would be
+    // refused in turn too) — neither waits.
+    let pre = pre_read(&state.pool, bidder, &number, key).await?;
     if let Some(Pre {
         replay: Some(r), ..
     }) = pre
@@ -337,83 +341,100 @@ pub async fn bid_retiring(
             }
         }
     }
-    let known_alias = pre.and_then(|p| p.alias);
-    for attempt in 0..8 {
-        let mut tx = state.pool.begin().await?;
-        // The pre-read found no bid with this key. Should the same key arrive twice at once,
-        // the second insert fails the unique index and its retry, reading under the lock,
-        // answers the first bid's result.
-        let check_key = if attempt == 0 { None } else { key };
-        match place(
-            &mut tx,
-            bidder,
-            number,
-            max,
-            key,
-            check_key,
-            known_alias,
-            retire,
-            &money,
-        )
-        .await
-        {
-            Ok(Placing::Replayed(r)) => return Ok(r),
-            Ok(Placing::New(r)) => {
-                if buy_now {
-                    // Buy-now ends the auction: it closes in the same transaction.
-                    let a: Locked =
-                        sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))
-                            .bind(number.trim().to_uppercase())
-                            .fetch_one(&mut *tx)
-                            .await?;
-                    close(&mut tx, &a, &currency).await?;
-                }
-                tx.commit().await?;
-                return Ok(r);
-            }
-            Err(Fail::Retry) => continue,
-            Err(Fail::App(e)) => return Err(e),
-            Err(Fail::Refused { error, auction }) => {
-                tx.rollback().await?;
-                let key = key.expect("refusals that may be replays carry a key");
-                return match keyed_bid(&state.pool, &auction, bidder, key).await? {
-                    Some(first) => Ok(first),
-                    None => Err(error),
-                };
-            }
-        }
+    let bid = NewBid {
+        bidder,
+        max,
+        key: key.map(str::to_owned),
+        retire: retire.map(|(b, r)| (b.to_owned(), r.to_owned())),
+    };
+    state.bids.place(state, &number, bid).await
+}
+
+/// The bids of this instance waiting for their auction. Bids on one auction are decided in
+/// batches: whoever's turn it is takes every bid waiting at that moment and decides them one
+/// after another, in the order they arrived, in one transaction with the auction locked — so
+/// a busy auction costs one lock, one hold swap and one commit per batch rather than per bid,
+/// and bids are served first come, first served. Instances (and this instance's batches)
+/// still take turns on the auction's row lock.
+#[derive(Clone, Default)]
+pub struct BidQueues(Arc<Mutex<HashMap<String, Arc<BidQueue>>>>);
+
+#[derive(Default)]
+struct BidQueue {
+    waiting: Mutex<Vec<Waiting>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+struct Waiting {
+    bid: NewBid,
+    answer: oneshot::Sender<Result<BidPlaced, AppError>>,
+}
+
+/// A bid as it waits for its turn.
+struct NewBid {
+    bidder: Uuid,
+    /// None: buy now.
+    max: Option<Decimal>,
+    key: Option<String>,
+    retire: Option<(String, String)>,
+}
+
+impl BidQueues {
+    /// How many bids wait for their turn on this auction now (the batch being decided not
+    /// counted).
+    pub fn waiting(&self, number: &str) -> usize {
+        let queue = self.0.lock().expect("bid queues").get(number).cloned();
+        queue.map_or(0, |q| q.waiting.lock().expect("bid queue").len())
     }
-    Err(AppError::conflict(
-        "The auction is very busy right now. Please try again.",
-    ))
+
+    async fn place(
+        &self,
+        state: &AppState,
+        number: &str,
+        bid: NewBid,
+    ) -> Result<BidPlaced, AppError> {
+        let queue = self
+            .0
+            .lock()
+            .expect("bid queues")
+            .entry(number.to_owned())
+            .or_default()
+            .clone();
+        let (answer, mut answered) = oneshot::channel();
+        queue
+            .waiting
+            .lock()
+            .expect("bid queue")
+            .push(Waiting { bid, answer });
+        let result = {
+            let _turn = queue.turn.lock().await;
+            match answered.try_recv() {
+                // A batch ahead of this one took it.
+                Ok(result) => result,
+                Err(_) => {
+                    let batch = std::mem::take(&mut *queue.waiting.lock().expect("bid queue"));
+                    // Decided apart from this request: a client that goes away mid-batch
+                    // must not abandon the others' bids.
+                    let (state, number) = (state.clone(), number.to_owned());
+                    let _ = tokio::spawn(async move { decide(&state, &number, batch).await }).await;
+                    answered
+                        .await
+                        .unwrap_or_else(|_| Err(crate::server::internal("a bid went unanswered")))
+                }
+            }
+        };
+        // An idle auction's queue is forgotten (the map holds one reference, this call one).
+        let mut queues = self.0.lock().expect("bid queues");
+        if Arc::strong_count(&queue) == 2 && queue.waiting.lock().expect("bid queue").is_empty() {
+            queues.remove(number);
+        }
+        result
+    }
 }
 
 enum Fail {
     Retry,
     App(AppError),
-    /// Refused, unless a request racing this one placed the same key: `bid` looks for it after
-    /// rolling back (not while every other bidder waits for the auction's lock).
-    Refused {
-        error: AppError,
-        auction: Keyed,
-    },
-}
-
-/// Where a keyed bid is looked for.
-struct Keyed {
-    listing_id: Uuid,
-    number: String,
-    ends_at: DateTime<Utc>,
-}
-
-impl Keyed {
-    fn of(a: &Locked) -> Keyed {
-        Keyed {
-            listing_id: a.listing_id,
-            number: a.number.clone(),
-            ends_at: a.ends_at,
-        }
-    }
 }
 
 impl From<sqlx::Error> for Fail {
@@ -441,6 +462,360 @@ impl From<AppError> for Fail {
     }
 }
 
+/// Decides a batch and answers every bid in it.
+async fn decide(state: &AppState, number: &str, mut batch: Vec<Waiting>) {
+    let mut retries = 0;
+    loop {
+        match decide_once(state, number, &batch).await {
+            Ok(Decided::Done(answers)) => {
+                for (w, a) in batch.into_iter().zip(answers) {
+                    let _ = w.answer.send(a);
+                }
+                return;
+            }
+            // The leader the batch ends with cannot cover their maximum any more (their wallet
+            // changed since it was read): that bid is refused and the rest decided again.
+            Ok(Decided::Unaffordable(i, error)) => {
+                let _ = batch.remove(i).answer.send(Err(error));
+            }
+            Err(Fail::Retry) if retries < 8 => retries += 1,
+            Err(fail) => {
+                let error = match fail {
+                    Fail::App(e) => e,
+                    Fail::Retry => {
+                        AppError::conflict("The auction is very busy right now. Please try again.")
+                    }
+                };
+                for w in batch {
+                    let _ = w.answer.send(Err(error.clone()));
+                }
+                return;
+            }
+        }
+    }
+}
+
+enum Decided {
+    /// Committed: each bid's answer, in the batch's order.
+    Done(Vec<Result<BidPlaced, AppError>>),
+    /// Nothing written: the bid at this index set the final leader's maximum, and its bidder
+    /// cannot cover it.
+    Unaffordable(usize, AppError),
+}
+
+/// What the batch needs to know of each bidder, read under the auction's lock.
+struct Known {
+    available: Decimal,
+    alias: Option<i32>,
+    /// The result of the bid this key placed before.
+    replay: Option<BidPlaced>,
+}
+
+/// Each bid's bidder's available money and alias, and the bid its key placed before; and
+/// what the auction's current leader holds. One round trip.
+async fn known(
+    conn: &mut PgConnection,
+    a: &Locked,
+    batch: &[Waiting],
+) -> Result<(Vec<Known>, Decimal), sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        available: Decimal,
+        alias: Option<i32>,
+        leading: Option<bool>,
+        price: Option<Decimal>,
+        version: Option<i64>,
+        leader_held: Decimal,
+    }
+    let bidders: Vec<Uuid> = batch.iter().map(|w| w.bid.bidder).collect();
+    let keys: Vec<Option<&str>> = batch.iter().map(|w| w.bid.key.as_deref()).collect();
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT coalesce(m.balance, 0) AS available,
+                (SELECT b.alias FROM bids b WHERE b.auction_id = $1 AND b.bidder_id = w.bidder LIMIT 1) AS alias,
+                k.is_leading AS leading, k.price_after AS price, k.version,
+                coalesce((SELECT h.remaining FROM ledger_holds h WHERE h.id = $4 AND h.status = 'pending'), 0) AS leader_held
+         FROM UNNEST($2::uuid[], $3::text[]) WITH ORDINALITY w(bidder, key, n)
+         LEFT JOIN ledger_accounts m
+                ON m.owner_id = w.bidder AND m.asset = 'money' AND m.kind = 'available' AND m.scope IS NULL
+         LEFT JOIN bids k ON k.auction_id = $1 AND k.bidder_id = w.bidder AND k.idempotency_key = w.key
+         ORDER BY w.n",
+    )
+    .bind(a.listing_id)
+    .bind(&bidders)
+    .bind(&keys)
+    .bind(a.leader_hold_id)
+    .fetch_all(conn)
+    .await?;
+    let leader_held = rows.first().map_or(Decimal::ZERO, |r| r.leader_held);
+    let known = rows
+        .into_iter()
+        .map(|r| Known {
+            available: r.available,
+            alias: r.alias,
+            replay: match (r.leading, r.price, r.version) {
+                (Some(leading), Some(price), Some(version)) => Some(BidPlaced {
+                    auction: a.number.clone(),
+                    leading,
+                    price,
+                    version,
+                    ends_at: a.ends_at,
+                }),
+                _ => None,
+            },
+        })
+        .collect();
+    Ok((known, leader_held))
+}
+
+/// The accepted bids of a batch and the notifications they send, as the columns they are
+/// written in.
+#[derive(Default)]
+struct Accepted {
+    bidders: Vec<Uuid>,
+    aliases: Vec<i32>,
+    kinds: Vec<&'static str>,
+    maxes: Vec<Decimal>,
+    prices: Vec<Decimal>,
+    leading: Vec<bool>,
+    extended_to: Vec<Option<DateTime<Utc>>>,
+    versions: Vec<i64>,
+    keys: Vec<Option<String>>,
+    beneficiaries: Vec<Option<String>>,
+    reasons: Vec<Option<String>>,
+    told: Vec<Uuid>,
+    told_kinds: Vec<&'static str>,
+    titles: Vec<String>,
+    bodies: Vec<String>,
+}
+
+/// One attempt at a batch: the auction locked, every bid decided by `domain::auction` in turn
+/// (refusals and replays answered without writing), then one hold swap for the leader the
+/// batch ends with, and every accepted bid, the auction's new state and the notifications
+/// written in one statement.
+async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Result<Decided, Fail> {
+    let currency = &state.config.payments.currency;
+    let money = |d: Decimal| format_money(d, currency);
+    let insufficient = |needed: Decimal, available: Decimal| {
+        AppError::InsufficientFunds {
+        message: format!(
+            "This bid commits up to {} (the whole lot at your maximum, with the buyer fee) and your wallet has {} available. Top up your wallet or bid lower.",
+            money(needed),
+            money(available)
+        ),
+    }
+    };
+    let mut tx = state.pool.begin().await?;
+    let a: Locked = sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))
+        .bind(number)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| AppError::not_found("The auction"))?;
+    let (known, leader_held) = known(&mut tx, &a, batch).await?;
+    let now = Utc::now();
+    let terms = a.terms();
+    let before = a.state();
+    let mut s = before.clone();
+    let mut version = a.version;
+    let mut bidders = a.bidder_count;
+    let mut aliases: HashMap<Uuid, i32> = HashMap::new();
+    let mut last_lead = None;
+    let mut w = Accepted::default();
+    let link = format!("/auctions/{}", a.number);
+    let mut answers: Vec<Result<BidPlaced, AppError>> = Vec::with_capacity(batch.len());
+    for (i, (item, k)) in batch.iter().zip(&known).enumerate() {
+        let b = &item.bid;
+        if let Some(r) = &k.replay {
+            answers.push(Ok(r.clone()));
+            continue;
+        }
+        // The same key twice in one batch: the second answers the first's result.
+        if let Some(key) = &b.key {
+            let twin = batch[..i]
+                .iter()
+                .position(|o| o.bid.bidder == b.bidder && o.bid.key.as_ref() == Some(key));
+            if let Some(j) = twin {
+                answers.push(answers[j].clone());
+                continue;
+            }
+        }
+        let placed = match b.max {
+            Some(max) => auction::place(&terms, &s, b.bidder, max, now),
+            None => auction::buy_now(&terms, &s, b.bidder, now),
+        };
+        let placed: Placed = match placed {
+            Ok(placed) => placed,
+            Err(problem) => {
+                answers.push(Err(refusal(&problem, &money)));
+                continue;
+            }
+        };
+        let offered = placed
+            .state
+            .leader
+            .filter(|l| l.0 == b.bidder)
+            .map_or(b.max.unwrap_or(placed.state.price), |l| l.1);
+        // Only the leader holds money: a bid must be one its bidder could pay, counting the
+        // money the auction holds for them when they already lead. The leader the batch
+        // ends with is held below, under the ledger's locks.
+        let needed = a.commitment(offered);
+        let mut available = k.available;
+        if placed.leading && a.leader_id == Some(b.bidder) {
+            available += leader_held;
+        }
+        if available < needed {
+            answers.push(Err(insufficient(needed, available)));
+            continue;
+        }
+        if placed.leading {
+            last_lead = Some(i);
+        }
+        version += 1;
+        let alias = *aliases.entry(b.bidder).or_insert_with(|| {
+            k.alias.unwrap_or_else(|| {
+                bidders += 1;
+                bidders
+            })
+        });
+        let after = placed.state.clone();
+        w.bidders.push(b.bidder);
+        w.aliases.push(alias);
+        w.kinds
+            .push(if b.max.is_some() { "bid" } else { "buy_now" });
+        w.maxes.push(offered);
+        w.prices.push(after.price);
+        w.leading.push(placed.leading);
+        w.extended_to.push(placed.extended.then_some(after.ends_at));
+        w.versions.push(version);
+        w.keys.push(b.key.clone());
+        w.beneficiaries.push(b.retire.as_ref().map(|r| r.0.clone()));
+        w.reasons.push(b.retire.as_ref().map(|r| r.1.clone()));
+        // The bidder who no longer leads is told (nothing of theirs stays held).
+        if let Some(outbid) = placed.outbid {
+            w.told.push(outbid);
+            w.told_kinds.push(Kind::Outbid.as_str());
+            w.titles.push(format!("You were outbid on {}", a.number));
+            w.bodies.push(format!(
+                "The high bid is now {} per tonne. Your funds are released.",
+                money(after.price)
+            ));
+        }
+        // The seller hears of every bid (one notification per auction while unread).
+        w.told.push(a.seller_id);
+        w.told_kinds.push(Kind::NewBid.as_str());
+        w.titles.push(format!("New bid on {}", a.number));
+        w.bodies.push(format!(
+            "The high bid is {} per tonne after {} bid{}{}.",
+            money(after.price),
+            after.bids,
+            if after.bids == 1 { "" } else { "s" },
+            if placed.extended {
+                "; the end moved later (soft close)"
+            } else {
+                ""
+            }
+        ));
+        answers.push(Ok(BidPlaced {
+            auction: a.number.clone(),
+            leading: placed.leading,
+            price: after.price,
+            version,
+            ends_at: after.ends_at,
+        }));
+        s = after;
+    }
+    if w.versions.is_empty() {
+        tx.rollback().await?;
+        return Ok(Decided::Done(answers));
+    }
+
+    // Money: the leader the batch ends with holds their maximum in place of the hold it began
+    // with (voided and placed in the same two statements); leaders in between held nothing
+    // that outlived the batch.
+    let mut hold = a.leader_hold_id;
+    if s.leader != before.leader {
+        let (leader, max) = s.leader.expect("a bid that leads leaves a leader");
+        let needed = a.commitment(max);
+        match ledger::rehold(
+            &mut tx,
+            a.leader_hold_id,
+            leader,
+            needed,
+            &format!("bid on {}", a.number),
+            Some(leader),
+        )
+        .await
+        {
+            Ok(h) => hold = Some(h),
+            Err(LedgerError::Insufficient { balance, .. }) => {
+                tx.rollback().await?;
+                let i = last_lead.expect("a new leader comes from a bid that leads");
+                return Ok(Decided::Unaffordable(i, insufficient(needed, balance)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    sqlx::query(
+        "WITH u AS (
+             UPDATE auctions SET price = $2, leader_id = $3, leader_max = $4, leader_hold_id = $5, bid_count = $6,
+                    bidder_count = $7, version = $8, ends_at = $9, bought_now = $10
+             WHERE listing_id = $1),
+         l AS (
+             UPDATE listings SET price_per_t = $2, expires_at = $9, updated_at = now() WHERE id = $1),
+         b AS (
+             INSERT INTO bids (auction_id, bidder_id, alias, kind, max_price, price_after, is_leading, extended_to, version,
+                               idempotency_key, retire_beneficiary, retire_reason, created_at)
+             SELECT $1, n.*, $11 FROM UNNEST($12::uuid[], $13::int[], $14::text[], $15::numeric[], $16::numeric[],
+                                             $17::bool[], $18::timestamptz[], $19::bigint[], $20::text[], $21::text[],
+                                             $22::text[]) AS n),
+         n AS (
+             SELECT notify(x.who, x.kind, x.title, x.body, $23)
+             FROM UNNEST($24::uuid[], $25::text[], $26::text[], $27::text[]) AS x(who, kind, title, body))
+         SELECT pg_notify('live', $28), (SELECT count(*) FROM n)",
+    )
+    .bind(a.listing_id)
+    .bind(s.price)
+    .bind(s.leader.map(|l| l.0))
+    .bind(s.leader.map(|l| l.1))
+    .bind(hold)
+    .bind(s.bids as i32)
+    .bind(bidders)
+    .bind(version)
+    .bind(s.ends_at)
+    .bind(s.bought_now)
+    .bind(now)
+    .bind(&w.bidders)
+    .bind(&w.aliases)
+    .bind(&w.kinds)
+    .bind(&w.maxes)
+    .bind(&w.prices)
+    .bind(&w.leading)
+    .bind(&w.extended_to)
+    .bind(&w.versions)
+    .bind(&w.keys)
+    .bind(&w.beneficiaries)
+    .bind(&w.reasons)
+    .bind(&link)
+    .bind(&w.told)
+    .bind(&w.told_kinds)
+    .bind(&w.titles)
+    .bind(&w.bodies)
+    // Announced to every instance when this commits.
+    .bind(live::payload("auction", &a.number, version))
+    .execute(&mut *tx)
+    .await?;
+    if s.bought_now && !before.bought_now {
+        // Buy-now ends the auction: it closes in the same transaction.
+        let a: Locked = sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))
+            .bind(number)
+            .fetch_one(&mut *tx)
+            .await?;
+        close(&mut tx, &a, currency).await?;
+    }
+    tx.commit().await?;
+    Ok(Decided::Done(answers))
+}
+
 /// An auction as a bidder finds it before bidding (no lock: it may be a moment old).
 struct Pre {
     seller: Uuid,
@@ -450,8 +825,6 @@ struct Pre {
     price: Decimal,
     has_leader: bool,
     i_lead: bool,
-    /// The bidder's alias here, once they have bid (it never changes).
-    alias: Option<i32>,
     /// The result of the bid this key placed before.
     replay: Option<BidPlaced>,
 }
@@ -473,7 +846,6 @@ async fn pre_read(
         has_leader: bool,
         i_lead: bool,
         ends_at: DateTime<Utc>,
-        alias: Option<i32>,
         replay_leading: Option<bool>,
         replay_price: Option<Decimal>,
         replay_version: Option<i64>,
@@ -482,7 +854,6 @@ async fn pre_read(
         "SELECT l.number, l.seller_id, (a.closed_at IS NULL AND NOT a.bought_now AND a.ends_at > now()) AS open,
                 a.starting_price, a.increment, a.price, a.leader_id IS NOT NULL AS has_leader,
                 a.leader_id IS NOT DISTINCT FROM $2 AS i_lead, a.ends_at,
-                (SELECT b.alias FROM bids b WHERE b.auction_id = a.listing_id AND b.bidder_id = $2 LIMIT 1) AS alias,
                 k.is_leading AS replay_leading, k.price_after AS replay_price, k.version AS replay_version
          FROM auctions a JOIN listings l ON l.id = a.listing_id
          LEFT JOIN bids k ON k.auction_id = a.listing_id AND k.bidder_id = $2 AND k.idempotency_key = $3
@@ -511,217 +882,6 @@ async fn pre_read(
         price: r.price,
         has_leader: r.has_leader,
         i_lead: r.i_lead,
-        alias: r.alias,
-    }))
-}
-
-enum Placing {
-    New(BidPlaced),
-    /// The key's bid was placed before: its result.
-    Replayed(BidPlaced),
-}
-
-async fn place(
-    conn: &mut PgConnection,
-    bidder: Uuid,
-    number: &str,
-    max: Option<Decimal>,
-    key: Option<&str>,
-    check_key: Option<&str>,
-    known_alias: Option<i32>,
-    retire: Option<(&str, &str)>,
-    money: &impl Fn(Decimal) -> String,
-) -> Result<Placing, Fail> {
-    let a: Locked = sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))
-        .bind(number.trim().to_uppercase())
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| AppError::not_found("The auction"))?;
-    if let Some(key) = check_key {
-        if let Some(first) = keyed_bid(&mut *conn, &Keyed::of(&a), bidder, key).await? {
-            return Ok(Placing::Replayed(first));
-        }
-    }
-    let now = Utc::now();
-    let terms = a.terms();
-    let before = a.state();
-    let placed: Placed = match match max {
-        Some(max) => auction::place(&terms, &before, bidder, max, now),
-        None => auction::buy_now(&terms, &before, bidder, now),
-    } {
-        Ok(placed) => placed,
-        Err(problem) => {
-            // The same key may have just been placed by a request racing this one (it would
-            // now be refused, e.g. as not above the bidder's own maximum): the caller looks for
-            // its result once this transaction has let go of the auction.
-            let error = refusal(&problem, money);
-            return Err(match (key, check_key) {
-                (Some(_), None) => Fail::Refused {
-                    error,
-                    auction: Keyed::of(&a),
-                },
-                _ => Fail::App(error),
-            });
-        }
-    };
-    let offered = placed
-        .state
-        .leader
-        .filter(|l| l.0 == bidder)
-        .map_or(max.unwrap_or(placed.state.price), |l| l.1);
-    let needed = a.commitment(offered);
-
-    // Money: only the leader holds any. A bid that leads holds the bidder's maximum (a raise
-    // replaces their hold); the bidder it displaces is released; a bid that does not lead
-    // must still be one its bidder could pay.
-    let mut new_hold = a.leader_hold_id;
-    if placed.leading {
-        // The hold it displaces (the previous leader's, or the bidder's own smaller one) is
-        // voided in the same two statements that place the new one.
-        let hold = ledger::rehold(
-            conn,
-            a.leader_hold_id,
-            bidder,
-            needed,
-            &format!("bid on {}", a.number),
-            Some(bidder),
-        )
-        .await
-        .map_err(|e| match e {
-            LedgerError::Insufficient { balance, .. } => Fail::App(AppError::InsufficientFunds {
-                message: format!(
-                    "This bid commits up to {} (the whole lot at your maximum, with the buyer fee) and your wallet has {} available. Top up your wallet or bid lower.",
-                    money(needed),
-                    money(balance)
-                ),
-            }),
-            other => other.into(),
-        })?;
-        new_hold = Some(hold);
-    } else {
-        let available =
-            ledger::balance(conn, bidder, Asset::Money, ledger::AccountKind::Available).await?;
-        if available < needed {
-            return Err(Fail::App(AppError::InsufficientFunds {
-                message: format!(
-                    "This bid commits up to {} (the whole lot at your maximum, with the buyer fee) and your wallet has {} available. Top up your wallet or bid lower.",
-                    money(needed),
-                    money(available)
-                ),
-            }));
-        }
-    }
-
-    let version = a.version + 1;
-    let s = placed.state;
-    // The bidder's alias on this auction: their first bid's, or the next one.
-    let alias: Option<i32> = match known_alias {
-        Some(alias) => Some(alias),
-        None => {
-            sqlx::query_scalar(
-                "SELECT alias FROM bids WHERE auction_id = $1 AND bidder_id = $2 LIMIT 1",
-            )
-            .bind(a.listing_id)
-            .bind(bidder)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
-    };
-    let (alias, bidders) = match alias {
-        Some(n) => (n, a.bidder_count),
-        None => (a.bidder_count + 1, a.bidder_count + 1),
-    };
-    sqlx::query(
-        "WITH u AS (
-             UPDATE auctions SET price = $2, leader_id = $3, leader_max = $4, leader_hold_id = $5, bid_count = $6,
-                    bidder_count = $7, version = $8, ends_at = $9, bought_now = $10
-             WHERE listing_id = $1),
-         l AS (
-             UPDATE listings SET price_per_t = $2, expires_at = $9, updated_at = now() WHERE id = $1),
-         b AS (
-             INSERT INTO bids (auction_id, bidder_id, alias, kind, max_price, price_after, is_leading, extended_to, version,
-                               idempotency_key, retire_beneficiary, retire_reason)
-             VALUES ($1, $11, $12, $13, $14, $2, $15, $16, $8, $17, $23, $24)),
-         n AS (SELECT notify($18, 'outbid', $19, $20, $21) WHERE $18::uuid IS NOT NULL),
-         s AS (SELECT notify($25, 'new_bid', $26, $27, $21))
-         SELECT pg_notify('live', $22), (SELECT count(*) FROM n), (SELECT count(*) FROM s)",
-    )
-    .bind(a.listing_id)
-    .bind(s.price)
-    .bind(s.leader.map(|l| l.0))
-    .bind(s.leader.map(|l| l.1))
-    .bind(new_hold)
-    .bind(s.bids as i32)
-    .bind(bidders)
-    .bind(version)
-    .bind(s.ends_at)
-    .bind(s.bought_now)
-    .bind(bidder)
-    .bind(alias)
-    .bind(if max.is_some() { "bid" } else { "buy_now" })
-    .bind(offered)
-    .bind(placed.leading)
-    .bind(placed.extended.then_some(s.ends_at))
-    .bind(key)
-    // The bidder who no longer leads is told (their funds are released above).
-    .bind(placed.outbid)
-    .bind(format!("You were outbid on {}", a.number))
-    .bind(format!(
-        "The high bid is now {} per tonne. Your funds are released.",
-        money(s.price)
-    ))
-    .bind(format!("/auctions/{}", a.number))
-    // Announced to every instance when this commits.
-    .bind(live::payload("auction", &a.number, version))
-    .bind(retire.map(|r| r.0))
-    .bind(retire.map(|r| r.1))
-    // The seller hears of every bid (one notification per auction while they have not read it).
-    .bind(a.seller_id)
-    .bind(format!("New bid on {}", a.number))
-    .bind(format!(
-        "The high bid is {} per tonne after {} bid{}{}.",
-        money(s.price),
-        s.bids,
-        if s.bids == 1 { "" } else { "s" },
-        if placed.extended { "; the end moved later (soft close)" } else { "" }
-    ))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(d) if d.constraint() == Some("bids_idempotency_idx") => Fail::Retry,
-        _ => Fail::from(e),
-    })?;
-    Ok(Placing::New(BidPlaced {
-        auction: a.number.clone(),
-        leading: placed.leading,
-        price: s.price,
-        version,
-        ends_at: s.ends_at,
-    }))
-}
-
-/// The bid this bidder placed with `key` on the auction, if any.
-async fn keyed_bid(
-    conn: impl sqlx::PgExecutor<'_>,
-    a: &Keyed,
-    bidder: Uuid,
-    key: &str,
-) -> Result<Option<BidPlaced>, sqlx::Error> {
-    let first: Option<(bool, Decimal, i64)> = sqlx::query_as(
-        "SELECT is_leading, price_after, version FROM bids
-         WHERE auction_id = $1 AND bidder_id = $2 AND idempotency_key = $3",
-    )
-    .bind(a.listing_id)
-    .bind(bidder)
-    .bind(key)
-    .fetch_optional(conn)
-    .await?;
-    Ok(first.map(|(leading, price, version)| BidPlaced {
-        auction: a.number.clone(),
-        leading,
-        price,
-        version,
-        ends_at: a.ends_at,
     }))
 }
 
