@@ -78,7 +78,7 @@ bench-dashboard: setup build-release bench-bin
 	./target/release/evcx-bench dashboard
 
 bench-purchase_distinct: setup build-release bench-bin
-	./target/release/evcx-bench purchase_distinct
+	./target/release/evcx-bench purchase_distinct --concurrency 16
 
 bench-purchase_race: setup build-release bench-bin
 	./target/release/evcx-bench purchase_race
@@ -87,7 +87,7 @@ bench-ssr_market: setup build-release bench-bin
 	./target/release/evcx-bench ssr_market
 
 bench-bid_hot: setup build-release bench-bin
-	./target/release/evcx-bench bid_hot
+	./target/release/evcx-bench bid_hot --concurrency 16
 
 bench-bid_fanout: setup build-release bench-bin
 	./target/release/evcx-bench bid_fanout
