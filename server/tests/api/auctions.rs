@@ -930,6 +930,37 @@ async fn a_winner_who_asked_to_retire_gets_the_lot_retired_with_a_certificate(po
     reconciled(&app.pool).await;
 }
 
+/// Waits (30 s at most) until some statement of this test's database waits for a lock.
+async fn someone_waits_for_a_lock(app: &TestApp) {
+    let waiting = async {
+        while app
+            .count(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await
+            == 0
+        {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), waiting)
+        .await
+        .expect("a statement waits for a lock");
+}
+
+/// Waits (30 s at most) until `n` bids wait for their turn on the auction.
+async fn bids_wait(app: &TestApp, number: &str, n: usize) {
+    let waiting = async {
+        while app.state.bids.waiting(number) < n {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), waiting)
+        .await
+        .expect("the bids wait for their turn");
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn bids_that_wait_for_a_locked_auction_are_decided_together_in_turn(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -959,25 +990,14 @@ async fn bids_that_wait_for_a_locked_auction_are_decided_together_in_turn(pool: 
         )
     };
     let b_first = spawn(b, "200000", "b-1");
-    while app
-        .count(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .await
-        == 0
-    {
-        tokio::task::yield_now().await;
-    }
+    someone_waits_for_a_lock(&app).await;
     let waiting = [
         spawn(b, "200000", "b-1"),
         spawn(poor, "300000", "poor-1"),
         spawn(a, "400000", "a-2"),
         spawn(c, "250000", "c-1"),
     ];
-    while app.state.bids.waiting(&number) < waiting.len() {
-        tokio::task::yield_now().await;
-    }
+    bids_wait(&app, &number, waiting.len()).await;
     blocker.commit().await.unwrap();
 
     let b_first = b_first.await.unwrap().unwrap();
@@ -1063,20 +1083,6 @@ async fn bids_that_wait_for_a_locked_auction_are_decided_together_in_turn(pool: 
     reconciled(&app.pool).await;
 }
 
-/// Waits until some statement of this test's database waits for a lock.
-async fn someone_waits_for_a_lock(app: &TestApp) {
-    while app
-        .count(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .await
-        == 0
-    {
-        tokio::task::yield_now().await;
-    }
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn a_batch_whose_leader_can_no_longer_pay_refuses_that_bid_and_decides_the_rest(
     pool: PgPool,
@@ -1113,13 +1119,9 @@ async fn a_batch_whose_leader_can_no_longer_pay_refuses_that_bid_and_decides_the
     let c_bid = spawn(c, "160000");
     someone_waits_for_a_lock(&app).await;
     let d_bid = spawn(d, "500000");
-    while app.state.bids.waiting(&number) < 1 {
-        tokio::task::yield_now().await;
-    }
+    bids_wait(&app, &number, 1).await;
     let e_bid = spawn(e, "180000");
-    while app.state.bids.waiting(&number) < 2 {
-        tokio::task::yield_now().await;
-    }
+    bids_wait(&app, &number, 2).await;
     // c's bid goes alone; d's and e's are decided together: d would lead and must hold
     // 512,500, and waits for d's wallet…
     busy.commit().await.unwrap();
@@ -1146,4 +1148,85 @@ async fn a_batch_whose_leader_can_no_longer_pay_refuses_that_bid_and_decides_the
     assert_eq!(money(&app, c, "available").await, "1000000.00");
     assert_eq!(money(&app, d, "available").await, "100000.00");
     reconciled(&app.pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_leader_outbid_earlier_in_the_same_batch_bids_with_the_money_that_was_held(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (seller, number) = auction(&app, "").await;
+    let (a, b) = (buyer(&app, "200000").await, buyer(&app, "1000000").await);
+    auctions::bid(&app.state, a, &number, "150000", false, None)
+        .await
+        .unwrap();
+    // 153,750 held for a, 46,250 available.
+    assert_eq!(money(&app, a, "available").await, "46250.00");
+
+    let mut busy = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM auctions FOR UPDATE")
+        .execute(&mut *busy)
+        .await
+        .unwrap();
+    let spawn = |bidder: Uuid, max: &'static str| {
+        let (state, number) = (app.state.clone(), number.clone());
+        tokio::spawn(async move { auctions::bid(&state, bidder, &number, max, false, None).await })
+    };
+    // The seller's own bid goes first and alone (refused: it changes nothing); b's and then
+    // a's wait and are decided together.
+    let own = spawn(seller, "500000");
+    someone_waits_for_a_lock(&app).await;
+    let b_bid = spawn(b, "300000");
+    bids_wait(&app, &number, 1).await;
+    let a_bid = spawn(a, "170000");
+    bids_wait(&app, &number, 2).await;
+    busy.commit().await.unwrap();
+
+    assert!(message(own.await.unwrap().unwrap_err()).contains("conflict"));
+    assert!(b_bid.await.unwrap().unwrap().leading);
+    // Outbid by b a moment before, a's money is no longer held: 170,000 + 2.5 % = 174,250 is
+    // within a's 200,000.
+    let a_bid = a_bid.await.unwrap().unwrap();
+    assert!(!a_bid.leading);
+    assert_eq!(a_bid.version, 3);
+    assert_eq!(money(&app, a, "available").await, "200000.00");
+    assert_eq!(money(&app, a, "held").await, "0.00");
+    assert_eq!(money(&app, b, "held").await, "307500.00");
+    assert!(notified(&app, a).await.contains(&"outbid".to_owned()));
+    reconciled(&app.pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn control_characters_in_a_bid_are_refused_before_it_joins_the_queue(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, number) = auction(&app, "").await;
+    let a = buyer(&app, "1000000").await;
+    let key = auctions::bid(&app.state, a, &number, "150000", false, Some("key\0one"))
+        .await
+        .unwrap_err();
+    assert!(message(key).contains("idempotency_key"));
+    let named = auctions::bid_retiring(
+        &app.state,
+        a,
+        &number,
+        "150000",
+        false,
+        Some("key-one"),
+        Some(("Acme\0 Ltd", "Offsetting 2026")),
+    )
+    .await
+    .unwrap_err();
+    assert!(message(named).contains("beneficiary"));
+    assert_eq!(app.count("SELECT count(*) FROM bids").await, 0);
+    // The same bid, well formed, is placed.
+    auctions::bid_retiring(
+        &app.state,
+        a,
+        &number,
+        "150000",
+        false,
+        Some("key-one"),
+        Some(("Acme Ltd", "Offsetting 2026\nfor the fleet")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.count("SELECT count(*) FROM bids").await, 1);
 }

@@ -298,10 +298,10 @@ pub async fn bid_retiring(
     retire: Option<(&str, &str)>,
 ) -> Result<BidPlaced, AppError> {
     let key = key.map(str::trim).filter(|k| !k.is_empty());
-    if key.is_some_and(|k| k.chars().count() > 100) {
+    if key.is_some_and(|k| k.chars().count() > 100 || k.chars().any(char::is_control)) {
         return Err(AppError::invalid(
             "idempotency_key",
-            "The idempotency key is at most 100 characters.",
+            "The idempotency key is at most 100 characters, without control characters.",
         ));
     }
     let currency = state.config.payments.currency.clone();
@@ -351,18 +351,20 @@ pub async fn bid_retiring(
 }
 
 /// The bids of this instance waiting for their auction. Bids on one auction are decided in
-/// batches: whoever's turn it is takes every bid waiting at that moment and decides them one
-/// after another, in the order they arrived, in one transaction with the auction locked — so
-/// a busy auction costs one lock, one hold swap and one commit per batch rather than per bid,
-/// and bids are served first come, first served. Instances (and this instance's batches)
-/// still take turns on the auction's row lock.
+/// batches by one worker task per busy auction: it takes every bid waiting at that moment and
+/// decides them one after another, in the order they arrived, in one transaction — so a busy
+/// auction costs one lock, one hold swap and one commit per batch rather than per bid, and
+/// bids are served first come, first served. The worker, not the request, drives a batch: a
+/// client that goes away does not stall or abandon anyone's bid (its own is decided as if it
+/// had stayed). Instances still take turns on the auction's row lock.
 #[derive(Clone, Default)]
-pub struct BidQueues(Arc<Mutex<HashMap<String, Arc<BidQueue>>>>);
+pub struct BidQueues(Arc<Mutex<HashMap<String, Arc<Mutex<BidQueue>>>>>);
 
 #[derive(Default)]
 struct BidQueue {
-    waiting: Mutex<Vec<Waiting>>,
-    turn: tokio::sync::Mutex<()>,
+    waiting: Vec<Waiting>,
+    /// A worker is deciding this auction's bids.
+    working: bool,
 }
 
 struct Waiting {
@@ -383,8 +385,10 @@ impl BidQueues {
     /// How many bids wait for their turn on this auction now (the batch being decided not
     /// counted).
     pub fn waiting(&self, number: &str) -> usize {
-        let queue = self.0.lock().expect("bid queues").get(number).cloned();
-        queue.map_or(0, |q| q.waiting.lock().expect("bid queue").len())
+        let queues = self.0.lock().expect("bid queues");
+        queues
+            .get(number)
+            .map_or(0, |q| q.lock().expect("bid queue").waiting.len())
     }
 
     async fn place(
@@ -393,42 +397,44 @@ impl BidQueues {
         number: &str,
         bid: NewBid,
     ) -> Result<BidPlaced, AppError> {
-        let queue = self
-            .0
-            .lock()
-            .expect("bid queues")
-            .entry(number.to_owned())
-            .or_default()
-            .clone();
-        let (answer, mut answered) = oneshot::channel();
-        queue
-            .waiting
-            .lock()
-            .expect("bid queue")
-            .push(Waiting { bid, answer });
-        let result = {
-            let _turn = queue.turn.lock().await;
-            match answered.try_recv() {
-                // A batch ahead of this one took it.
-                Ok(result) => result,
-                Err(_) => {
-                    let batch = std::mem::take(&mut *queue.waiting.lock().expect("bid queue"));
-                    // Decided apart from this request: a client that goes away mid-batch
-                    // must not abandon the others' bids.
-                    let (state, number) = (state.clone(), number.to_owned());
-                    let _ = tokio::spawn(async move { decide(&state, &number, batch).await }).await;
-                    answered
-                        .await
-                        .unwrap_or_else(|_| Err(crate::server::internal("a bid went unanswered")))
-                }
-            }
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut queues = self.0.lock().expect("bid queues");
+            let queue = queues.entry(number.to_owned()).or_default();
+            let mut q = queue.lock().expect("bid queue");
+            q.waiting.push(Waiting { bid, answer });
+            !std::mem::replace(&mut q.working, true)
         };
-        // An idle auction's queue is forgotten (the map holds one reference, this call one).
-        let mut queues = self.0.lock().expect("bid queues");
-        if Arc::strong_count(&queue) == 2 && queue.waiting.lock().expect("bid queue").is_empty() {
-            queues.remove(number);
+        if start {
+            tokio::spawn(work(self.clone(), state.clone(), number.to_owned()));
         }
-        result
+        answered
+            .await
+            .unwrap_or_else(|_| Err(crate::server::internal("a bid went unanswered")))
+    }
+
+    /// The next batch of this auction, or None (and the auction's queue forgotten) when no
+    /// bid waits. Pushes take the same locks, so no bid arrives unseen in between.
+    fn next_batch(&self, number: &str) -> Option<Vec<Waiting>> {
+        let mut queues = self.0.lock().expect("bid queues");
+        let queue = queues.get(number)?;
+        let batch = std::mem::take(&mut queue.lock().expect("bid queue").waiting);
+        if batch.is_empty() {
+            queues.remove(number);
+            None
+        } else {
+            Some(batch)
+        }
+    }
+}
+
+/// An auction's worker: decides batch after batch until no bid waits.
+async fn work(queues: BidQueues, state: AppState, number: String) {
+    while let Some(batch) = queues.next_batch(&number) {
+        let (state, number) = (state.clone(), number.clone());
+        // Its own task: should deciding panic, the batch's bidders get an error (their answers
+        // are dropped) and the worker goes on with the next batch.
+        let _ = tokio::spawn(async move { decide(&state, &number, batch).await }).await;
     }
 }
 
@@ -479,6 +485,13 @@ async fn decide(state: &AppState, number: &str, mut batch: Vec<Waiting>) {
                 let _ = batch.remove(i).answer.send(Err(error));
             }
             Err(Fail::Retry) if retries < 8 => retries += 1,
+            // Whatever failed, it must not fail the others with it: each bid alone.
+            Err(Fail::App(_)) if batch.len() > 1 => {
+                for w in batch {
+                    Box::pin(decide(state, number, vec![w])).await;
+                }
+                return;
+            }
             Err(fail) => {
                 let error = match fail {
                     Fail::App(e) => e,
@@ -511,13 +524,13 @@ struct Known {
     replay: Option<BidPlaced>,
 }
 
-/// Each bid's bidder's available money and alias, and the bid its key placed before; and
-/// what the auction's current leader holds. One round trip.
+/// Each bid's bidder's available money and alias, and the bid its key placed before; what the
+/// auction's current leader holds; and the database's time, the batch's. One round trip.
 async fn known(
     conn: &mut PgConnection,
     a: &Locked,
     batch: &[Waiting],
-) -> Result<(Vec<Known>, Decimal), sqlx::Error> {
+) -> Result<(Vec<Known>, Decimal, DateTime<Utc>), sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         available: Decimal,
@@ -526,6 +539,7 @@ async fn known(
         price: Option<Decimal>,
         version: Option<i64>,
         leader_held: Decimal,
+        now: DateTime<Utc>,
     }
     let bidders: Vec<Uuid> = batch.iter().map(|w| w.bid.bidder).collect();
     let keys: Vec<Option<&str>> = batch.iter().map(|w| w.bid.key.as_deref()).collect();
@@ -533,7 +547,8 @@ async fn known(
         "SELECT coalesce(m.balance, 0) AS available,
                 (SELECT b.alias FROM bids b WHERE b.auction_id = $1 AND b.bidder_id = w.bidder LIMIT 1) AS alias,
                 k.is_leading AS leading, k.price_after AS price, k.version,
-                coalesce((SELECT h.remaining FROM ledger_holds h WHERE h.id = $4 AND h.status = 'pending'), 0) AS leader_held
+                coalesce((SELECT h.remaining FROM ledger_holds h WHERE h.id = $4 AND h.status = 'pending'), 0) AS leader_held,
+                statement_timestamp() AS now
          FROM UNNEST($2::uuid[], $3::text[]) WITH ORDINALITY w(bidder, key, n)
          LEFT JOIN ledger_accounts m
                 ON m.owner_id = w.bidder AND m.asset = 'money' AND m.kind = 'available' AND m.scope IS NULL
@@ -546,7 +561,9 @@ async fn known(
     .bind(a.leader_hold_id)
     .fetch_all(conn)
     .await?;
-    let leader_held = rows.first().map_or(Decimal::ZERO, |r| r.leader_held);
+    let (leader_held, now) = rows
+        .first()
+        .map_or((Decimal::ZERO, Utc::now()), |r| (r.leader_held, r.now));
     let known = rows
         .into_iter()
         .map(|r| Known {
@@ -564,7 +581,7 @@ async fn known(
             },
         })
         .collect();
-    Ok((known, leader_held))
+    Ok((known, leader_held, now))
 }
 
 /// The accepted bids of a batch and the notifications they send, as the columns they are
@@ -586,6 +603,26 @@ struct Accepted {
     told_kinds: Vec<&'static str>,
     titles: Vec<String>,
     bodies: Vec<String>,
+}
+
+impl Accepted {
+    /// Drops the notifications of this kind to this person.
+    fn untell(&mut self, who: Uuid, kind: Kind) {
+        let keep: Vec<bool> = self
+            .told
+            .iter()
+            .zip(&self.told_kinds)
+            .map(|(t, k)| *t != who || *k != kind.as_str())
+            .collect();
+        let mut i = 0..;
+        self.titles.retain(|_| keep[i.next().expect("index")]);
+        let mut i = 0..;
+        self.bodies.retain(|_| keep[i.next().expect("index")]);
+        let mut i = 0..;
+        self.told_kinds.retain(|_| keep[i.next().expect("index")]);
+        let mut i = 0..;
+        self.told.retain(|_| keep[i.next().expect("index")]);
+    }
 }
 
 /// One attempt at a batch: the auction locked, every bid decided by `domain::auction` in turn
@@ -610,8 +647,7 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| AppError::not_found("The auction"))?;
-    let (known, leader_held) = known(&mut tx, &a, batch).await?;
-    let now = Utc::now();
+    let (known, leader_held, now) = known(&mut tx, &a, batch).await?;
     let terms = a.terms();
     let before = a.state();
     let mut s = before.clone();
@@ -658,8 +694,11 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
         // money the auction holds for them when they already lead. The leader the batch
         // ends with is held below, under the ledger's locks.
         let needed = a.commitment(offered);
+        // The leader the batch began with: by this bid they either raise their own maximum
+        // or no longer lead — either way, bid after bid, what the auction held for them is
+        // theirs again.
         let mut available = k.available;
-        if placed.leading && a.leader_id == Some(b.bidder) {
+        if a.leader_id == Some(b.bidder) {
             available += leader_held;
         }
         if available < needed {
@@ -726,6 +765,10 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
     if w.versions.is_empty() {
         tx.rollback().await?;
         return Ok(Decided::Done(answers));
+    }
+    // Outbid and leading again within the batch: the leader is not told they were outbid.
+    if let Some((leader, _)) = s.leader {
+        w.untell(leader, Kind::Outbid);
     }
 
     // Money: the leader the batch ends with holds their maximum in place of the hold it began
@@ -803,7 +846,12 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
     // Announced to every instance when this commits.
     .bind(live::payload("auction", &a.number, version))
     .execute(&mut *tx)
-    .await?;
+    .await
+    .map_err(|e| match &e {
+        // A key placed a moment ago elsewhere: decided again, it answers that bid's result.
+        sqlx::Error::Database(d) if d.constraint() == Some("bids_idempotency_idx") => Fail::Retry,
+        _ => Fail::from(e),
+    })?;
     if s.bought_now && !before.bought_now {
         // Buy-now ends the auction: it closes in the same transaction.
         let a: Locked = sqlx::query_as(&format!("{LOCK} WHERE l.number = $1 FOR UPDATE OF a"))

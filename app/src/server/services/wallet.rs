@@ -128,17 +128,25 @@ pub(crate) fn check_retirement<'a>(
     reason: &'a str,
 ) -> (&'a str, &'a str) {
     let beneficiary = beneficiary.trim();
-    if beneficiary.is_empty() || beneficiary.chars().count() > 200 {
+    if beneficiary.is_empty()
+        || beneficiary.chars().count() > 200
+        || beneficiary.chars().any(char::is_control)
+    {
         errors.add(
             "beneficiary",
-            "Name who the retirement is for (up to 200 characters).",
+            "Name who the retirement is for (up to 200 characters, on one line).",
         );
     }
     let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
+    if reason.is_empty()
+        || reason.chars().count() > 500
+        || reason
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         errors.add(
             "reason",
-            "Say why the credits are retired (up to 500 characters).",
+            "Say why the credits are retired (up to 500 characters, no control characters).",
         );
     }
     (beneficiary, reason)
