@@ -276,6 +276,47 @@ async fn buy_now_ends_the_auction_with_an_order(pool: PgPool) {
     reconciled(&app.pool).await;
 }
 
+/// The auction (of `auction`'s terms) as its stored bids, replayed in the order they were
+/// accepted through the rules, leave it; and how many bids that was.
+async fn replayed(app: &TestApp, seller: Uuid) -> (State, usize) {
+    type Row = (Uuid, Decimal, DateTime<Utc>);
+    let bids: Vec<Row> =
+        sqlx::query_as("SELECT bidder_id, max_price, created_at FROM bids ORDER BY version")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    let terms = Terms {
+        seller,
+        starting_price: Decimal::from(100_000),
+        reserve: None,
+        increment: Increment::Table,
+        buy_now: None,
+        soft_close_secs: 120,
+    };
+    let (ends_at,): (DateTime<Utc>,) = sqlx::query_as("SELECT expires_at FROM listings")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let mut state = State::opening(&terms, ends_at);
+    for (bidder, max, at) in &bids {
+        // The stored maximum of a bid that did not lead is the one the bidder offered.
+        state = auction::place(&terms, &state, *bidder, *max, *at)
+            .expect("every accepted bid is accepted again on replay")
+            .state;
+    }
+    (state, bids.len())
+}
+
+/// Holds the auction's row (as a close or another instance's batch would) until committed.
+async fn hold_the_auction(app: &TestApp) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut busy = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM auctions FOR UPDATE")
+        .execute(&mut *busy)
+        .await
+        .unwrap();
+    busy
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn concurrent_bids_end_as_a_serial_replay_of_the_accepted_ones(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
@@ -304,33 +345,8 @@ async fn concurrent_bids_end_as_a_serial_replay_of_the_accepted_ones(pool: PgPoo
     }
     assert!(accepted > 1);
 
-    // Replay the accepted bids, in the order they were accepted, through the rules.
-    type Row = (Uuid, Decimal, DateTime<Utc>);
-    let bids: Vec<Row> =
-        sqlx::query_as("SELECT bidder_id, max_price, created_at FROM bids ORDER BY version")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(bids.len(), accepted);
-    let terms = Terms {
-        seller,
-        starting_price: Decimal::from(100_000),
-        reserve: None,
-        increment: Increment::Table,
-        buy_now: None,
-        soft_close_secs: 120,
-    };
-    let (ends_at,): (DateTime<Utc>,) = sqlx::query_as("SELECT expires_at FROM listings")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    let mut state = State::opening(&terms, ends_at);
-    for (bidder, max, at) in &bids {
-        // The stored maximum of a bid that did not lead is the one the bidder offered.
-        state = auction::place(&terms, &state, *bidder, *max, *at)
-            .expect("every accepted bid is accepted again on replay")
-            .state;
-    }
+    let (state, bids) = replayed(&app, seller).await;
+    assert_eq!(bids, accepted);
     let (price, leader, leader_max, count): (Decimal, Uuid, Decimal, i32) =
         sqlx::query_as("SELECT price, leader_id, leader_max, bid_count FROM auctions")
             .fetch_one(&app.pool)
@@ -978,11 +994,7 @@ async fn bids_that_wait_for_a_locked_auction_are_decided_together_in_turn(pool: 
 
     // Something else holds the auction (a close, another instance's bids): b's bid takes
     // this instance's turn and waits for the row; the bids after it wait for their turn.
-    let mut blocker = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM auctions FOR UPDATE")
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = hold_the_auction(&app).await;
     let spawn = |bidder: Uuid, max: &'static str, key: &'static str| {
         let (state, number) = (app.state.clone(), number.clone());
         tokio::spawn(
@@ -1026,31 +1038,8 @@ async fn bids_that_wait_for_a_locked_auction_are_decided_together_in_turn(pool: 
             .await,
         1
     );
-    type Row = (Uuid, Decimal, DateTime<Utc>);
-    let bids: Vec<Row> =
-        sqlx::query_as("SELECT bidder_id, max_price, created_at FROM bids ORDER BY version")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
-    assert_eq!(bids.len(), 4);
-    let terms = Terms {
-        seller,
-        starting_price: Decimal::from(100_000),
-        reserve: None,
-        increment: Increment::Table,
-        buy_now: None,
-        soft_close_secs: 120,
-    };
-    let (ends_at,): (DateTime<Utc>,) = sqlx::query_as("SELECT expires_at FROM listings")
-        .fetch_one(&app.pool)
-        .await
-        .unwrap();
-    let mut state = State::opening(&terms, ends_at);
-    for (bidder, max, at) in &bids {
-        state = auction::place(&terms, &state, *bidder, *max, *at)
-            .expect("every accepted bid is accepted again on replay")
-            .state;
-    }
+    let (state, bids) = replayed(&app, seller).await;
+    assert_eq!(bids, 4);
     let (price, leader, leader_max): (Decimal, Uuid, Decimal) =
         sqlx::query_as("SELECT price, leader_id, leader_max FROM auctions")
             .fetch_one(&app.pool)
@@ -1111,11 +1100,7 @@ async fn a_batch_whose_leader_can_no_longer_pay_refuses_that_bid_and_decides_the
     )
     .await
     .unwrap();
-    let mut busy = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM auctions FOR UPDATE")
-        .execute(&mut *busy)
-        .await
-        .unwrap();
+    let busy = hold_the_auction(&app).await;
     let c_bid = spawn(c, "160000");
     someone_waits_for_a_lock(&app).await;
     let d_bid = spawn(d, "500000");
@@ -1161,11 +1146,7 @@ async fn a_leader_outbid_earlier_in_the_same_batch_bids_with_the_money_that_was_
     // 153,750 held for a, 46,250 available.
     assert_eq!(money(&app, a, "available").await, "46250.00");
 
-    let mut busy = app.pool.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM auctions FOR UPDATE")
-        .execute(&mut *busy)
-        .await
-        .unwrap();
+    let busy = hold_the_auction(&app).await;
     let spawn = |bidder: Uuid, max: &'static str| {
         let (state, number) = (app.state.clone(), number.clone());
         tokio::spawn(async move { auctions::bid(&state, bidder, &number, max, false, None).await })
