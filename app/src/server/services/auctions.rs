@@ -569,19 +569,27 @@ async fn known(
         .map(|r| Known {
             available: r.available,
             alias: r.alias,
-            replay: match (r.leading, r.price, r.version) {
-                (Some(leading), Some(price), Some(version)) => Some(BidPlaced {
-                    auction: a.number.clone(),
-                    leading,
-                    price,
-                    version,
-                    ends_at: a.ends_at,
-                }),
-                _ => None,
-            },
+            replay: placed_before(&a.number, a.ends_at, r.leading, r.price, r.version),
         })
         .collect();
     Ok((known, leader_held, now))
+}
+
+/// The result of a bid placed before, from its stored columns (all present, or no such bid).
+fn placed_before(
+    number: &str,
+    ends_at: DateTime<Utc>,
+    leading: Option<bool>,
+    price: Option<Decimal>,
+    version: Option<i64>,
+) -> Option<BidPlaced> {
+    Some(BidPlaced {
+        auction: number.to_owned(),
+        leading: leading?,
+        price: price?,
+        version: version?,
+        ends_at,
+    })
 }
 
 /// The accepted bids of a batch and the notifications they send, as the columns they are
@@ -599,30 +607,15 @@ struct Accepted {
     keys: Vec<Option<String>>,
     beneficiaries: Vec<Option<String>>,
     reasons: Vec<Option<String>>,
-    told: Vec<Uuid>,
-    told_kinds: Vec<&'static str>,
-    titles: Vec<String>,
-    bodies: Vec<String>,
+    notes: Vec<Note>,
 }
 
-impl Accepted {
-    /// Drops the notifications of this kind to this person.
-    fn untell(&mut self, who: Uuid, kind: Kind) {
-        let keep: Vec<bool> = self
-            .told
-            .iter()
-            .zip(&self.told_kinds)
-            .map(|(t, k)| *t != who || *k != kind.as_str())
-            .collect();
-        let mut i = 0..;
-        self.titles.retain(|_| keep[i.next().expect("index")]);
-        let mut i = 0..;
-        self.bodies.retain(|_| keep[i.next().expect("index")]);
-        let mut i = 0..;
-        self.told_kinds.retain(|_| keep[i.next().expect("index")]);
-        let mut i = 0..;
-        self.told.retain(|_| keep[i.next().expect("index")]);
-    }
+/// A notification a batch sends (see `notify`).
+struct Note {
+    who: Uuid,
+    kind: Kind,
+    title: String,
+    body: String,
 }
 
 /// One attempt at a batch: the auction locked, every bid decided by `domain::auction` in turn
@@ -690,13 +683,11 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
             .leader
             .filter(|l| l.0 == b.bidder)
             .map_or(b.max.unwrap_or(placed.state.price), |l| l.1);
-        // Only the leader holds money: a bid must be one its bidder could pay, counting the
-        // money the auction holds for them when they already lead. The leader the batch
-        // ends with is held below, under the ledger's locks.
+        // Only the leader holds money: a bid must be one its bidder could pay. The leader the
+        // batch began with counts what the auction holds for them: by this bid they either
+        // raise their own maximum or no longer lead, and either way it is theirs again. The
+        // leader the batch ends with is held below, under the ledger's locks.
         let needed = a.commitment(offered);
-        // The leader the batch began with: by this bid they either raise their own maximum
-        // or no longer lead — either way, bid after bid, what the auction held for them is
-        // theirs again.
         let mut available = k.available;
         if a.leader_id == Some(b.bidder) {
             available += leader_held;
@@ -730,29 +721,33 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
         w.reasons.push(b.retire.as_ref().map(|r| r.1.clone()));
         // The bidder who no longer leads is told (nothing of theirs stays held).
         if let Some(outbid) = placed.outbid {
-            w.told.push(outbid);
-            w.told_kinds.push(Kind::Outbid.as_str());
-            w.titles.push(format!("You were outbid on {}", a.number));
-            w.bodies.push(format!(
-                "The high bid is now {} per tonne. Your funds are released.",
-                money(after.price)
-            ));
+            w.notes.push(Note {
+                who: outbid,
+                kind: Kind::Outbid,
+                title: format!("You were outbid on {}", a.number),
+                body: format!(
+                    "The high bid is now {} per tonne. Your funds are released.",
+                    money(after.price)
+                ),
+            });
         }
         // The seller hears of every bid (one notification per auction while unread).
-        w.told.push(a.seller_id);
-        w.told_kinds.push(Kind::NewBid.as_str());
-        w.titles.push(format!("New bid on {}", a.number));
-        w.bodies.push(format!(
-            "The high bid is {} per tonne after {} bid{}{}.",
-            money(after.price),
-            after.bids,
-            if after.bids == 1 { "" } else { "s" },
-            if placed.extended {
-                "; the end moved later (soft close)"
-            } else {
-                ""
-            }
-        ));
+        w.notes.push(Note {
+            who: a.seller_id,
+            kind: Kind::NewBid,
+            title: format!("New bid on {}", a.number),
+            body: format!(
+                "The high bid is {} per tonne after {} bid{}{}.",
+                money(after.price),
+                after.bids,
+                if after.bids == 1 { "" } else { "s" },
+                if placed.extended {
+                    "; the end moved later (soft close)"
+                } else {
+                    ""
+                }
+            ),
+        });
         answers.push(Ok(BidPlaced {
             auction: a.number.clone(),
             leading: placed.leading,
@@ -768,7 +763,8 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
     }
     // Outbid and leading again within the batch: the leader is not told they were outbid.
     if let Some((leader, _)) = s.leader {
-        w.untell(leader, Kind::Outbid);
+        w.notes
+            .retain(|n| !(n.who == leader && n.kind == Kind::Outbid));
     }
 
     // Money: the leader the batch ends with holds their maximum in place of the hold it began
@@ -839,10 +835,10 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
     .bind(&w.beneficiaries)
     .bind(&w.reasons)
     .bind(&link)
-    .bind(&w.told)
-    .bind(&w.told_kinds)
-    .bind(&w.titles)
-    .bind(&w.bodies)
+    .bind(w.notes.iter().map(|n| n.who).collect::<Vec<_>>())
+    .bind(w.notes.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
+    .bind(w.notes.iter().map(|n| n.title.as_str()).collect::<Vec<_>>())
+    .bind(w.notes.iter().map(|n| n.body.as_str()).collect::<Vec<_>>())
     // Announced to every instance when this commits.
     .bind(live::payload("auction", &a.number, version))
     .execute(&mut *tx)
@@ -877,6 +873,7 @@ struct Pre {
     replay: Option<BidPlaced>,
 }
 
+/// The auction `number` (trimmed and upper-cased) as this bidder finds it, without a lock.
 async fn pre_read(
     pool: &PgPool,
     bidder: Uuid,
@@ -907,22 +904,19 @@ async fn pre_read(
          LEFT JOIN bids k ON k.auction_id = a.listing_id AND k.bidder_id = $2 AND k.idempotency_key = $3
          WHERE l.number = $1",
     )
-    .bind(number.trim().to_uppercase())
+    .bind(number)
     .bind(bidder)
     .bind(key)
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| Pre {
-        replay: match (r.replay_leading, r.replay_price, r.replay_version) {
-            (Some(leading), Some(price), Some(version)) => Some(BidPlaced {
-                auction: r.number.clone(),
-                leading,
-                price,
-                version,
-                ends_at: r.ends_at,
-            }),
-            _ => None,
-        },
+        replay: placed_before(
+            &r.number,
+            r.ends_at,
+            r.replay_leading,
+            r.replay_price,
+            r.replay_version,
+        ),
         seller: r.seller_id,
         open: r.open,
         starting_price: r.starting_price,
