@@ -157,6 +157,7 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
         leptos_options: config.leptos.clone(),
         live: Default::default(),
         bids: Default::default(),
+        purchases: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut background = jobs::spawn_all(state.clone(), db.pool.clone(), mailer, stop_rx);

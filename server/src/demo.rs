@@ -52,6 +52,7 @@ pub async fn seed(pool: &PgPool, config: &crate::config::Config) -> anyhow::Resu
         leptos_options: config.leptos.clone(),
         live: Default::default(),
         bids: Default::default(),
+        purchases: Default::default(),
     };
     seed_market(&state, public_url).await?;
     seed_auctions(&state).await

@@ -4,8 +4,9 @@
 //! serial blocks that follow every kilogram of credit. Everything runs inside the caller's
 //! transaction; a refused operation writes nothing.
 //!
-//! Locking: the accounts of a transfer are locked in id order (`FOR UPDATE`), so concurrent
-//! transfers over the same accounts serialise and never deadlock among themselves.
+//! Locking: the accounts of a transfer are locked in id order (`FOR NO KEY UPDATE`), so
+//! concurrent transfers over the same accounts serialise and never deadlock among themselves
+//! (while another transaction's new entry or serial block may still refer to them).
 
 use crate::domain::serial::{self, SerialRange};
 use rust_decimal::Decimal;
@@ -374,18 +375,109 @@ pub async fn scoped_account(
 /// the transfer, its entries and the new balances, and moves the serials of any credits.
 pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted, LedgerError> {
     if let Some(key) = t.idempotency_key {
-        if let Some(id) =
-            sqlx::query_scalar("SELECT id FROM ledger_transfers WHERE idempotency_key = $1")
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?
-        {
+        if let Some(id) = keyed(conn, key).await? {
             return Ok(Posted::Replayed(id));
         }
     }
+    let ids: Vec<i64> = t.legs.iter().map(|l| l.account).collect();
+    let mut accounts = lock_accounts(conn, &ids).await?;
+    let entries = check(&mut accounts, &t.legs)?;
+    // Nothing is written when the idempotency key was taken a moment ago by a concurrent
+    // request: that transfer is the answer.
+    let Some(id) = write(conn, &[(&t, &entries)]).await?[0] else {
+        let key = t.idempotency_key.expect("only a keyed transfer conflicts");
+        let id = keyed(conn, key)
+            .await?
+            .ok_or_else(|| LedgerError::Invalid("a conflicting key without its transfer".into()))?;
+        return Ok(Posted::Replayed(id));
+    };
+
+    // Credits carry serials. Issuance mints its own block (the source holds none).
+    if entries.iter().any(|e| e.kind == "issuance_source") {
+        return Ok(Posted::New(id));
+    }
+    if let Some(ranges) = t.exact_serials {
+        let credits: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| e.asset == Asset::Credit)
+            .collect();
+        let ([from], [to]) = (
+            &credits
+                .iter()
+                .filter(|e| e.amount < Decimal::ZERO)
+                .collect::<Vec<_>>()[..],
+            &credits
+                .iter()
+                .filter(|e| e.amount > Decimal::ZERO)
+                .collect::<Vec<_>>()[..],
+        ) else {
+            return Err(LedgerError::Invalid(
+                "exact serials move between one account and another".into(),
+            ));
+        };
+        if Decimal::from(ranges.iter().map(SerialRange::len).sum::<i64>()) != -from.amount {
+            return Err(LedgerError::Invalid(
+                "the serials named do not add up to the quantity".into(),
+            ));
+        }
+        for range in ranges {
+            move_exact(conn, id, from.account, to.account, *range).await?;
+        }
+        return Ok(Posted::New(id));
+    }
+    move_serials(conn, &moves(id, &entries, t.retirement_id)?, t.serial_class).await?;
+    Ok(Posted::New(id))
+}
+
+/// The transfer a key wrote, if any.
+async fn keyed(conn: &mut PgConnection, key: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM ledger_transfers WHERE idempotency_key = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// Locks accounts in id order (see the module's note on locking); answers them by id.
+async fn lock_accounts(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<BTreeMap<i64, AccountRow>, LedgerError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let rows: Vec<AccountRow> = sqlx::query_as(
+        "SELECT id, owner_id, asset, kind, balance FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.len() != ids.len() {
+        return Err(LedgerError::Invalid("unknown account".into()));
+    }
+    Ok(rows.into_iter().map(|a| (a.id, a)).collect())
+}
+
+/// One line of a checked transfer: an account's net amount and its balance after it.
+#[derive(Debug, Clone)]
+struct Entry {
+    account: i64,
+    asset: Asset,
+    kind: String,
+    amount: Decimal,
+    after: Decimal,
+}
+
+/// Checks legs against their (locked) accounts: each asset sums to zero; no user (nor the
+/// buffer pool, nor fee income) goes below zero; retired credits stay. Answers the net amount
+/// per account in id order and applies it to `accounts`, so transfers checked one after
+/// another see each other's balances.
+fn check(
+    accounts: &mut BTreeMap<i64, AccountRow>,
+    legs: &[Leg],
+) -> Result<Vec<Entry>, LedgerError> {
     // Net amount per account (a transfer may name an account twice).
     let mut net: BTreeMap<i64, Decimal> = BTreeMap::new();
-    for leg in &t.legs {
+    for leg in legs {
         if leg.amount.is_zero() {
             return Err(LedgerError::Invalid("a leg of zero".into()));
         }
@@ -395,20 +487,12 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
     if net.len() < 2 {
         return Err(LedgerError::Invalid("a transfer needs two accounts".into()));
     }
-    let ids: Vec<i64> = net.keys().copied().collect();
-    let accounts: Vec<AccountRow> = sqlx::query_as(
-        "SELECT id, owner_id, asset, kind, balance FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    if accounts.len() != ids.len() {
-        return Err(LedgerError::Invalid("unknown account".into()));
-    }
     let mut sums: BTreeMap<Asset, Decimal> = BTreeMap::new();
-    for a in &accounts {
+    for (id, amount) in &net {
+        let a = accounts
+            .get(id)
+            .ok_or_else(|| LedgerError::Invalid("unknown account".into()))?;
         let asset = Asset::parse(&a.asset);
-        let amount = net[&a.id];
         if amount.normalize().scale() > asset.scale() {
             return Err(LedgerError::Invalid(format!(
                 "{amount} has more than {} decimals for {}",
@@ -417,7 +501,7 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
             )));
         }
         *sums.entry(asset).or_default() += amount;
-        if amount < Decimal::ZERO {
+        if *amount < Decimal::ZERO {
             if a.kind == "retired" {
                 return Err(LedgerError::RetiredIsFinal);
             }
@@ -438,114 +522,140 @@ pub async fn transfer(conn: &mut PgConnection, t: Transfer<'_>) -> Result<Posted
             asset.as_str()
         )));
     }
+    Ok(net
+        .into_iter()
+        .map(|(id, amount)| {
+            let a = accounts.get_mut(&id).expect("checked above");
+            a.balance += amount;
+            Entry {
+                account: id,
+                asset: Asset::parse(&a.asset),
+                kind: a.kind.clone(),
+                amount,
+                after: a.balance,
+            }
+        })
+        .collect())
+}
 
-    let (mut account_ids, mut assets, mut amounts, mut afters) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for a in &accounts {
-        account_ids.push(a.id);
-        assets.push(a.asset.as_str());
-        amounts.push(net[&a.id]);
-        afters.push(a.balance + net[&a.id]);
+/// Writes checked transfers, their entries and the accounts' new balances in one statement;
+/// answers each transfer's id, in order. A transfer whose idempotency key is taken is not
+/// written (None), nor are its entries or balances.
+async fn write(
+    conn: &mut PgConnection,
+    transfers: &[(&Transfer<'_>, &[Entry])],
+) -> Result<Vec<Option<i64>>, LedgerError> {
+    let (mut kinds, mut holds, mut keys, mut references, mut memos, mut actors) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut of, mut accounts, mut assets, mut amounts, mut afters) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    for (n, (t, entries)) in transfers.iter().enumerate() {
+        kinds.push(t.kind);
+        holds.push(t.hold_id);
+        keys.push(t.idempotency_key);
+        references.push(t.reference.as_deref());
+        memos.push(t.memo.as_str());
+        actors.push(t.actor);
+        for e in entries.iter() {
+            of.push(n as i64 + 1);
+            accounts.push(e.account);
+            assets.push(e.asset.as_str());
+            amounts.push(e.amount);
+            afters.push(e.after);
+        }
     }
-    // The transfer, its entries and the new balances in one statement (nothing is written
-    // when the idempotency key was taken a moment ago by a concurrent request).
-    let id: Option<i64> = sqlx::query_scalar(
-        "WITH t AS (
-             INSERT INTO ledger_transfers (kind, hold_id, idempotency_key, reference, memo, actor_id)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
-         e AS (
+    let rows: Vec<(i64, bool)> = sqlx::query_as(
+        "WITH n AS MATERIALIZED (
+             SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'id')) AS id, x.*
+             FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[])
+                  WITH ORDINALITY AS x(kind, hold_id, idempotency_key, reference, memo, actor_id, n)),
+         t AS (
+             INSERT INTO ledger_transfers (id, kind, hold_id, idempotency_key, reference, memo, actor_id)
+             OVERRIDING SYSTEM VALUE
+             SELECT id, kind, hold_id, idempotency_key, reference, coalesce(memo, ''), actor_id FROM n ORDER BY n
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
+         e AS MATERIALIZED (
+             SELECT t.id AS transfer_id, x.account_id, x.asset, x.amount, x.balance_after
+             FROM UNNEST($7::bigint[], $8::bigint[], $9::text[], $10::numeric[], $11::numeric[])
+                  AS x(n, account_id, asset, amount, balance_after)
+             JOIN n ON n.n = x.n JOIN t ON t.id = n.id),
+         i AS (
              INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
-             SELECT t.id, n.* FROM t, UNNEST($7::bigint[], $8::text[], $9::numeric[], $10::numeric[]) AS n),
+             SELECT * FROM e ORDER BY transfer_id, account_id),
          b AS (
-             UPDATE ledger_accounts a SET balance = a.balance + n.amount
-             FROM t, UNNEST($7::bigint[], $9::numeric[]) AS n(id, amount) WHERE a.id = n.id)
-         SELECT id FROM t",
+             UPDATE ledger_accounts a SET balance = a.balance + s.amount
+             FROM (SELECT account_id, sum(amount) AS amount FROM e GROUP BY account_id) s
+             WHERE a.id = s.account_id)
+         SELECT n.id, t.id IS NOT NULL FROM n LEFT JOIN t ON t.id = n.id ORDER BY n.n",
     )
-    .bind(t.kind)
-    .bind(t.hold_id)
-    .bind(t.idempotency_key)
-    .bind(&t.reference)
-    .bind(&t.memo)
-    .bind(t.actor)
-    .bind(&account_ids)
+    .bind(&kinds)
+    .bind(&holds)
+    .bind(&keys)
+    .bind(&references)
+    .bind(&memos)
+    .bind(&actors)
+    .bind(&of)
+    .bind(&accounts)
     .bind(&assets)
     .bind(&amounts)
     .bind(&afters)
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    let Some(id) = id else {
-        // The same key committed by a concurrent request a moment ago.
-        let existing =
-            sqlx::query_scalar("SELECT id FROM ledger_transfers WHERE idempotency_key = $1")
-                .bind(t.idempotency_key)
-                .fetch_one(&mut *conn)
-                .await?;
-        return Ok(Posted::Replayed(existing));
-    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, written)| written.then_some(id))
+        .collect())
+}
 
-    // Credits carry serials: pair the debited accounts with the credited ones, lowest
-    // serials first. Issuance mints its own block (the source holds none).
-    let credit_rows: Vec<&AccountRow> = accounts.iter().filter(|a| a.asset == "credit").collect();
-    if !credit_rows.is_empty() && !credit_rows.iter().any(|a| a.kind == "issuance_source") {
-        let retired: Vec<i64> = credit_rows
-            .iter()
-            .filter(|a| a.kind == "retired")
-            .map(|a| a.id)
-            .collect();
-        let mut debits: Vec<(i64, i64)> = Vec::new();
-        let mut credits: Vec<(i64, i64)> = Vec::new();
-        for a in &credit_rows {
-            let kg = whole_kg(net[&a.id])?;
-            if kg < 0 {
-                debits.push((a.id, -kg));
-            } else {
-                credits.push((a.id, kg));
-            }
-        }
-        if let Some(ranges) = t.exact_serials {
-            let ([(from, kg)], [(to, _)]) = (debits.as_slice(), credits.as_slice()) else {
-                return Err(LedgerError::Invalid(
-                    "exact serials move between one account and another".into(),
-                ));
-            };
-            if ranges.iter().map(SerialRange::len).sum::<i64>() != *kg {
-                return Err(LedgerError::Invalid(
-                    "the serials named do not add up to the quantity".into(),
-                ));
-            }
-            for range in ranges {
-                move_exact(conn, id, *from, *to, *range).await?;
-            }
-            return Ok(Posted::New(id));
-        }
-        let (mut d, mut c) = (0, 0);
-        while d < debits.len() && c < credits.len() {
-            let q = debits[d].1.min(credits[c].1);
-            let stamp = retired
-                .contains(&credits[c].0)
-                .then_some(t.retirement_id)
-                .flatten();
-            move_serials(
-                conn,
-                id,
-                debits[d].0,
-                credits[c].0,
-                q,
-                stamp,
-                t.serial_class,
-            )
-            .await?;
-            debits[d].1 -= q;
-            credits[c].1 -= q;
-            if debits[d].1 == 0 {
-                d += 1;
-            }
-            if credits[c].1 == 0 {
-                c += 1;
-            }
+/// Credits leaving one account for another within a transfer: their serials follow.
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    transfer: i64,
+    from: i64,
+    to: i64,
+    kg: i64,
+    /// Credits moving into a retired account are stamped with their retirement.
+    retirement: Option<Uuid>,
+}
+
+/// The serial moves of a transfer's credit entries: the debited accounts paired with the
+/// credited ones in id order.
+fn moves(
+    transfer: i64,
+    entries: &[Entry],
+    retirement: Option<Uuid>,
+) -> Result<Vec<Move>, LedgerError> {
+    let mut debits: Vec<(i64, i64)> = Vec::new();
+    let mut credits: Vec<(i64, i64, bool)> = Vec::new();
+    for e in entries.iter().filter(|e| e.asset == Asset::Credit) {
+        let kg = whole_kg(e.amount)?;
+        if kg < 0 {
+            debits.push((e.account, -kg));
+        } else {
+            credits.push((e.account, kg, e.kind == "retired"));
         }
     }
-    Ok(Posted::New(id))
+    let mut moves = Vec::new();
+    let (mut d, mut c) = (0, 0);
+    while d < debits.len() && c < credits.len() {
+        let kg = debits[d].1.min(credits[c].1);
+        moves.push(Move {
+            transfer,
+            from: debits[d].0,
+            to: credits[c].0,
+            kg,
+            retirement: retirement.filter(|_| credits[c].2),
+        });
+        debits[d].1 -= kg;
+        credits[c].1 -= kg;
+        if debits[d].1 == 0 {
+            d += 1;
+        }
+        if credits[c].1 == 0 {
+            c += 1;
+        }
+    }
+    Ok(moves)
 }
 
 fn whole_kg(amount: Decimal) -> Result<i64, LedgerError> {
@@ -560,87 +670,127 @@ fn whole_kg(amount: Decimal) -> Result<i64, LedgerError> {
         .ok_or_else(|| LedgerError::Invalid("quantity out of range".into()))
 }
 
-/// Moves `quantity` kg of serials from one account's blocks to another, lowest first,
-/// splitting at most one block, and records the movement.
+/// A serial block as moves leave it.
+struct Block {
+    id: i64,
+    account: i64,
+    issuance: Uuid,
+    range: SerialRange,
+    /// Where the whole (rest of the) block went, if it did.
+    gone: Option<(i64, Option<Uuid>)>,
+    touched: bool,
+}
+
+/// Carries out moves in order: each takes the lowest serials its `from` account still holds
+/// (only of `class`, if given), splitting at most one block, and records the movement. Three
+/// statements whatever the number of moves: the blocks read under lock, their final state
+/// written (a block wholly taken goes to its last taker; the others shrink), then the new
+/// blocks and every movement — after the shrinking, as blocks may never overlap, not even
+/// for a moment.
 async fn move_serials(
     conn: &mut PgConnection,
-    transfer_id: i64,
-    from: i64,
-    to: i64,
-    quantity: i64,
-    retirement: Option<Uuid>,
+    moves: &[Move],
     class: Option<SerialClass<'_>>,
 ) -> Result<(), LedgerError> {
-    type Block = (i64, Uuid, i64, i64);
-    let blocks: Vec<Block> = sqlx::query_as(
-        "SELECT b.id, b.issuance_id, lower(b.serials), upper(b.serials) FROM serial_blocks b
-         WHERE b.account_id = $1
+    if moves.is_empty() {
+        return Ok(());
+    }
+    let mut from: Vec<i64> = moves.iter().map(|m| m.from).collect();
+    from.sort_unstable();
+    from.dedup();
+    type Row = (i64, i64, Uuid, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT b.id, b.account_id, b.issuance_id, lower(b.serials), upper(b.serials) FROM serial_blocks b
+         WHERE b.account_id = ANY($1)
            AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM credit_issuances i
                 WHERE i.id = b.issuance_id AND i.region = $2 AND i.vintage = $3))
-         ORDER BY lower(b.serials) FOR UPDATE OF b",
+         ORDER BY b.id FOR UPDATE OF b",
     )
-    .bind(from)
+    .bind(&from)
     .bind(class.map(|c| c.region))
     .bind(class.map(|c| c.vintage))
     .fetch_all(&mut *conn)
     .await?;
-    let ranges: Vec<(i64, SerialRange)> = blocks
-        .iter()
-        .map(|b| (b.0, SerialRange::new(b.2, b.3)))
+    let mut blocks: Vec<Block> = rows
+        .into_iter()
+        .map(|(id, account, issuance, start, end)| Block {
+            id,
+            account,
+            issuance,
+            range: SerialRange::new(start, end),
+            gone: None,
+            touched: false,
+        })
         .collect();
-    let issuance_of: BTreeMap<i64, Uuid> = blocks.iter().map(|b| (b.0, b.1)).collect();
-    let takes = serial::take(&ranges, quantity).ok_or_else(|| {
-        LedgerError::Invalid(format!(
-            "account {from} has fewer than {quantity} kg of serials for its balance"
-        ))
-    })?;
-    for take in takes {
-        let issuance = issuance_of[&take.block];
-        // The movement is recorded in the same statement that moves the serials. A split
-        // shrinks the old block first (blocks may never overlap, not even for a moment).
-        match take.rest {
-            None => {
-                sqlx::query(
-                    "WITH m AS (UPDATE serial_blocks SET account_id = $2, retirement_id = $3 WHERE id = $1)
-                     INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
-                     VALUES ($4, $5, int8range($6, $7), $8, $2)",
-                )
-                .bind(take.block)
-                .bind(to)
-                .bind(retirement)
-                .bind(transfer_id)
-                .bind(issuance)
-                .bind(take.moved.start)
-                .bind(take.moved.end)
-                .bind(from)
-                .execute(&mut *conn)
-                .await?;
+    // New blocks: (issuance, range, account, retirement); movements: (transfer, issuance,
+    // range, from, to).
+    let mut new_blocks: Vec<(Uuid, SerialRange, i64, Option<Uuid>)> = Vec::new();
+    let mut movements: Vec<(i64, Uuid, SerialRange, i64, i64)> = Vec::new();
+    for m in moves {
+        let held: Vec<(usize, SerialRange)> = blocks
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.account == m.from && b.gone.is_none())
+            .map(|(i, b)| (i, b.range))
+            .collect();
+        let takes = serial::take(&held, m.kg).ok_or_else(|| {
+            LedgerError::Invalid(format!(
+                "account {} has fewer than {} kg of serials for its balance",
+                m.from, m.kg
+            ))
+        })?;
+        for take in takes {
+            let b = &mut blocks[take.block];
+            b.touched = true;
+            match take.rest {
+                None => b.gone = Some((m.to, m.retirement)),
+                Some(rest) => {
+                    b.range = rest;
+                    new_blocks.push((b.issuance, take.moved, m.to, m.retirement));
+                }
             }
-            Some(rest) => {
-                sqlx::query("UPDATE serial_blocks SET serials = int8range($2, $3) WHERE id = $1")
-                    .bind(take.block)
-                    .bind(rest.start)
-                    .bind(rest.end)
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::query(
-                    "WITH b AS (INSERT INTO serial_blocks (issuance_id, serials, account_id, retirement_id)
-                                VALUES ($1, int8range($2, $3), $4, $5))
-                     INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
-                     VALUES ($6, $1, int8range($2, $3), $7, $4)",
-                )
-                .bind(issuance)
-                .bind(take.moved.start)
-                .bind(take.moved.end)
-                .bind(to)
-                .bind(retirement)
-                .bind(transfer_id)
-                .bind(from)
-                .execute(&mut *conn)
-                .await?;
-            }
+            movements.push((m.transfer, b.issuance, take.moved, m.from, m.to));
         }
     }
+    let touched: Vec<&Block> = blocks.iter().filter(|b| b.touched).collect();
+    sqlx::query(
+        "UPDATE serial_blocks b SET serials = int8range(n.lower, n.upper), account_id = n.account_id,
+                retirement_id = n.retirement_id
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[])
+              AS n(id, lower, upper, account_id, retirement_id)
+         WHERE b.id = n.id",
+    )
+    .bind(touched.iter().map(|b| b.id).collect::<Vec<_>>())
+    .bind(touched.iter().map(|b| b.range.start).collect::<Vec<_>>())
+    .bind(touched.iter().map(|b| b.range.end).collect::<Vec<_>>())
+    .bind(touched.iter().map(|b| b.gone.map_or(b.account, |g| g.0)).collect::<Vec<_>>())
+    .bind(touched.iter().map(|b| b.gone.and_then(|g| g.1)).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "WITH b AS (
+             INSERT INTO serial_blocks (issuance_id, serials, account_id, retirement_id)
+             SELECT n.issuance_id, int8range(n.lower, n.upper), n.account_id, n.retirement_id
+             FROM UNNEST($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[])
+                  AS n(issuance_id, lower, upper, account_id, retirement_id))
+         INSERT INTO serial_movements (transfer_id, issuance_id, serials, from_account_id, to_account_id)
+         SELECT m.transfer_id, m.issuance_id, int8range(m.lower, m.upper), m.from_id, m.to_id
+         FROM UNNEST($6::bigint[], $7::uuid[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[])
+              AS m(transfer_id, issuance_id, lower, upper, from_id, to_id)",
+    )
+    .bind(new_blocks.iter().map(|b| b.0).collect::<Vec<_>>())
+    .bind(new_blocks.iter().map(|b| b.1.start).collect::<Vec<_>>())
+    .bind(new_blocks.iter().map(|b| b.1.end).collect::<Vec<_>>())
+    .bind(new_blocks.iter().map(|b| b.2).collect::<Vec<_>>())
+    .bind(new_blocks.iter().map(|b| b.3).collect::<Vec<_>>())
+    .bind(movements.iter().map(|m| m.0).collect::<Vec<_>>())
+    .bind(movements.iter().map(|m| m.1).collect::<Vec<_>>())
+    .bind(movements.iter().map(|m| m.2.start).collect::<Vec<_>>())
+    .bind(movements.iter().map(|m| m.2.end).collect::<Vec<_>>())
+    .bind(movements.iter().map(|m| m.3).collect::<Vec<_>>())
+    .bind(movements.iter().map(|m| m.4).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -942,6 +1092,16 @@ pub async fn release(
     .id())
 }
 
+/// A part of a pending hold to post to its destinations (see `post_all`).
+pub struct HoldPost<'a> {
+    pub hold_id: Uuid,
+    /// How much of the hold; the legs of `to` add up to it.
+    pub amount: Decimal,
+    pub to: Vec<Leg>,
+    /// What the transfer is (its legs and hold are filled in).
+    pub transfer: Transfer<'a>,
+}
+
 /// Posts `amount` of a pending hold to `to` (legs that add up to `amount`); the rest of the
 /// hold stays pending. The hold is `posted` once nothing remains.
 pub async fn post(
@@ -951,36 +1111,109 @@ pub async fn post(
     to: Vec<Leg>,
     t: Transfer<'_>,
 ) -> Result<i64, LedgerError> {
-    if amount <= Decimal::ZERO {
-        return Err(LedgerError::Invalid("a post must be positive".into()));
-    }
-    let held: Option<i64> = sqlx::query_scalar(
-        "UPDATE ledger_holds SET remaining = remaining - $2,
-                status = CASE WHEN remaining = $2 THEN 'posted' ELSE 'pending' END,
-                closed_at = CASE WHEN remaining = $2 THEN now() END
-         WHERE id = $1 AND status = 'pending' AND remaining >= $2
-         RETURNING held_id",
-    )
-    .bind(hold_id)
-    .bind(amount)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(held) = held else {
-        return Err(hold_refusal(conn, hold_id).await?);
+    let post = HoldPost {
+        hold_id,
+        amount,
+        to,
+        transfer: t,
     };
-    let mut legs = vec![Leg::new(held, -amount)];
-    legs.extend(to);
-    let posted = transfer(
-        conn,
-        Transfer {
-            kind: if t.kind.is_empty() { "post" } else { t.kind },
-            legs,
-            hold_id: Some(hold_id),
-            ..t
-        },
+    let ids = post_all(conn, vec![post]).await.map_err(|(_, e)| e)?;
+    Ok(ids[0])
+}
+
+/// Posts parts of pending holds, in order, each as its own transfer (as `post` does one), in
+/// a fixed number of statements whatever their number: the holds drawn down, every account
+/// locked in id order, each transfer checked against the balances the ones before it left,
+/// all of them written, then every serial moved. Answers each transfer's id. A refusal says
+/// which post it concerns (0 when it concerns them all); the caller's transaction must then
+/// not commit. Posts carry no idempotency key, no serial class and no exact serials.
+pub async fn post_all(
+    conn: &mut PgConnection,
+    posts: Vec<HoldPost<'_>>,
+) -> Result<Vec<i64>, (usize, LedgerError)> {
+    let all = |e: LedgerError| (0, e);
+    for (i, p) in posts.iter().enumerate() {
+        if p.amount <= Decimal::ZERO {
+            return Err((i, LedgerError::Invalid("a post must be positive".into())));
+        }
+        let t = &p.transfer;
+        if t.idempotency_key.is_some() || t.serial_class.is_some() || t.exact_serials.is_some() {
+            return Err((
+                i,
+                LedgerError::Invalid("a hold's post moves what the hold holds, unkeyed".into()),
+            ));
+        }
+    }
+    // What each hold gives in all.
+    let mut per_hold: BTreeMap<Uuid, Decimal> = BTreeMap::new();
+    for p in &posts {
+        *per_hold.entry(p.hold_id).or_default() += p.amount;
+    }
+    let held: BTreeMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
+        "UPDATE ledger_holds h SET remaining = h.remaining - n.amount,
+                status = CASE WHEN h.remaining = n.amount THEN 'posted' ELSE 'pending' END,
+                closed_at = CASE WHEN h.remaining = n.amount THEN now() END
+         FROM UNNEST($1::uuid[], $2::numeric[]) AS n(id, amount)
+         WHERE h.id = n.id AND h.status = 'pending' AND h.remaining >= n.amount
+         RETURNING h.id, h.held_id",
     )
-    .await?;
-    Ok(posted.id())
+    .bind(per_hold.keys().copied().collect::<Vec<_>>())
+    .bind(per_hold.values().copied().collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| all(e.into()))?
+    .into_iter()
+    .collect();
+    if let Some(i) = posts.iter().position(|p| !held.contains_key(&p.hold_id)) {
+        return Err((
+            i,
+            hold_refusal(conn, posts[i].hold_id)
+                .await
+                .unwrap_or_else(|e| e),
+        ));
+    }
+
+    let mut ids: Vec<i64> = held.values().copied().collect();
+    ids.extend(posts.iter().flat_map(|p| p.to.iter().map(|l| l.account)));
+    let mut accounts = lock_accounts(conn, &ids).await.map_err(all)?;
+    let mut transfers = Vec::with_capacity(posts.len());
+    let mut entries = Vec::with_capacity(posts.len());
+    for (i, p) in posts.into_iter().enumerate() {
+        let mut legs = vec![Leg::new(held[&p.hold_id], -p.amount)];
+        legs.extend(p.to);
+        entries.push(check(&mut accounts, &legs).map_err(|e| (i, e))?);
+        transfers.push(Transfer {
+            kind: if p.transfer.kind.is_empty() {
+                "post"
+            } else {
+                p.transfer.kind
+            },
+            legs,
+            hold_id: Some(p.hold_id),
+            ..p.transfer
+        });
+    }
+    let pairs: Vec<(&Transfer<'_>, &[Entry])> = transfers
+        .iter()
+        .zip(&entries)
+        .map(|(t, e)| (t, e.as_slice()))
+        .collect();
+    let ids: Vec<i64> = write(conn, &pairs)
+        .await
+        .map_err(all)?
+        .into_iter()
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            all(LedgerError::Invalid(
+                "an unkeyed transfer was not written".into(),
+            ))
+        })?;
+    let mut serials = Vec::new();
+    for ((t, e), id) in transfers.iter().zip(&entries).zip(&ids) {
+        serials.extend(moves(*id, e, t.retirement_id).map_err(all)?);
+    }
+    move_serials(conn, &serials, None).await.map_err(all)?;
+    Ok(ids)
 }
 
 /// Returns what is left of a pending hold to the available account; answers how much.

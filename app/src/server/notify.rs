@@ -15,14 +15,41 @@ pub async fn send(
     body: &str,
     link: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT notify($1, $2, $3, $4, $5)")
-        .bind(user)
-        .bind(kind.as_str())
-        .bind(title)
-        .bind(body)
-        .bind(link)
-        .execute(conn)
-        .await?;
+    send_all(
+        conn,
+        &[Note {
+            user,
+            kind,
+            title,
+            body,
+            link,
+        }],
+    )
+    .await
+}
+
+/// One notification of several sent together.
+pub struct Note<'a> {
+    pub user: Uuid,
+    pub kind: Kind,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub link: &'a str,
+}
+
+/// Sends several notifications in one statement, in order.
+pub async fn send_all(conn: &mut PgConnection, notes: &[Note<'_>]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT notify(n.user_id, n.kind, n.title, n.body, n.link)
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS n(user_id, kind, title, body, link)",
+    )
+    .bind(notes.iter().map(|n| n.user).collect::<Vec<_>>())
+    .bind(notes.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
+    .bind(notes.iter().map(|n| n.title).collect::<Vec<_>>())
+    .bind(notes.iter().map(|n| n.body).collect::<Vec<_>>())
+    .bind(notes.iter().map(|n| n.link).collect::<Vec<_>>())
+    .execute(conn)
+    .await?;
     Ok(())
 }
 

@@ -88,6 +88,8 @@ pub struct AppState {
     pub live: crate::server::live::Hub,
     /// Bids waiting for their auction on this instance.
     pub bids: crate::server::services::auctions::BidQueues,
+    /// Wallet-paid purchases waiting for this instance's settlement workers.
+    pub purchases: crate::server::services::orders::PurchaseQueue,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -5,7 +5,12 @@
 use super::support::{
     csp_nonce, field_error, grant_credits, json, reconciled, sandbox_delivery, Api, TestApp,
 };
+use app::api::market::Purchase;
 use app::domain::user::Role;
+use app::error::AppError;
+use app::server::ledger::{self, Asset};
+use app::server::services::orders::{self, BuyInput};
+use rust_decimal::Decimal;
 use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -1090,4 +1095,202 @@ async fn anonymous_market_pages_are_kept_until_a_listing_changes_on_any_instance
         assert_eq!(cache, None);
         assert!(body.contains("Marketplace"));
     }
+}
+
+/// Buys through the service (as the purchase form's handler does), in its own task.
+fn buying(
+    app: &TestApp,
+    buyer: Uuid,
+    listing: &str,
+    quantity: &'static str,
+    key: &'static str,
+) -> tokio::task::JoinHandle<Result<Purchase, AppError>> {
+    let (state, listing) = (app.state.clone(), listing.to_owned());
+    tokio::spawn(async move {
+        let input = BuyInput {
+            listing: &listing,
+            quantity,
+            idempotency_key: key,
+            ..BuyInput::default()
+        };
+        orders::buy(&state, buyer, input).await
+    })
+}
+
+/// What a purchase came to, in words: the order's number or the message shown.
+async fn said(purchase: tokio::task::JoinHandle<Result<Purchase, AppError>>) -> String {
+    match purchase.await.unwrap() {
+        Ok(p) => p.order,
+        Err(AppError::Invalid { fields }) => fields[0].message.clone(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Waits (30 s at most) until `settling` workers are settling a batch and `waiting` purchases
+/// wait for one.
+async fn purchases_wait(app: &TestApp, settling: usize, waiting: usize) {
+    let queue = &app.state.purchases;
+    let wait = async {
+        while queue.settling() != settling || queue.waiting() != waiting {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .expect("the purchases wait for their turn");
+}
+
+/// Holds every listing's row (as another instance's batch would) until committed.
+async fn hold_the_listings(app: &TestApp) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut busy = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM listings FOR UPDATE")
+        .execute(&mut *busy)
+        .await
+        .unwrap();
+    busy
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn purchases_that_wait_together_are_settled_together_in_arrival_order(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, big_seller, big) = seller_with_listing(&app, 100, "100000", "0.001").await;
+    let (_, small_seller, small) = seller_with_listing(&app, 10, "100000", "0.001").await;
+    let (ann, ann_id) = app.signed_in(Role::Buyer).await;
+    ann.top_up("100000").await;
+    let (bob, bob_id) = app.signed_in(Role::Buyer).await;
+    bob.top_up("100000").await;
+    let (poor, poor_id) = app.signed_in(Role::Buyer).await;
+    poor.top_up("100").await;
+
+    // Something else holds the listings: the first two purchases take this instance's two
+    // workers and wait for the rows; the ones after them wait for a worker, which then takes
+    // them all as one batch.
+    let blocker = hold_the_listings(&app).await;
+    let first = buying(&app, ann_id, &big, "0.001", "ann-first-1");
+    purchases_wait(&app, 1, 0).await;
+    let second = buying(&app, bob_id, &big, "0.001", "bob-first-1");
+    purchases_wait(&app, 2, 0).await;
+    let twin = buying(&app, ann_id, &small, "0.005", "ann-twin-key");
+    let retry = buying(&app, ann_id, &small, "0.005", "ann-twin-key");
+    let too_many = buying(&app, bob_id, &small, "0.006", "bob-later-1");
+    let the_rest = buying(&app, bob_id, &small, "0.005", "bob-later-2");
+    let sold_out = buying(&app, poor_id, &small, "0.001", "poor-try-1");
+    let unpaid = buying(&app, poor_id, &big, "0.001", "poor-try-2");
+    let reused = buying(&app, ann_id, &big, "0.001", "ann-twin-key");
+    purchases_wait(&app, 2, 7).await;
+    blocker.commit().await.unwrap();
+
+    assert!(said(first).await.starts_with("ORD-"));
+    assert!(said(second).await.starts_with("ORD-"));
+    let order = said(twin).await;
+    assert!(order.starts_with("ORD-"), "{order}");
+    // The same key again in the same batch is its retry: the same order, bought once.
+    assert_eq!(said(retry).await, order);
+    // Ann's 5 kg left 5 when Bob's 6 kg came.
+    assert_eq!(said(too_many).await, "Only 5 kg are left in this listing.");
+    assert!(said(the_rest).await.starts_with("ORD-"));
+    assert!(said(sold_out).await.starts_with("Sold out"));
+    assert!(said(unpaid).await.contains("your wallet does not cover it"));
+    assert_eq!(
+        said(reused).await,
+        format!(
+            "This purchase key was already used for order {order}. Reload the page to buy again."
+        )
+    );
+
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 4);
+    // Each of them: 1 kg (100 + 2.50 fee) and 5 kg (500 + 12.50).
+    for buyer in [ann_id, bob_id] {
+        assert_eq!(money(&app, buyer, "available").await, "99385.00");
+        assert_eq!(credits(&app, buyer, "available").await, 6);
+    }
+    assert_eq!(money(&app, poor_id, "available").await, "100.00");
+    // The sellers: 10 kg and 2 kg, less the 2.5 % fee.
+    assert_eq!(money(&app, small_seller, "available").await, "975.00");
+    assert_eq!(money(&app, big_seller, "available").await, "195.00");
+    let (status, sold): (String, i64) =
+        sqlx::query_as("SELECT status, sold_kg FROM listings WHERE number = $1")
+            .bind(&small)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), sold), ("sold", 10));
+    // Every sale told its seller.
+    assert_eq!(
+        app.count("SELECT count(*) FROM notifications WHERE kind = 'listing_sold'")
+            .await,
+        4
+    );
+    reconciled(&app.pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_wallet_emptied_while_its_batch_waits_is_refused_and_the_rest_settle(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (_, seller_id, listing) = seller_with_listing(&app, 100, "100000", "0.001").await;
+    let (ann, ann_id) = app.signed_in(Role::Buyer).await;
+    ann.top_up("1000").await;
+    let (bob, bob_id) = app.signed_in(Role::Buyer).await;
+    bob.top_up("1000").await;
+
+    let blocker = hold_the_listings(&app).await;
+    let early_1 = buying(&app, bob_id, &listing, "0.001", "bob-early-1");
+    purchases_wait(&app, 1, 0).await;
+    let early_2 = buying(&app, bob_id, &listing, "0.001", "bob-early-2");
+    purchases_wait(&app, 2, 0).await;
+    // One batch: Ann's 5 kg (512.50 of her 1,000) and Bob's 2 kg.
+    let spends = buying(&app, ann_id, &listing, "0.005", "ann-spends-1");
+    let other = buying(&app, bob_id, &listing, "0.002", "bob-other-1");
+    purchases_wait(&app, 2, 2).await;
+    // Meanwhile Ann's wallet is busy: another transaction is about to hold 800 of it.
+    let mut wallet = app.pool.begin().await.unwrap();
+    sqlx::query(
+        "SELECT 1 FROM ledger_accounts WHERE owner_id = $1 AND asset = 'money' AND kind = 'available' FOR UPDATE",
+    )
+    .bind(ann_id)
+    .execute(&mut *wallet)
+    .await
+    .unwrap();
+    blocker.commit().await.unwrap();
+    for purchase in [early_1, early_2] {
+        assert!(said(purchase).await.starts_with("ORD-"));
+    }
+    // The batch read Ann's 1,000 as available and now waits for her wallet's row.
+    let waits = async {
+        while app
+            .count(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .await
+            == 0
+        {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), waits)
+        .await
+        .expect("the batch waits for Ann's wallet");
+    ledger::hold(
+        &mut wallet,
+        ann_id,
+        Asset::Money,
+        Decimal::from(800),
+        "withdrawal",
+        Some(ann_id),
+    )
+    .await
+    .unwrap();
+    wallet.commit().await.unwrap();
+
+    // Her purchase is refused (200 left), Bob's in the same batch goes through.
+    assert!(said(spends).await.contains("your wallet does not cover it"));
+    assert!(said(other).await.starts_with("ORD-"));
+    assert_eq!(money(&app, ann_id, "available").await, "200.00");
+    assert_eq!(money(&app, ann_id, "held").await, "800.00");
+    assert_eq!(credits(&app, ann_id, "available").await, 0);
+    assert_eq!(credits(&app, bob_id, "available").await, 4);
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 3);
+    // 4 kg at 100 a tonne, less the 2.5 % fee.
+    assert_eq!(money(&app, seller_id, "available").await, "390.00");
+    reconciled(&app.pool).await;
 }

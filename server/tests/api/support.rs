@@ -46,6 +46,7 @@ impl TestApp {
                 .build(),
             live: Default::default(),
             bids: Default::default(),
+            purchases: Default::default(),
         };
         let router = server::startup::router(state.clone());
         tokio::spawn(server::startup::serve(

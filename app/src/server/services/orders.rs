@@ -12,7 +12,7 @@ use crate::domain::serial::SerialRange;
 use crate::domain::trade::{check_quantity, Fees, Settlement};
 use crate::domain::user::Role;
 use crate::error::{AppError, FieldErrors};
-use crate::server::ledger::{self, AccountKind, Asset, LedgerError, Leg, Transfer};
+use crate::server::ledger::{self, AccountKind, Asset, HoldPost, LedgerError, Leg, Transfer};
 use crate::server::notify;
 use crate::server::services::wallet::{self, Retirement};
 use crate::server::services::{disputes, payments, settings};
@@ -21,6 +21,9 @@ use crate::server::AppState;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// The purchase form's fields, as typed.
@@ -89,7 +92,9 @@ fn check_key(key: &str) -> Result<&str, String> {
     }
 }
 
-/// Buys from a fixed-price listing; answers the order and where the buyer goes next.
+/// Buys from a fixed-price listing; answers the order and where the buyer goes next. A
+/// purchase paid from the wallet waits for the instance's settlement workers (see
+/// `PurchaseQueue`); a checkout runs on its own (its payment comes later).
 #[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn buy(state: &AppState, buyer: Uuid, input: BuyInput<'_>) -> Result<Purchase, AppError> {
     let mut errors = FieldErrors::new();
@@ -104,8 +109,18 @@ pub async fn buy(state: &AppState, buyer: Uuid, input: BuyInput<'_>) -> Result<P
     errors.finish()?;
     let (kg, key) = (kg.expect("checked"), key.expect("checked"));
     let listing = input.listing.trim().to_uppercase();
+    if !input.checkout {
+        let wanted = Wanted {
+            buyer,
+            listing,
+            kg,
+            key: key.to_owned(),
+            retire: retire.map(|(b, r)| (b.to_owned(), r.to_owned())),
+        };
+        return state.purchases.place(state, wanted).await;
+    }
     for _ in 0..8 {
-        match attempt(state, buyer, &listing, kg, key, input.checkout, retire).await {
+        match checkout(state, buyer, &listing, kg, key, retire).await {
             Ok(p) => return Ok(p),
             Err(Stop::Retry) => continue,
             Err(Stop::Fail(e)) => return Err(e),
@@ -119,6 +134,403 @@ pub async fn buy(state: &AppState, buyer: Uuid, input: BuyInput<'_>) -> Result<P
     ))
 }
 
+/// The answer to a buyer whose wallet does not cover a purchase.
+fn unpaid(buyer_pays: Decimal, currency: &str) -> AppError {
+    AppError::InsufficientFunds {
+        message: format!(
+            "This purchase costs {} and your wallet does not cover it. Top up your wallet or pay at checkout.",
+            format_money(buyer_pays, currency)
+        ),
+    }
+}
+
+/// Wallet-paid purchases wait here for this instance's settlement workers. A worker takes
+/// every purchase waiting at that moment (up to `BATCH`) and settles them together, in the
+/// order they arrived, in one transaction (`settle_batch`): a fixed number of statements and
+/// one commit per batch instead of a dozen statements and a commit per purchase. The worker,
+/// not the request, drives a batch: a client that goes away does not stall or abandon anyone's
+/// purchase (its own is settled as if it had stayed, and its key answers a retry). Batches —
+/// of this instance's other worker or of other instances — take turns on the rows they share
+/// (listings, then accounts, each in id order).
+#[derive(Clone, Default)]
+pub struct PurchaseQueue(Arc<Mutex<Queue>>);
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Waiting>,
+    /// Workers settling batches now (at most `WORKERS`).
+    working: usize,
+}
+
+struct Waiting {
+    wanted: Wanted,
+    answer: oneshot::Sender<Result<Purchase, AppError>>,
+}
+
+/// A wallet-paid purchase as it waits for its turn.
+struct Wanted {
+    buyer: Uuid,
+    listing: String,
+    kg: i64,
+    key: String,
+    retire: Option<(String, String)>,
+}
+
+/// At most this many purchases settle in one transaction.
+const BATCH: usize = 128;
+/// Batches settled at the same time: while one waits for the database (a round trip, a commit,
+/// a row another batch holds), the other runs.
+const WORKERS: usize = 2;
+
+impl PurchaseQueue {
+    /// How many purchases wait for a worker now (those being settled not counted).
+    pub fn waiting(&self) -> usize {
+        self.0.lock().expect("purchase queue").waiting.len()
+    }
+
+    /// How many workers are settling a batch now.
+    pub fn settling(&self) -> usize {
+        self.0.lock().expect("purchase queue").working
+    }
+
+    async fn place(&self, state: &AppState, wanted: Wanted) -> Result<Purchase, AppError> {
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut q = self.0.lock().expect("purchase queue");
+            q.waiting.push_back(Waiting { wanted, answer });
+            let start = q.working < WORKERS;
+            if start {
+                q.working += 1;
+            }
+            start
+        };
+        if start {
+            tokio::spawn(work(self.clone(), state.clone()));
+        }
+        answered
+            .await
+            .unwrap_or_else(|_| Err(crate::server::internal("a purchase went unanswered")))
+    }
+
+    /// A worker's next batch, or None (and that worker done) when nothing waits. Pushes take
+    /// the same lock, so no purchase arrives unseen in between.
+    fn next_batch(&self) -> Option<Vec<Waiting>> {
+        let mut q = self.0.lock().expect("purchase queue");
+        if q.waiting.is_empty() {
+            q.working -= 1;
+            return None;
+        }
+        let n = q.waiting.len().min(BATCH);
+        Some(q.waiting.drain(..n).collect())
+    }
+}
+
+/// A settlement worker: batch after batch until nothing waits.
+async fn work(queue: PurchaseQueue, state: AppState) {
+    while let Some(batch) = queue.next_batch() {
+        let state = state.clone();
+        // Its own task: should settling panic, the batch's buyers get an error (their answers
+        // are dropped) and the worker goes on with the next batch.
+        let _ = tokio::spawn(async move { settle_batch(&state, batch).await }).await;
+    }
+}
+
+/// Settles a batch and answers every purchase in it.
+async fn settle_batch(state: &AppState, mut batch: Vec<Waiting>) {
+    let mut retries = 0;
+    loop {
+        match settle_once(state, &batch).await {
+            Ok(Batch::Done(answers)) => {
+                for (w, a) in batch.into_iter().zip(answers) {
+                    let _ = w.answer.send(a);
+                }
+                return;
+            }
+            // A buyer's wallet changed since it was read: that purchase is refused and the rest
+            // settled again.
+            Ok(Batch::Unpaid(i, error)) => {
+                let _ = batch.remove(i).answer.send(Err(error));
+                if batch.is_empty() {
+                    return;
+                }
+            }
+            Err(Stop::Retry) if retries < 8 => retries += 1,
+            // Whatever failed, it must not fail the others with it: each purchase alone.
+            Err(Stop::Fail(_) | Stop::Unpaid) if batch.len() > 1 => {
+                for w in batch {
+                    Box::pin(settle_batch(state, vec![w])).await;
+                }
+                return;
+            }
+            Err(stop) => {
+                let error = match stop {
+                    Stop::Fail(e) => e,
+                    Stop::Retry => {
+                        AppError::conflict("The listing is very busy right now. Please try again.")
+                    }
+                    Stop::Unpaid => crate::server::internal("an unworded unpaid purchase"),
+                };
+                for w in batch {
+                    let _ = w.answer.send(Err(error.clone()));
+                }
+                return;
+            }
+        }
+    }
+}
+
+enum Batch {
+    /// Committed: each purchase's answer, in the batch's order.
+    Done(Vec<Result<Purchase, AppError>>),
+    /// Nothing written: the buyer of the purchase at this index cannot pay for it.
+    Unpaid(usize, AppError),
+}
+
+/// What became of a purchase while its batch is decided.
+enum Outcome {
+    Answer(Result<Purchase, AppError>),
+    /// It buys: the batch's `n`th sale.
+    Sale(usize),
+    /// Its key bought something else in this batch (the `n`th sale).
+    KeyUsed(usize),
+}
+
+/// A purchase the batch accepted, before it has its order number.
+struct Deal {
+    listing_id: Uuid,
+    hold_id: Uuid,
+    seller: Uuid,
+    price_per_t: Decimal,
+    settlement: Settlement,
+}
+
+/// Decides a batch in arrival order under the listings' locks — a retried key answers its
+/// order, a listing refuses what it cannot sell, a buyer what their wallet cannot pay — then
+/// settles every purchase accepted in one ledger post, writes their listings, orders and the
+/// sellers' notifications, and commits.
+async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop> {
+    let currency = &state.config.payments.currency;
+    let mut tx = state.pool.begin().await?;
+    // The batch's statements take arrays: a plan made for one batch's sizes serves every
+    // other (planning each one anew costs more than running it).
+    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+        .execute(&mut *tx)
+        .await?;
+    let asks: Vec<(Uuid, &str)> = batch
+        .iter()
+        .map(|w| (w.wanted.buyer, w.wanted.key.as_str()))
+        .collect();
+    let (fees, now, known) = known(&mut tx, &asks).await?;
+    let numbers: Vec<&str> = batch.iter().map(|w| w.wanted.listing.as_str()).collect();
+    let mut listings: HashMap<String, Listing> = sqlx::query_as::<_, Listing>(&format!(
+        "{LISTING} WHERE number = ANY($1) ORDER BY id FOR UPDATE"
+    ))
+    .bind(&numbers)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|l| (l.number.clone(), l))
+    .collect();
+
+    let mut available: HashMap<Uuid, Decimal> = HashMap::new();
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(batch.len());
+    let mut deals: Vec<(usize, Deal)> = Vec::new();
+    for (i, (w, k)) in batch.iter().zip(known).enumerate() {
+        let p = &w.wanted;
+        if let Some(earlier) = k.earlier {
+            outcomes.push(Outcome::Answer(
+                match replayed(&mut tx, earlier, &p.listing, p.kg).await {
+                    Ok(purchase) => Ok(purchase),
+                    Err(Stop::Fail(e)) => Err(e),
+                    Err(stop) => return Err(stop),
+                },
+            ));
+            continue;
+        }
+        // The same key twice in one batch: once the first buys, the second is its retry.
+        let twin = batch[..i]
+            .iter()
+            .zip(&outcomes)
+            .find_map(|(o, outcome)| match outcome {
+                Outcome::Sale(n) if o.wanted.buyer == p.buyer && o.wanted.key == p.key => {
+                    Some((*n, o.wanted.listing == p.listing && o.wanted.kg == p.kg))
+                }
+                _ => None,
+            });
+        if let Some((n, same)) = twin {
+            outcomes.push(if same {
+                Outcome::Sale(n)
+            } else {
+                Outcome::KeyUsed(n)
+            });
+            continue;
+        }
+        let Some(l) = listings.get_mut(&p.listing) else {
+            outcomes.push(Outcome::Answer(Err(AppError::not_found("The listing"))));
+            continue;
+        };
+        if let Some(refused) = why_not(l, p.buyer, p.kg, now) {
+            outcomes.push(Outcome::Answer(Err(refused)));
+            continue;
+        }
+        let settlement = Settlement::new(l.price_per_t, p.kg, fees);
+        let money = available.entry(p.buyer).or_insert(k.available);
+        if *money < settlement.buyer_pays {
+            outcomes.push(Outcome::Answer(Err(unpaid(
+                settlement.buyer_pays,
+                currency,
+            ))));
+            continue;
+        }
+        *money -= settlement.buyer_pays;
+        l.left_kg -= p.kg;
+        outcomes.push(Outcome::Sale(deals.len()));
+        deals.push((
+            i,
+            Deal {
+                listing_id: l.id,
+                hold_id: l.hold_id,
+                seller: l.seller_id,
+                price_per_t: l.price_per_t,
+                settlement,
+            },
+        ));
+    }
+    if deals.is_empty() {
+        tx.rollback().await?;
+        return Ok(Batch::Done(answers(outcomes, &[])));
+    }
+
+    let numbers: Vec<String> = sqlx::query_scalar(
+        "SELECT 'ORD-' || lpad(nextval('order_number_seq')::text, 6, '0') FROM generate_series(1, $1)",
+    )
+    .bind(deals.len() as i32)
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<Uuid> = deals.iter().map(|_| Uuid::new_v4()).collect();
+    let sales: Vec<Sale<'_>> = deals
+        .iter()
+        .zip(&numbers)
+        .zip(&ids)
+        .map(|(((i, d), number), id)| {
+            let p = &batch[*i].wanted;
+            Sale {
+                order_id: *id,
+                number,
+                hold_id: d.hold_id,
+                buyer: p.buyer,
+                seller: d.seller,
+                kg: p.kg,
+                settlement: &d.settlement,
+                retire: p.retire.as_ref().map(|(b, r)| (b.as_str(), r.as_str())),
+            }
+        })
+        .collect();
+    // What needs no account comes first: the accounts' rows the ledger locks (a seller's
+    // wallet, shared by all their sales) are then held for as few statements as possible.
+    // Each listing's quantity sold goes up by what the batch bought from it; a listing with
+    // nothing left and nothing waiting for a payment is sold.
+    let mut sold: HashMap<Uuid, i64> = HashMap::new();
+    for (s, (_, d)) in sales.iter().zip(&deals) {
+        *sold.entry(d.listing_id).or_default() += s.kg;
+    }
+    sqlx::query(
+        "UPDATE listings l SET sold_kg = l.sold_kg + n.kg, updated_at = now(),
+                status = CASE WHEN l.sold_kg + l.pending_kg + n.kg = l.quantity_kg AND l.pending_kg = 0
+                              THEN 'sold' ELSE l.status END,
+                closed_at = CASE WHEN l.sold_kg + l.pending_kg + n.kg = l.quantity_kg AND l.pending_kg = 0
+                                 THEN now() END
+         FROM UNNEST($1::uuid[], $2::bigint[]) AS n(id, kg) WHERE l.id = n.id",
+    )
+    .bind(sold.keys().copied().collect::<Vec<_>>())
+    .bind(sold.values().copied().collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    let notes: Vec<[String; 3]> = sales
+        .iter()
+        .zip(&deals)
+        .map(|(s, (i, _))| {
+            sale_note(
+                s.number,
+                &batch[*i].wanted.listing,
+                s.kg,
+                s.settlement,
+                currency,
+            )
+        })
+        .collect();
+    notify::send_all(
+        &mut tx,
+        &sales
+            .iter()
+            .zip(&notes)
+            .map(|(s, [title, body, link])| notify::Note {
+                user: s.seller,
+                kind: Kind::ListingSold,
+                title,
+                body,
+                link,
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await?;
+    let settled = match settle_all(&mut tx, &sales).await {
+        Ok(settled) => settled,
+        Err((n, Stop::Unpaid)) => {
+            tx.rollback().await?;
+            let (i, d) = &deals[n];
+            return Ok(Batch::Unpaid(*i, unpaid(d.settlement.buyer_pays, currency)));
+        }
+        Err((_, stop)) => return Err(stop),
+    };
+
+    let orders: Vec<NewOrder<'_>> = sales
+        .iter()
+        .zip(&deals)
+        .zip(&settled)
+        .map(|((s, (i, d)), settled)| NewOrder {
+            id: s.order_id,
+            number: s.number,
+            listing_id: d.listing_id,
+            buyer: s.buyer,
+            seller: s.seller,
+            kg: s.kg,
+            price_per_t: d.price_per_t,
+            settlement: s.settlement,
+            key: &batch[*i].wanted.key,
+            retire: s.retire,
+            status: "completed",
+            payment_id: None,
+            money_hold_id: None,
+            settled: Some(settled),
+        })
+        .collect();
+    insert_orders(&mut tx, &orders).await?;
+    tx.commit().await?;
+    Ok(Batch::Done(answers(outcomes, &numbers)))
+}
+
+/// Each purchase's answer once the batch's orders have their numbers.
+fn answers(outcomes: Vec<Outcome>, numbers: &[String]) -> Vec<Result<Purchase, AppError>> {
+    outcomes
+        .into_iter()
+        .map(|o| match o {
+            Outcome::Answer(a) => a,
+            Outcome::Sale(n) => Ok(Purchase {
+                order: numbers[n].clone(),
+                next: format!("/orders/{}", numbers[n]),
+            }),
+            Outcome::KeyUsed(n) => Err(key_used(&numbers[n])),
+        })
+        .collect()
+}
+
+fn key_used(order: &str) -> AppError {
+    AppError::conflict(format!(
+        "This purchase key was already used for order {order}. Reload the page to buy again."
+    ))
+}
+
 #[derive(sqlx::FromRow)]
 struct Taken {
     id: Uuid,
@@ -128,13 +540,15 @@ struct Taken {
     number: String,
 }
 
-async fn attempt(
+/// A checkout: the quantity is reserved (pending) and, if the wallet does not cover it all,
+/// the buyer's own money held while the gateway collects the rest; if it does, the purchase is
+/// paid from the wallet at once.
+async fn checkout(
     state: &AppState,
     buyer: Uuid,
     listing: &str,
     kg: i64,
     key: &str,
-    checkout: bool,
     retire: Option<(&str, &str)>,
 ) -> Result<Purchase, Stop> {
     let mut tx = state.pool.begin().await?;
@@ -144,18 +558,14 @@ async fn attempt(
     };
     // The quantity leaves the listing in one conditional statement: it never goes below zero,
     // and concurrent buyers queue on the row.
-    let column = if checkout { "pending_kg" } else { "sold_kg" };
-    let taken: Option<Taken> = sqlx::query_as(&format!(
-        "UPDATE listings SET {column} = {column} + $2, updated_at = now(),
-                status = CASE WHEN sold_kg + pending_kg + $2 = quantity_kg AND {complete} THEN 'sold' ELSE status END,
-                closed_at = CASE WHEN sold_kg + pending_kg + $2 = quantity_kg AND {complete} THEN now() END
+    let taken: Option<Taken> = sqlx::query_as(
+        "UPDATE listings SET pending_kg = pending_kg + $2, updated_at = now()
          WHERE number = $1 AND status = 'active' AND kind = 'fixed' AND seller_id <> $3
            AND (expires_at IS NULL OR expires_at > now())
            AND quantity_kg - sold_kg - pending_kg >= $2
            AND ($2 >= min_lot_kg OR $2 = quantity_kg - sold_kg - pending_kg)
          RETURNING id, seller_id, price_per_t, hold_id, 'ORD-' || lpad(nextval('order_number_seq')::text, 6, '0') AS number",
-        complete = if checkout { "false" } else { "pending_kg = 0" },
-    ))
+    )
     .bind(listing)
     .bind(kg)
     .bind(buyer)
@@ -168,77 +578,70 @@ async fn attempt(
     let order_id = Uuid::new_v4();
     let number = taken.number;
 
-    if checkout {
-        let available =
-            ledger::balance(&mut tx, buyer, Asset::Money, AccountKind::Available).await?;
-        // A wallet that covers it all needs no gateway: fall through to paying from it.
-        if available < settlement.buyer_pays {
-            let own = available.max(Decimal::ZERO);
-            let hold = if own > Decimal::ZERO {
-                Some(
-                    ledger::hold(
-                        &mut tx,
-                        buyer,
-                        Asset::Money,
-                        own,
-                        &format!("checkout {number}"),
-                        Some(buyer),
-                    )
-                    .await?,
-                )
-            } else {
-                None
-            };
-            let payment = payments::create(
-                &mut tx,
-                &state.config.payments,
-                buyer,
-                "checkout",
-                settlement.buyer_pays - own,
-            )
-            .await?;
-            insert_order(
-                &mut tx,
-                NewOrder {
-                    id: order_id,
-                    number: &number,
-                    listing_id: taken.id,
+    let available = ledger::balance(&mut tx, buyer, Asset::Money, AccountKind::Available).await?;
+    // A wallet that covers it all needs no gateway: fall through to paying from it.
+    if available < settlement.buyer_pays {
+        let own = available.max(Decimal::ZERO);
+        let hold = if own > Decimal::ZERO {
+            Some(
+                ledger::hold(
+                    &mut tx,
                     buyer,
-                    seller: taken.seller_id,
-                    kg,
-                    price_per_t: taken.price_per_t,
-                    settlement: &settlement,
-                    key,
-                    retire,
-                    status: "pending",
-                    payment_id: Some(payment.id),
-                    money_hold_id: hold,
-                    settled: None,
-                },
+                    Asset::Money,
+                    own,
+                    &format!("checkout {number}"),
+                    Some(buyer),
+                )
+                .await?,
             )
-            .await?;
-            tx.commit().await?;
-            return Ok(Purchase {
-                order: number,
-                next: payment.redirect,
-            });
-        }
-        // Paying from the wallet after all: the quantity counts as sold, not pending.
-        sqlx::query(
-            "UPDATE listings SET pending_kg = pending_kg - $2, sold_kg = sold_kg + $2,
-                    status = CASE WHEN sold_kg + $2 = quantity_kg AND pending_kg - $2 = 0 THEN 'sold' ELSE status END,
-                    closed_at = CASE WHEN sold_kg + $2 = quantity_kg AND pending_kg - $2 = 0 THEN now() END
-             WHERE id = $1",
+        } else {
+            None
+        };
+        let payment = payments::create(
+            &mut tx,
+            &state.config.payments,
+            buyer,
+            "checkout",
+            settlement.buyer_pays - own,
         )
-        .bind(taken.id)
-        .bind(kg)
-        .execute(&mut *tx)
         .await?;
+        insert_order(
+            &mut tx,
+            NewOrder {
+                id: order_id,
+                number: &number,
+                listing_id: taken.id,
+                buyer,
+                seller: taken.seller_id,
+                kg,
+                price_per_t: taken.price_per_t,
+                settlement: &settlement,
+                key,
+                retire,
+                status: "pending",
+                payment_id: Some(payment.id),
+                money_hold_id: hold,
+                settled: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Purchase {
+            order: number,
+            next: payment.redirect,
+        });
     }
-
-    // The seller is told first (it all commits together or not at all): the accounts that
-    // `settle` locks — the seller's wallet, shared by every sale of theirs — are then held
-    // for as few statements as possible.
+    // Paying from the wallet after all: the quantity counts as sold, not pending.
+    sqlx::query(
+        "UPDATE listings SET pending_kg = pending_kg - $2, sold_kg = sold_kg + $2,
+                status = CASE WHEN sold_kg + $2 = quantity_kg AND pending_kg - $2 = 0 THEN 'sold' ELSE status END,
+                closed_at = CASE WHEN sold_kg + $2 = quantity_kg AND pending_kg - $2 = 0 THEN now() END
+         WHERE id = $1",
+    )
+    .bind(taken.id)
+    .bind(kg)
+    .execute(&mut *tx)
+    .await?;
     tell_seller(
         &mut tx,
         taken.seller_id,
@@ -264,14 +667,10 @@ async fn attempt(
     )
     .await
     .map_err(|e| match e {
-        Stop::Unpaid => {
-            Stop::Fail(AppError::InsufficientFunds {
-                message: format!(
-                    "This purchase costs {} and your wallet does not cover it. Top up your wallet or pay at checkout.",
-                    format_money(settlement.buyer_pays, &state.config.payments.currency)
-                ),
-            })
-        }
+        Stop::Unpaid => Stop::Fail(unpaid(
+            settlement.buyer_pays,
+            &state.config.payments.currency,
+        )),
         other => other,
     })?;
     insert_order(
@@ -301,6 +700,20 @@ async fn attempt(
     })
 }
 
+/// What the seller of a completed sale is told: title, body and link.
+fn sale_note(order: &str, listing: &str, kg: i64, s: &Settlement, currency: &str) -> [String; 3] {
+    [
+        format!("Sold {} from {listing}", tonnes(kg)),
+        format!(
+            "Order {order}: {} is in your wallet ({} for the credits, less the {} seller fee).",
+            format_money(s.seller_receives, currency),
+            format_money(s.amount, currency),
+            format_money(s.seller_fee, currency)
+        ),
+        format!("/orders/{order}"),
+    ]
+}
+
 /// The seller hears of a completed sale from a fixed-price listing.
 async fn tell_seller(
     conn: &mut PgConnection,
@@ -311,20 +724,8 @@ async fn tell_seller(
     s: &Settlement,
     currency: &str,
 ) -> Result<(), sqlx::Error> {
-    notify::send(
-        conn,
-        seller,
-        Kind::ListingSold,
-        &format!("Sold {} from {listing}", tonnes(kg)),
-        &format!(
-            "Order {order}: {} is in your wallet ({} for the credits, less the {} seller fee).",
-            format_money(s.seller_receives, currency),
-            format_money(s.amount, currency),
-            format_money(s.seller_fee, currency)
-        ),
-        &format!("/orders/{order}"),
-    )
-    .await
+    let [title, body, link] = sale_note(order, listing, kg, s, currency);
+    notify::send(conn, seller, Kind::ListingSold, &title, &body, &link).await
 }
 
 enum Replay {
@@ -343,49 +744,156 @@ async fn replay(
     listing: &str,
     kg: i64,
 ) -> Result<Replay, Stop> {
+    let (fees, _, mut known) = known(conn, &[(buyer, key)]).await?;
+    match known.pop().and_then(|k| k.earlier) {
+        Some(earlier) => Ok(Replay::Done(replayed(conn, earlier, listing, kg).await?)),
+        None => Ok(Replay::New(fees)),
+    }
+}
+
+/// The order a key made before.
+struct Earlier {
+    number: String,
+    listing: String,
+    quantity_kg: i64,
+    status: String,
+    payment_id: Option<Uuid>,
+}
+
+/// What a purchase needs to know before it is decided.
+struct Known {
+    /// The order its key made before.
+    earlier: Option<Earlier>,
+    /// Its buyer's available money.
+    available: Decimal,
+}
+
+/// The fees now, the database's time, and for each (buyer, key) what `Known` says. One round
+/// trip.
+async fn known(
+    conn: &mut PgConnection,
+    asks: &[(Uuid, &str)],
+) -> Result<(Fees, DateTime<Utc>, Vec<Known>), sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         buyer_fee_rate: Decimal,
         seller_fee_rate: Decimal,
+        now: DateTime<Utc>,
         number: Option<String>,
         listing_number: Option<String>,
         quantity_kg: Option<i64>,
         status: Option<String>,
         payment_id: Option<Uuid>,
+        available: Decimal,
     }
-    let row: Row = sqlx::query_as(
-        "SELECT s.buyer_fee_rate, s.seller_fee_rate, o.number, l.number AS listing_number,
-                o.quantity_kg, o.status, o.payment_id
-         FROM platform_settings s
-         LEFT JOIN orders o ON o.buyer_id = $1 AND o.idempotency_key = $2
-         LEFT JOIN listings l ON l.id = o.listing_id",
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT s.buyer_fee_rate, s.seller_fee_rate, statement_timestamp() AS now, o.number,
+                l.number AS listing_number, o.quantity_kg, o.status, o.payment_id,
+                coalesce(a.balance, 0) AS available
+         FROM UNNEST($1::uuid[], $2::text[]) WITH ORDINALITY AS w(buyer, key, n)
+         CROSS JOIN platform_settings s
+         LEFT JOIN orders o ON o.buyer_id = w.buyer AND o.idempotency_key = w.key
+         LEFT JOIN listings l ON l.id = o.listing_id
+         LEFT JOIN ledger_accounts a
+                ON a.owner_id = w.buyer AND a.asset = 'money' AND a.kind = 'available' AND a.scope IS NULL
+         ORDER BY w.n",
     )
-    .bind(buyer)
-    .bind(key)
-    .fetch_one(&mut *conn)
+    .bind(asks.iter().map(|a| a.0).collect::<Vec<_>>())
+    .bind(asks.iter().map(|a| a.1).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
     .await?;
-    let (Some(number), Some(listing_number), Some(quantity), Some(status)) =
-        (row.number, row.listing_number, row.quantity_kg, row.status)
-    else {
-        return Ok(Replay::New(Fees::new(
-            row.buyer_fee_rate,
-            row.seller_fee_rate,
-        )));
-    };
-    let payment = row.payment_id;
-    if listing_number != listing || quantity != kg {
-        return Err(Stop::Fail(AppError::conflict(format!(
-            "This purchase key was already used for order {number}. Reload the page to buy again."
-        ))));
+    let first = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    let (fees, now) = (
+        Fees::new(first.buyer_fee_rate, first.seller_fee_rate),
+        first.now,
+    );
+    let known = rows
+        .into_iter()
+        .map(|r| Known {
+            earlier: match (r.number, r.listing_number, r.quantity_kg, r.status) {
+                (Some(number), Some(listing), Some(quantity_kg), Some(status)) => Some(Earlier {
+                    number,
+                    listing,
+                    quantity_kg,
+                    status,
+                    payment_id: r.payment_id,
+                }),
+                _ => None,
+            },
+            available: r.available,
+        })
+        .collect();
+    Ok((fees, now, known))
+}
+
+/// A retry's answer: the order its key made (the same key for another purchase is refused).
+async fn replayed(
+    conn: &mut PgConnection,
+    earlier: Earlier,
+    listing: &str,
+    kg: i64,
+) -> Result<Purchase, Stop> {
+    if earlier.listing != listing || earlier.quantity_kg != kg {
+        return Err(Stop::Fail(key_used(&earlier.number)));
     }
-    let next = match (status.as_str(), payment) {
+    let next = match (earlier.status.as_str(), earlier.payment_id) {
         ("pending", Some(payment)) => payments::redirect_of(conn, payment).await?,
-        _ => format!("/orders/{number}"),
+        _ => format!("/orders/{}", earlier.number),
     };
-    Ok(Replay::Done(Purchase {
-        order: number,
+    Ok(Purchase {
+        order: earlier.number,
         next,
-    }))
+    })
+}
+
+/// A listing as a purchase finds it.
+#[derive(sqlx::FromRow)]
+struct Listing {
+    id: Uuid,
+    number: String,
+    seller_id: Uuid,
+    kind: String,
+    status: String,
+    left_kg: i64,
+    min_lot_kg: i64,
+    expires_at: Option<DateTime<Utc>>,
+    price_per_t: Decimal,
+    hold_id: Uuid,
+}
+
+const LISTING: &str =
+    "SELECT id, number, seller_id, kind, status, quantity_kg - sold_kg - pending_kg AS left_kg,
+                              min_lot_kg, expires_at, price_per_t, hold_id
+                       FROM listings";
+
+/// Why a listing cannot sell `kg` to this buyer now, or None if it can.
+fn why_not(l: &Listing, buyer: Uuid, kg: i64, now: DateTime<Utc>) -> Option<AppError> {
+    if l.seller_id == buyer {
+        return Some(AppError::conflict("This is your own listing."));
+    }
+    if l.kind != "fixed" {
+        return Some(AppError::conflict(
+            "This listing is an auction: place a bid instead.",
+        ));
+    }
+    if l.status == "sold" || (l.status == "active" && l.left_kg == 0) {
+        return Some(AppError::conflict(
+            "Sold out: every credit of this listing is sold or being paid for.",
+        ));
+    }
+    if l.status != "active" || l.expires_at.is_some_and(|e| e <= now) {
+        return Some(AppError::conflict(format!(
+            "This listing is {} and no longer for sale.",
+            if l.status == "active" {
+                "expired"
+            } else {
+                l.status.as_str()
+            }
+        )));
+    }
+    check_quantity(kg, l.min_lot_kg, l.left_kg)
+        .err()
+        .map(|problem| AppError::invalid("quantity", problem.message()))
 }
 
 /// Says exactly why a listing could not sell `kg` to this buyer.
@@ -395,38 +903,17 @@ async fn refusal(
     buyer: Uuid,
     kg: i64,
 ) -> Result<AppError, sqlx::Error> {
-    let row: Option<(String, String, Uuid, i64, i64, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT status, kind, seller_id, quantity_kg - sold_kg - pending_kg, min_lot_kg, expires_at
-         FROM listings WHERE number = $1",
-    )
-    .bind(listing)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some((status, kind, seller, left, min_lot, expires_at)) = row else {
+    let row: Option<Listing> = sqlx::query_as(&format!("{LISTING} WHERE number = $1"))
+        .bind(listing)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(l) = row else {
         return Ok(AppError::not_found("The listing"));
     };
-    Ok(if seller == buyer {
-        AppError::conflict("This is your own listing.")
-    } else if kind != "fixed" {
-        AppError::conflict("This listing is an auction: place a bid instead.")
-    } else if status == "sold" || (status == "active" && left == 0) {
-        AppError::conflict("Sold out: every credit of this listing is sold or being paid for.")
-    } else if status != "active" || expires_at.is_some_and(|e| e <= Utc::now()) {
-        AppError::conflict(format!(
-            "This listing is {} and no longer for sale.",
-            if status == "active" {
-                "expired"
-            } else {
-                status.as_str()
-            }
-        ))
-    } else {
-        match check_quantity(kg, min_lot, left) {
-            Err(problem) => AppError::invalid("quantity", problem.message()),
-            // It changed under us; the buyer can simply try again.
-            Ok(()) => AppError::conflict("The listing changed a moment ago. Please try again."),
-        }
-    })
+    // Nothing in the way: it changed under us, and the buyer can simply try again.
+    Ok(why_not(&l, buyer, kg, Utc::now()).unwrap_or_else(|| {
+        AppError::conflict("The listing changed a moment ago. Please try again.")
+    }))
 }
 
 struct Sale<'a> {
@@ -446,83 +933,114 @@ struct Settled {
     retirement: Option<Uuid>,
 }
 
-/// Money against credits in one balanced transfer: the buyer's money to the seller and the fee
-/// accounts, the listing's credits (with their serials) to the buyer's available or retired
-/// account; then the retirement (if asked) and the invoice number. A buyer who cannot pay gets
-/// `Stop::Unpaid` (the caller words it).
+/// Money against credits in one balanced transfer (see `settle_all`).
 async fn settle(conn: &mut PgConnection, sale: Sale<'_>) -> Result<Settled, Stop> {
-    let s = sale.settlement;
-    let credit_kind = if sale.retire.is_some() {
-        AccountKind::Retired
-    } else {
-        AccountKind::Available
-    };
-    let (ids, fees) = ledger::user_accounts_and_fees(
-        conn,
-        &[
-            (sale.buyer, Asset::Money, AccountKind::Available),
-            (sale.seller, Asset::Money, AccountKind::Available),
-            (sale.buyer, Asset::Credit, credit_kind),
-        ],
-        sale.order_id.as_u128() as u64,
-    )
-    .await?;
-    let (buyer_money, seller_money, credits_to) = (ids[0], ids[1], ids[2]);
-    let mut legs = vec![Leg::new(credits_to, Decimal::from(sale.kg))];
-    for (account, amount) in [
-        (buyer_money, -s.buyer_pays),
-        (seller_money, s.seller_receives),
-        (fees, s.fees()),
-    ] {
-        if !amount.is_zero() {
-            legs.push(Leg::new(account, amount));
+    let mut settled = settle_all(conn, &[sale]).await.map_err(|(_, stop)| stop)?;
+    Ok(settled.remove(0))
+}
+
+/// Money against credits, each sale in one balanced transfer, all in one ledger post: the
+/// buyer's money to the seller and a fee account, the listing's credits (with their serials)
+/// to the buyer's available or retired account; then the retirements (if asked). A buyer who
+/// cannot pay stops it at their sale with `Stop::Unpaid` (the caller words it, and must not
+/// commit).
+async fn settle_all(
+    conn: &mut PgConnection,
+    sales: &[Sale<'_>],
+) -> Result<Vec<Settled>, (usize, Stop)> {
+    let all = |stop: Stop| (0, stop);
+    let wanted: Vec<(Uuid, Asset, AccountKind)> = sales
+        .iter()
+        .flat_map(|s| {
+            let credit_kind = if s.retire.is_some() {
+                AccountKind::Retired
+            } else {
+                AccountKind::Available
+            };
+            [
+                (s.buyer, Asset::Money, AccountKind::Available),
+                (s.seller, Asset::Money, AccountKind::Available),
+                (s.buyer, Asset::Credit, credit_kind),
+            ]
+        })
+        .collect();
+    let (ids, fees) =
+        ledger::user_accounts_and_fees(conn, &wanted, sales[0].order_id.as_u128() as u64)
+            .await
+            .map_err(|e| all(e.into()))?;
+    let mut retirements: Vec<Option<(Uuid, String)>> = Vec::with_capacity(sales.len());
+    for s in sales {
+        retirements.push(match s.retire {
+            Some(_) => Some((
+                Uuid::new_v4(),
+                wallet::certificate_number(conn)
+                    .await
+                    .map_err(|e| all(e.into()))?,
+            )),
+            None => None,
+        });
+    }
+    let posts = sales
+        .iter()
+        .zip(ids.chunks(3))
+        .zip(&retirements)
+        .map(|((s, accounts), retirement)| {
+            let st = s.settlement;
+            let mut to = vec![Leg::new(accounts[2], Decimal::from(s.kg))];
+            for (account, amount) in [
+                (accounts[0], -st.buyer_pays),
+                (accounts[1], st.seller_receives),
+                (fees, st.fees()),
+            ] {
+                if !amount.is_zero() {
+                    to.push(Leg::new(account, amount));
+                }
+            }
+            HoldPost {
+                hold_id: s.hold_id,
+                amount: Decimal::from(s.kg),
+                to,
+                transfer: Transfer {
+                    kind: "sale",
+                    reference: Some(s.number.to_owned()),
+                    memo: format!("{} for {}", tonnes(s.kg), st.amount),
+                    actor: Some(s.buyer),
+                    retirement_id: retirement.as_ref().map(|r| r.0),
+                    ..Transfer::default()
+                },
+            }
+        })
+        .collect();
+    let transfers = ledger::post_all(conn, posts)
+        .await
+        .map_err(|(i, e)| match e {
+            LedgerError::Insufficient { account, .. } if account == ids[3 * i] => (i, Stop::Unpaid),
+            other => (i, other.into()),
+        })?;
+    let mut settled = Vec::with_capacity(sales.len());
+    for ((s, transfer_id), retirement) in sales.iter().zip(transfers).zip(retirements) {
+        if let (Some((id, number)), Some((beneficiary, reason))) = (&retirement, s.retire) {
+            wallet::record_retirement(
+                conn,
+                Retirement {
+                    id: *id,
+                    number,
+                    owner: s.buyer,
+                    beneficiary,
+                    reason,
+                    quantity_kg: s.kg,
+                    transfer_id,
+                },
+            )
+            .await
+            .map_err(|e| all(e.into()))?;
         }
+        settled.push(Settled {
+            transfer_id,
+            retirement: retirement.map(|r| r.0),
+        });
     }
-    let retirement = sale.retire.map(|_| Uuid::new_v4());
-    let certificate = match sale.retire {
-        Some(_) => Some(wallet::certificate_number(conn).await?),
-        None => None,
-    };
-    let transfer_id = ledger::post(
-        conn,
-        sale.hold_id,
-        Decimal::from(sale.kg),
-        legs,
-        Transfer {
-            kind: "sale",
-            reference: Some(sale.number.to_owned()),
-            memo: format!("{} for {}", tonnes(sale.kg), s.amount),
-            actor: Some(sale.buyer),
-            retirement_id: retirement,
-            ..Transfer::default()
-        },
-    )
-    .await
-    .map_err(|e| match e {
-        LedgerError::Insufficient { account, .. } if account == buyer_money => Stop::Unpaid,
-        other => other.into(),
-    })?;
-    if let (Some(id), Some(number), Some((beneficiary, reason))) =
-        (retirement, certificate.as_deref(), sale.retire)
-    {
-        wallet::record_retirement(
-            conn,
-            Retirement {
-                id,
-                number,
-                owner: sale.buyer,
-                beneficiary,
-                reason,
-                quantity_kg: sale.kg,
-                transfer_id,
-            },
-        )
-        .await?;
-    }
-    Ok(Settled {
-        transfer_id,
-        retirement,
-    })
+    Ok(settled)
 }
 
 struct NewOrder<'a> {
@@ -543,36 +1061,52 @@ struct NewOrder<'a> {
 }
 
 async fn insert_order(conn: &mut PgConnection, o: NewOrder<'_>) -> Result<(), sqlx::Error> {
-    let s = o.settlement;
+    insert_orders(conn, &[o]).await
+}
+
+/// Writes orders in one statement; a completed one gets the next invoice number.
+async fn insert_orders(
+    conn: &mut PgConnection,
+    orders: &[NewOrder<'_>],
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO orders (id, number, listing_id, buyer_id, seller_id, quantity_kg, price_per_t, amount,
                              buyer_fee, seller_fee, buyer_pays, seller_receives, status, idempotency_key,
                              retire_beneficiary, retire_reason, payment_id, money_hold_id, transfer_id,
                              invoice_number, retirement_id, completed_at, closed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-                 CASE WHEN $13 = 'completed' THEN 'INV-' || lpad(nextval('invoice_number_seq')::text, 6, '0') END,
-                 $20, CASE WHEN $13 = 'completed' THEN now() END, CASE WHEN $13 = 'completed' THEN now() END)",
+         SELECT o.id, o.number, o.listing_id, o.buyer_id, o.seller_id, o.quantity_kg, o.price_per_t, o.amount,
+                o.buyer_fee, o.seller_fee, o.buyer_pays, o.seller_receives, o.status, o.idempotency_key,
+                o.retire_beneficiary, o.retire_reason, o.payment_id, o.money_hold_id, o.transfer_id,
+                CASE WHEN o.status = 'completed' THEN 'INV-' || lpad(nextval('invoice_number_seq')::text, 6, '0') END,
+                o.retirement_id,
+                CASE WHEN o.status = 'completed' THEN now() END, CASE WHEN o.status = 'completed' THEN now() END
+         FROM UNNEST($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::bigint[], $7::numeric[],
+                     $8::numeric[], $9::numeric[], $10::numeric[], $11::numeric[], $12::numeric[], $13::text[],
+                     $14::text[], $15::text[], $16::text[], $17::uuid[], $18::uuid[], $19::bigint[], $20::uuid[])
+              AS o(id, number, listing_id, buyer_id, seller_id, quantity_kg, price_per_t, amount, buyer_fee,
+                   seller_fee, buyer_pays, seller_receives, status, idempotency_key, retire_beneficiary,
+                   retire_reason, payment_id, money_hold_id, transfer_id, retirement_id)",
     )
-    .bind(o.id)
-    .bind(o.number)
-    .bind(o.listing_id)
-    .bind(o.buyer)
-    .bind(o.seller)
-    .bind(o.kg)
-    .bind(o.price_per_t)
-    .bind(s.amount)
-    .bind(s.buyer_fee)
-    .bind(s.seller_fee)
-    .bind(s.buyer_pays)
-    .bind(s.seller_receives)
-    .bind(o.status)
-    .bind(o.key)
-    .bind(o.retire.map(|r| r.0))
-    .bind(o.retire.map(|r| r.1))
-    .bind(o.payment_id)
-    .bind(o.money_hold_id)
-    .bind(o.settled.map(|s| s.transfer_id))
-    .bind(o.settled.and_then(|s| s.retirement))
+    .bind(orders.iter().map(|o| o.id).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.number).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.listing_id).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.buyer).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.seller).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.kg).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.price_per_t).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.settlement.amount).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.settlement.buyer_fee).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.settlement.seller_fee).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.settlement.buyer_pays).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.settlement.seller_receives).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.status).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.key).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.retire.map(|r| r.0)).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.retire.map(|r| r.1)).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.payment_id).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.money_hold_id).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.settled.map(|s| s.transfer_id)).collect::<Vec<_>>())
+    .bind(orders.iter().map(|o| o.settled.and_then(|s| s.retirement)).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())
