@@ -1,7 +1,7 @@
 //! Telling a person about an event (SPEC §8). `send` runs inside the transaction that causes
 //! the event: the in-app notification, the e-mail (unless they turned it off) and the live
-//! bell update all happen on commit, or not at all. The SQL function `notify` does the work, so
-//! a statement can also call it itself (a bid does).
+//! bell update all happen on commit, or not at all. The SQL functions `notify` and `notify_all`
+//! do the work, so a statement can also call them itself (a bid does).
 
 use crate::domain::notification::Kind;
 use sqlx::PgConnection;
@@ -37,12 +37,10 @@ pub struct Note<'a> {
     pub link: &'a str,
 }
 
-/// Sends several notifications in one statement, in order.
+/// Sends several notifications in one statement (the SQL function `notify_all`); no two of
+/// them may share user, kind and link.
 pub async fn send_all(conn: &mut PgConnection, notes: &[Note<'_>]) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT notify(n.user_id, n.kind, n.title, n.body, n.link)
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) AS n(user_id, kind, title, body, link)",
-    )
+    sqlx::query("SELECT notify_all($1, $2, $3, $4, $5)")
     .bind(notes.iter().map(|n| n.user).collect::<Vec<_>>())
     .bind(notes.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
     .bind(notes.iter().map(|n| n.title).collect::<Vec<_>>())

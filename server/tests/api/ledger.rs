@@ -582,23 +582,21 @@ async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(constraint(e), "ledger_accounts_user_not_negative");
-    // A transfer that does not balance fails at commit.
+    // A transfer that does not balance is refused by the statement that writes it.
     let mut tx = pool.begin().await.unwrap();
     let t: i64 =
         sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-    sqlx::query("INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after) VALUES ($1, $2, 'money', 10, 510)")
+    let unbalanced = sqlx::query("INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after) VALUES ($1, $2, 'money', 10, 510)")
         .bind(t)
         .bind(account)
         .execute(&mut *tx)
         .await
-        .unwrap();
-    assert_eq!(
-        constraint(tx.commit().await.unwrap_err()),
-        "ledger_transfer_balanced"
-    );
+        .unwrap_err();
+    assert_eq!(constraint(unbalanced), "ledger_transfer_balanced");
+    tx.rollback().await.unwrap();
     // A closed hold cannot reopen.
     let hold = ledger::hold(&mut conn, a, Asset::Money, money(100), "test", None)
         .await
