@@ -41,13 +41,13 @@ pub struct Note<'a> {
 /// them may share user, kind and link.
 pub async fn send_all(conn: &mut PgConnection, notes: &[Note<'_>]) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT notify_all($1, $2, $3, $4, $5)")
-    .bind(notes.iter().map(|n| n.user).collect::<Vec<_>>())
-    .bind(notes.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
-    .bind(notes.iter().map(|n| n.title).collect::<Vec<_>>())
-    .bind(notes.iter().map(|n| n.body).collect::<Vec<_>>())
-    .bind(notes.iter().map(|n| n.link).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
+        .bind(notes.iter().map(|n| n.user).collect::<Vec<_>>())
+        .bind(notes.iter().map(|n| n.kind.as_str()).collect::<Vec<_>>())
+        .bind(notes.iter().map(|n| n.title).collect::<Vec<_>>())
+        .bind(notes.iter().map(|n| n.body).collect::<Vec<_>>())
+        .bind(notes.iter().map(|n| n.link).collect::<Vec<_>>())
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

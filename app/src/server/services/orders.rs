@@ -577,6 +577,23 @@ async fn checkout(
     let settlement = Settlement::new(taken.price_per_t, kg, fees);
     let order_id = Uuid::new_v4();
     let number = taken.number;
+    // The order, completed from the wallet (see below for one waiting for its payment).
+    let order = |settled| NewOrder {
+        id: order_id,
+        number: &number,
+        listing_id: taken.id,
+        buyer,
+        seller: taken.seller_id,
+        kg,
+        price_per_t: taken.price_per_t,
+        settlement: &settlement,
+        key,
+        retire,
+        status: "completed",
+        payment_id: None,
+        money_hold_id: None,
+        settled,
+    };
 
     let available = ledger::balance(&mut tx, buyer, Asset::Money, AccountKind::Available).await?;
     // A wallet that covers it all needs no gateway: fall through to paying from it.
@@ -605,26 +622,13 @@ async fn checkout(
             settlement.buyer_pays - own,
         )
         .await?;
-        insert_order(
-            &mut tx,
-            NewOrder {
-                id: order_id,
-                number: &number,
-                listing_id: taken.id,
-                buyer,
-                seller: taken.seller_id,
-                kg,
-                price_per_t: taken.price_per_t,
-                settlement: &settlement,
-                key,
-                retire,
-                status: "pending",
-                payment_id: Some(payment.id),
-                money_hold_id: hold,
-                settled: None,
-            },
-        )
-        .await?;
+        let pending = NewOrder {
+            status: "pending",
+            payment_id: Some(payment.id),
+            money_hold_id: hold,
+            ..order(None)
+        };
+        insert_order(&mut tx, pending).await?;
         tx.commit().await?;
         return Ok(Purchase {
             order: number,
@@ -673,26 +677,7 @@ async fn checkout(
         )),
         other => other,
     })?;
-    insert_order(
-        &mut tx,
-        NewOrder {
-            id: order_id,
-            number: &number,
-            listing_id: taken.id,
-            buyer,
-            seller: taken.seller_id,
-            kg,
-            price_per_t: taken.price_per_t,
-            settlement: &settlement,
-            key,
-            retire,
-            status: "completed",
-            payment_id: None,
-            money_hold_id: None,
-            settled: Some(&settled),
-        },
-    )
-    .await?;
+    insert_order(&mut tx, order(Some(&settled))).await?;
     tx.commit().await?;
     Ok(Purchase {
         next: format!("/orders/{number}"),
