@@ -98,9 +98,12 @@ fn OrderDetail() -> impl IntoView {
     let order = Resource::new(
         move || {
             (
-                params.read().get("number").unwrap_or_default(),
                 // The page may be gone by the time a streamed response finishes (a form posted
                 // without JavaScript): nothing to follow then.
+                params
+                    .try_with(|p| p.get("number"))
+                    .flatten()
+                    .unwrap_or_default(),
                 dispute.version().try_get().unwrap_or_default(),
                 feed.stamp(),
             )
