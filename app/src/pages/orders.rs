@@ -95,6 +95,7 @@ fn OrderDetail() -> impl IntoView {
     let dispute = ServerAction::<OpenDispute>::new();
     // A decision on a dispute (or a payment) arrives as a notification: the page follows.
     let feed = InboxFeed::get();
+    let disputed = dispute.version();
     let order = Resource::new(
         move || {
             (
@@ -104,7 +105,7 @@ fn OrderDetail() -> impl IntoView {
                     .try_with(|p| p.get("number"))
                     .flatten()
                     .unwrap_or_default(),
-                dispute.version().try_get().unwrap_or_default(),
+                disputed.try_get().unwrap_or_default(),
                 feed.stamp(),
             )
         },

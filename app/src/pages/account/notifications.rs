@@ -33,6 +33,7 @@ fn Notifications() -> impl IntoView {
     let open = ServerAction::<OpenNotification>::new();
     let read_all = ServerAction::<ReadAllNotifications>::new();
     let feed = InboxFeed::get();
+    let all_read = read_all.version();
     let inbox = Resource::new(
         move || {
             (
@@ -42,7 +43,7 @@ fn Notifications() -> impl IntoView {
                 query
                     .try_with(|q| q.get("unread").is_some_and(|u| u == "yes"))
                     .unwrap_or_default(),
-                read_all.version().try_get().unwrap_or_default(),
+                all_read.try_get().unwrap_or_default(),
                 feed.stamp(),
             )
         },
