@@ -95,17 +95,13 @@ fn OrderDetail() -> impl IntoView {
     let dispute = ServerAction::<OpenDispute>::new();
     // A decision on a dispute (or a payment) arrives as a notification: the page follows.
     let feed = InboxFeed::get();
-    let disputed = dispute.version();
     let order = Resource::new(
         move || {
             (
+                params.read().get("number").unwrap_or_default(),
                 // The page may be gone by the time a streamed response finishes (a form posted
                 // without JavaScript): nothing to follow then.
-                params
-                    .try_with(|p| p.get("number"))
-                    .flatten()
-                    .unwrap_or_default(),
-                disputed.try_get().unwrap_or_default(),
+                dispute.version().try_get().unwrap_or_default(),
                 feed.stamp(),
             )
         },

@@ -29,21 +29,17 @@ pub fn NotificationsPage() -> impl IntoView {
 #[component]
 fn Notifications() -> impl IntoView {
     let query = use_query_map();
+    let page = move || query.read().get("page");
     let only_unread = move || query.read().get("unread").is_some_and(|u| u == "yes");
     let open = ServerAction::<OpenNotification>::new();
     let read_all = ServerAction::<ReadAllNotifications>::new();
     let feed = InboxFeed::get();
-    let all_read = read_all.version();
     let inbox = Resource::new(
         move || {
             (
-                // The page may be gone by the time a streamed response finishes (a form posted
-                // without JavaScript): nothing to follow then.
-                query.try_with(|q| q.get("page")).flatten(),
-                query
-                    .try_with(|q| q.get("unread").is_some_and(|u| u == "yes"))
-                    .unwrap_or_default(),
-                all_read.try_get().unwrap_or_default(),
+                page(),
+                only_unread(),
+                read_all.version().get(),
                 feed.stamp(),
             )
         },
