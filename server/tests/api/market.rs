@@ -1025,8 +1025,19 @@ async fn market_page(app: &TestApp, path: &str) -> (Option<String>, String, Stri
 async fn anonymous_market_pages_are_kept_until_a_listing_changes_on_any_instance(pool: PgPool) {
     let one = TestApp::spawn_live(pool.clone()).await;
     let two = TestApp::spawn_live(pool.clone()).await;
+    let before = two.state.live.market_generation();
     let (owner, _, listing) = seller_with_listing(&one, 2_000, "150000", "0.1").await;
     let path = "/market?sort=price";
+    // The second instance hears of the new listing before its first visit (on a busy machine
+    // the announcement may come after that visit began, and the page kept would be stale).
+    let heard = async {
+        while two.state.live.market_generation() <= before {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), heard)
+        .await
+        .expect("the second instance hears of the listing");
 
     // The first visit renders, the next ones are served from the page kept — each with a
     // nonce of its own, in the policy and on every script of the page.
