@@ -54,8 +54,17 @@ build-release:
 	cargo leptos build --release
 
 ## Rust tests against a throwaway PostgreSQL (fsync off); each test gets its own database.
+## On a failure the failed tests and their panics are repeated last (CI shows only the end).
 test-rust:
-	./target/debug/server pg-run --data-dir target/test-pg --no-fsync -- cargo leptos test
+	@set -o pipefail; \
+	./target/debug/server pg-run --data-dir target/test-pg --no-fsync -- cargo leptos test 2>&1 | tee target/test-rust.log; \
+	status=$$?; \
+	if [ $$status -ne 0 ]; then \
+		echo "== Rust tests failed (exit $$status); the failures: =="; \
+		grep -E -A4 "^---- |panicked at" target/test-rust.log | tail -60; \
+		grep -E "^test .* FAILED$$|^test result: FAILED" target/test-rust.log; \
+	fi; \
+	exit $$status
 
 ## Playwright against the freshly built server (it starts its own embedded PostgreSQL).
 ## Built again here: `cargo test` of the server package replaces target/debug/server with a
