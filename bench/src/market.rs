@@ -77,6 +77,17 @@ pub(crate) async fn seed(
 pub(crate) async fn settle() -> anyhow::Result<()> {
     println!("vacuum, analyze and checkpoint after seeding…");
     let url = std::env::var("DATABASE_URL")?;
+    if let Ok(experiment) = std::env::var("EVCX_BENCH_SQL") {
+        let mut args = vec![url.as_str(), "-q", "-v", "ON_ERROR_STOP=1"];
+        for statement in experiment.split(";;") {
+            args.extend(["-c", statement]);
+        }
+        let status = tokio::process::Command::new(harness::psql()?)
+            .args(&args)
+            .status()
+            .await?;
+        ensure!(status.success(), "EVCX_BENCH_SQL failed");
+    }
     let status = tokio::process::Command::new(harness::psql()?)
         .args([&url, "-q", "-c", "VACUUM (ANALYZE)", "-c", "CHECKPOINT"])
         .status()

@@ -758,7 +758,7 @@ async fn move_serials(
                 retirement_id = n.retirement_id
          FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::uuid[])
               AS n(id, lower, upper, account_id, retirement_id)
-         WHERE b.id = n.id",
+         WHERE b.id = n.id AND b.id = ANY($1)",
     )
     .bind(touched.iter().map(|b| b.id).collect::<Vec<_>>())
     .bind(touched.iter().map(|b| b.range.start).collect::<Vec<_>>())
@@ -1154,7 +1154,7 @@ pub async fn post_all(
                 status = CASE WHEN h.remaining = n.amount THEN 'posted' ELSE 'pending' END,
                 closed_at = CASE WHEN h.remaining = n.amount THEN now() END
          FROM UNNEST($1::uuid[], $2::numeric[]) AS n(id, amount)
-         WHERE h.id = n.id AND h.status = 'pending' AND h.remaining >= n.amount
+         WHERE h.id = n.id AND h.id = ANY($1) AND h.status = 'pending' AND h.remaining >= n.amount
          RETURNING h.id, h.held_id",
     )
     .bind(per_hold.keys().copied().collect::<Vec<_>>())

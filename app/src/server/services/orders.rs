@@ -312,10 +312,15 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
     let currency = &state.config.payments.currency;
     let mut tx = state.pool.begin().await?;
     // The batch's statements take arrays: a plan made for one batch's sizes serves every
-    // other (planning each one anew costs more than running it).
-    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-        .execute(&mut *tx)
-        .await?;
+    // other (planning each one anew costs more than running it). Every row they touch is
+    // found by key, so no plan may scan a table — not even one made while a table was small
+    // or empty (a generic plan is kept until the table is analysed again).
+    sqlx::query(
+        "SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
+                set_config('enable_seqscan', 'off', true)",
+    )
+    .execute(&mut *tx)
+    .await?;
     let asks: Vec<(Uuid, &str)> = batch
         .iter()
         .map(|w| (w.wanted.buyer, w.wanted.key.as_str()))
