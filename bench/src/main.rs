@@ -6,6 +6,11 @@
 //! afterwards); inside, it starts the release server on a free loopback port, loads data,
 //! drives a bounded load, stops the server and prints `BENCH <name> k=v …` lines. It exits
 //! non-zero when a correctness check fails.
+//!
+//! For profiling the marketplace benchmarks: `EVCX_PG_PROFILE=1` prints pg_stat_statements
+//! after the load; `EVCX_BENCH_SQL` runs SQL after seeding, in one psql session (statements
+//! apart by `;;`), e.g. `LOAD 'auto_explain';;ALTER SYSTEM SET …;;SELECT pg_reload_conf()`
+//! to have the plans of slow statements in the private server's log.
 
 mod auction;
 mod harness;
