@@ -310,22 +310,22 @@ struct Deal {
 /// sellers' notifications, and commits.
 async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop> {
     let currency = &state.config.payments.currency;
-    let mut tx = state.pool.begin().await?;
-    // The batch's statements take arrays: a plan made for one batch's sizes serves every
-    // other (planning each one anew costs more than running it). Every row they touch is
-    // found by key, so no plan may scan a table — not even one made while a table was small
-    // or empty (a generic plan is kept until the table is analysed again).
-    sqlx::query(
-        "SELECT set_config('plan_cache_mode', 'force_generic_plan', true),
-                set_config('enable_seqscan', 'off', true)",
-    )
-    .execute(&mut *tx)
-    .await?;
+    // `known` is planned for each batch: `orders` can grow fast from empty, and a generic plan
+    // made while it was small scans it whole until it is next analysed.
+    let mut tx = state
+        .pool
+        .begin_with("BEGIN; SET LOCAL plan_cache_mode = force_custom_plan")
+        .await?;
     let asks: Vec<(Uuid, &str)> = batch
         .iter()
         .map(|w| (w.wanted.buyer, w.wanted.key.as_str()))
         .collect();
     let (fees, now, known) = known(&mut tx, &asks).await?;
+    // The rest take arrays and find their rows by key: a plan made for one batch's sizes
+    // serves every other (planning each one anew costs more than running it).
+    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
+        .execute(&mut *tx)
+        .await?;
     let numbers: Vec<&str> = batch.iter().map(|w| w.wanted.listing.as_str()).collect();
     let mut listings: HashMap<String, Listing> = sqlx::query_as::<_, Listing>(&format!(
         "{LISTING} WHERE number = ANY($1) ORDER BY id FOR UPDATE"
