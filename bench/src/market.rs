@@ -250,6 +250,7 @@ where
     let printed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + limit;
     let started = Instant::now();
+    let cpu_before = machine_cpu_ms();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..workers {
         let (request, next, printed) = (request.clone(), next.clone(), printed.clone());
@@ -293,8 +294,15 @@ where
         load.errors += errors;
     }
     load.elapsed = started.elapsed().as_secs_f64();
+    let cpu = match (cpu_before, machine_cpu_ms()) {
+        (Some(before), Some(after)) if !load.h.is_empty() => format!(
+            "; the machine's CPU {:.2} ms per request",
+            (after - before) / load.h.len() as f64
+        ),
+        _ => String::new(),
+    };
     println!(
-        "  {} requests in {:.1} s ({:.0}/s); p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; {} ok, {} refused, {} errors",
+        "  {} requests in {:.1} s ({:.0}/s); p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; {} ok, {} refused, {} errors{cpu}",
         load.h.len(),
         load.elapsed,
         load.h.len() as f64 / load.elapsed,
@@ -306,6 +314,30 @@ where
         load.errors
     );
     Ok(load)
+}
+
+/// CPU time the whole machine has spent busy (every process: the server, PostgreSQL and this
+/// load client), in ms, from /proc/stat; None where there is none. Steadier than throughput
+/// for comparing two builds on a noisy machine.
+fn machine_cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal …: all but idle and iowait.
+    let busy: f64 = fields
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .take(6)
+        .map(|(_, v)| v)
+        .sum();
+    // Clock ticks, 100 per second on Linux.
+    Some(busy * 10.0)
 }
 
 /// `POST /api/market/buy` of 1 kg: the status and the body.
