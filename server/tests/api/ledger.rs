@@ -597,6 +597,37 @@ async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
         .unwrap_err();
     assert_eq!(constraint(unbalanced), "ledger_transfer_balanced");
     tx.rollback().await.unwrap();
+    // Retired credits never move, not even in a transfer that balances.
+    let mut tx = pool.begin().await.unwrap();
+    let credit_account = |kind: &'static str| {
+        sqlx::query_scalar::<_, i64>(
+            "WITH made AS (INSERT INTO ledger_accounts (owner_id, asset, kind) VALUES ($1, 'credit', $2)
+                           ON CONFLICT DO NOTHING RETURNING id)
+             SELECT id FROM made UNION ALL
+             SELECT id FROM ledger_accounts WHERE owner_id = $1 AND asset = 'credit' AND kind = $2 AND scope IS NULL",
+        )
+        .bind(a)
+        .bind(kind)
+    };
+    let retired: i64 = credit_account("retired").fetch_one(&mut *tx).await.unwrap();
+    let back: i64 = credit_account("available").fetch_one(&mut *tx).await.unwrap();
+    let t: i64 =
+        sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    let unretired = sqlx::query(
+        "INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
+         VALUES ($1, $2, 'credit', -1, 0), ($1, $3, 'credit', 1, 1)",
+    )
+    .bind(t)
+    .bind(retired)
+    .bind(back)
+    .execute(&mut *tx)
+    .await
+    .unwrap_err();
+    assert_eq!(constraint(unretired), "retired_is_final");
+    tx.rollback().await.unwrap();
     // A closed hold cannot reopen.
     let hold = ledger::hold(&mut conn, a, Asset::Money, money(100), "test", None)
         .await
