@@ -610,7 +610,10 @@ async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
         .bind(kind)
     };
     let retired: i64 = credit_account("retired").fetch_one(&mut *tx).await.unwrap();
-    let back: i64 = credit_account("available").fetch_one(&mut *tx).await.unwrap();
+    let back: i64 = credit_account("available")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     let t: i64 =
         sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
             .fetch_one(&mut *tx)
