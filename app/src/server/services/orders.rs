@@ -406,9 +406,27 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
         return Ok(Batch::Done(answers(outcomes, &[])));
     }
 
+    // What needs no account comes first: the accounts' rows the ledger locks (a seller's
+    // wallet, shared by all their sales) are then held for as few statements as possible.
+    // Each listing's quantity sold goes up by what the batch bought from it (a listing with
+    // nothing left and nothing waiting for a payment is sold), and the accepted purchases
+    // draw their order numbers, in one statement.
+    let mut sold: HashMap<Uuid, i64> = HashMap::new();
+    for (i, d) in &deals {
+        *sold.entry(d.listing_id).or_default() += batch[*i].wanted.kg;
+    }
     let numbers: Vec<String> = sqlx::query_scalar(
-        "SELECT 'ORD-' || lpad(nextval('order_number_seq')::text, 6, '0') FROM generate_series(1, $1)",
+        "WITH sold AS (
+             UPDATE listings l SET sold_kg = l.sold_kg + n.kg, updated_at = now(),
+                    status = CASE WHEN l.sold_kg + l.pending_kg + n.kg = l.quantity_kg AND l.pending_kg = 0
+                                  THEN 'sold' ELSE l.status END,
+                    closed_at = CASE WHEN l.sold_kg + l.pending_kg + n.kg = l.quantity_kg AND l.pending_kg = 0
+                                     THEN now() END
+             FROM UNNEST($1::uuid[], $2::bigint[]) AS n(id, kg) WHERE l.id = n.id AND l.id = ANY($1))
+         SELECT 'ORD-' || lpad(nextval('order_number_seq')::text, 6, '0') FROM generate_series(1, $3)",
     )
+    .bind(sold.keys().copied().collect::<Vec<_>>())
+    .bind(sold.values().copied().collect::<Vec<_>>())
     .bind(deals.len() as i32)
     .fetch_all(&mut *tx)
     .await?;
@@ -431,26 +449,6 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
             }
         })
         .collect();
-    // What needs no account comes first: the accounts' rows the ledger locks (a seller's
-    // wallet, shared by all their sales) are then held for as few statements as possible.
-    // Each listing's quantity sold goes up by what the batch bought from it; a listing with
-    // nothing left and nothing waiting for a payment is sold.
-    let mut sold: HashMap<Uuid, i64> = HashMap::new();
-    for (s, (_, d)) in sales.iter().zip(&deals) {
-        *sold.entry(d.listing_id).or_default() += s.kg;
-    }
-    sqlx::query(
-        "UPDATE listings l SET sold_kg = l.sold_kg + n.kg, updated_at = now(),
-                status = CASE WHEN l.sold_kg + l.pending_kg + n.kg = l.quantity_kg AND l.pending_kg = 0
-                              THEN 'sold' ELSE l.status END,
-                closed_at = CASE WHEN l.sold_kg + l.pending_kg + n.kg = l.quantity_kg AND l.pending_kg = 0
-                                 THEN now() END
-         FROM UNNEST($1::uuid[], $2::bigint[]) AS n(id, kg) WHERE l.id = n.id",
-    )
-    .bind(sold.keys().copied().collect::<Vec<_>>())
-    .bind(sold.values().copied().collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
     let notes: Vec<[String; 3]> = sales
         .iter()
         .zip(&deals)
