@@ -753,6 +753,7 @@ async fn move_serials(
         }
     }
     let touched: Vec<&Block> = blocks.iter().filter(|b| b.touched).collect();
+    // Reached by key (`b.id = ANY($1)`), as the holds in `post_all`.
     sqlx::query(
         "UPDATE serial_blocks b SET serials = int8range(n.lower, n.upper), account_id = n.account_id,
                 retirement_id = n.retirement_id
@@ -1149,6 +1150,8 @@ pub async fn post_all(
     for p in &posts {
         *per_hold.entry(p.hold_id).or_default() += p.amount;
     }
+    // `h.id = ANY($1)` beside the join lets the planner reach the holds by key; joined to the
+    // array alone, a generic plan hash-joined a scan of every hold.
     let held: BTreeMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
         "UPDATE ledger_holds h SET remaining = h.remaining - n.amount,
                 status = CASE WHEN h.remaining = n.amount THEN 'posted' ELSE 'pending' END,

@@ -410,7 +410,8 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
     // wallet, shared by all their sales) are then held for as few statements as possible.
     // Each listing's quantity sold goes up by what the batch bought from it (a listing with
     // nothing left and nothing waiting for a payment is sold), and the accepted purchases
-    // draw their order numbers, in one statement.
+    // draw their order numbers, in one statement (listings reached by key, as the ledger's
+    // holds in `post_all`).
     let mut sold: HashMap<Uuid, i64> = HashMap::new();
     for (i, d) in &deals {
         *sold.entry(d.listing_id).or_default() += batch[*i].wanted.kg;
