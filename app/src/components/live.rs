@@ -104,8 +104,14 @@ impl InboxFeed {
         use_context::<InboxFeed>().unwrap_or_else(|| InboxFeed(RwSignal::new(None)))
     }
 
-    /// Changes whenever a notification arrives or is read.
+    /// Changes whenever a notification arrives or is read — in the browser. On the server it
+    /// is constant: the bell fills the feed while the page is being rendered, and a page that
+    /// followed it there would fetch its data twice and re-run its sources after the response
+    /// has finished (and its route parameters are gone).
     pub fn stamp(&self) -> Option<(i64, Option<(uuid::Uuid, DateTime<Utc>, i32)>)> {
+        if !cfg!(feature = "hydrate") {
+            return None;
+        }
         self.0.with(|i| {
             i.as_ref().map(|i| {
                 (
