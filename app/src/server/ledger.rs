@@ -442,12 +442,24 @@ async fn lock_accounts(
     conn: &mut PgConnection,
     ids: &[i64],
 ) -> Result<BTreeMap<i64, AccountRow>, LedgerError> {
+    accounts(conn, ids, true).await
+}
+
+/// Accounts by id, locked in id order or as they are now (`locked` false: a first look that a
+/// later check under lock confirms).
+async fn accounts(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    locked: bool,
+) -> Result<BTreeMap<i64, AccountRow>, LedgerError> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let rows: Vec<AccountRow> = sqlx::query_as(
-        "SELECT id, owner_id, asset, kind, balance FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-    )
+    let rows: Vec<AccountRow> = sqlx::query_as(if locked {
+        "SELECT id, owner_id, asset, kind, balance FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE"
+    } else {
+        "SELECT id, owner_id, asset, kind, balance FROM ledger_accounts WHERE id = ANY($1)"
+    })
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
@@ -538,6 +550,81 @@ fn check(
         .collect())
 }
 
+/// Each transfer numbered (`n`, from 1) with its id drawn, in order: the first CTE of the
+/// statements that write transfers ($1–$6, as `transfer_columns` binds them).
+macro_rules! numbered_transfers {
+    () => {
+        "n AS MATERIALIZED (
+             SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'id')) AS id, x.*
+             FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[])
+                  WITH ORDINALITY AS x(kind, hold_id, idempotency_key, reference, memo, actor_id, n))"
+    };
+}
+
+/// The transfers of CTE `n` written (a taken idempotency key skips its transfer).
+macro_rules! insert_numbered_transfers {
+    () => {
+        "INSERT INTO ledger_transfers (id, kind, hold_id, idempotency_key, reference, memo, actor_id)
+         OVERRIDING SYSTEM VALUE
+         SELECT id, kind, hold_id, idempotency_key, reference, coalesce(memo, ''), actor_id FROM n ORDER BY n
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+    };
+}
+
+/// The entries of CTE `e` written, and their accounts' balances moved by them.
+macro_rules! insert_entries_and_balances {
+    () => {
+        "i AS (
+             INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
+             SELECT * FROM e ORDER BY transfer_id, account_id),
+         b AS (
+             UPDATE ledger_accounts a SET balance = a.balance + s.amount
+             FROM (SELECT account_id, sum(amount) AS amount FROM e GROUP BY account_id) s
+             WHERE a.id = s.account_id)"
+    };
+}
+
+/// A transfer's columns, for `numbered_transfers`.
+type TransferColumns<'t> = (
+    Vec<&'t str>,
+    Vec<Option<Uuid>>,
+    Vec<Option<&'t str>>,
+    Vec<Option<&'t str>>,
+    Vec<&'t str>,
+    Vec<Option<Uuid>>,
+);
+
+fn transfer_columns<'t>(transfers: impl Iterator<Item = &'t Transfer<'t>>) -> TransferColumns<'t> {
+    let mut c: TransferColumns<'t> = Default::default();
+    for t in transfers {
+        c.0.push(t.kind);
+        c.1.push(t.hold_id);
+        c.2.push(t.idempotency_key);
+        c.3.push(t.reference.as_deref());
+        c.4.push(t.memo.as_str());
+        c.5.push(t.actor);
+    }
+    c
+}
+
+/// Entries' columns: the `n`th transfer (from 1) or a transfer's id, account, asset, amount,
+/// balance after.
+type EntryColumns<'e> = (Vec<i64>, Vec<i64>, Vec<&'e str>, Vec<Decimal>, Vec<Decimal>);
+
+fn entry_columns<'e>(entries: impl Iterator<Item = (i64, &'e [Entry])>) -> EntryColumns<'e> {
+    let mut c: EntryColumns<'e> = Default::default();
+    for (of, entries) in entries {
+        for e in entries {
+            c.0.push(of);
+            c.1.push(e.account);
+            c.2.push(e.asset.as_str());
+            c.3.push(e.amount);
+            c.4.push(e.after);
+        }
+    }
+    c
+}
+
 /// Writes checked transfers, their entries and the accounts' new balances in one statement;
 /// answers each transfer's id, in order. A transfer whose idempotency key is taken is not
 /// written (None), nor are its entries or balances.
@@ -545,66 +632,93 @@ async fn write(
     conn: &mut PgConnection,
     transfers: &[(&Transfer<'_>, &[Entry])],
 ) -> Result<Vec<Option<i64>>, LedgerError> {
-    let (mut kinds, mut holds, mut keys, mut references, mut memos, mut actors) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    let (mut of, mut accounts, mut assets, mut amounts, mut afters) =
-        (vec![], vec![], vec![], vec![], vec![]);
-    for (n, (t, entries)) in transfers.iter().enumerate() {
-        kinds.push(t.kind);
-        holds.push(t.hold_id);
-        keys.push(t.idempotency_key);
-        references.push(t.reference.as_deref());
-        memos.push(t.memo.as_str());
-        actors.push(t.actor);
-        for e in entries.iter() {
-            of.push(n as i64 + 1);
-            accounts.push(e.account);
-            assets.push(e.asset.as_str());
-            amounts.push(e.amount);
-            afters.push(e.after);
-        }
-    }
-    let rows: Vec<(i64, bool)> = sqlx::query_as(
-        "WITH n AS MATERIALIZED (
-             SELECT nextval(pg_get_serial_sequence('ledger_transfers', 'id')) AS id, x.*
-             FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::uuid[])
-                  WITH ORDINALITY AS x(kind, hold_id, idempotency_key, reference, memo, actor_id, n)),
-         t AS (
-             INSERT INTO ledger_transfers (id, kind, hold_id, idempotency_key, reference, memo, actor_id)
-             OVERRIDING SYSTEM VALUE
-             SELECT id, kind, hold_id, idempotency_key, reference, coalesce(memo, ''), actor_id FROM n ORDER BY n
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id),
+    let t = transfer_columns(transfers.iter().map(|(t, _)| *t));
+    let e = entry_columns(
+        transfers
+            .iter()
+            .enumerate()
+            .map(|(n, (_, entries))| (n as i64 + 1, *entries)),
+    );
+    let rows: Vec<(i64, bool)> = sqlx::query_as(concat!(
+        "WITH ",
+        numbered_transfers!(),
+        ", t AS (",
+        insert_numbered_transfers!(),
+        "),
          e AS MATERIALIZED (
              SELECT t.id AS transfer_id, x.account_id, x.asset, x.amount, x.balance_after
              FROM UNNEST($7::bigint[], $8::bigint[], $9::text[], $10::numeric[], $11::numeric[])
                   AS x(n, account_id, asset, amount, balance_after)
-             JOIN n ON n.n = x.n JOIN t ON t.id = n.id),
-         i AS (
-             INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
-             SELECT * FROM e ORDER BY transfer_id, account_id),
-         b AS (
-             UPDATE ledger_accounts a SET balance = a.balance + s.amount
-             FROM (SELECT account_id, sum(amount) AS amount FROM e GROUP BY account_id) s
-             WHERE a.id = s.account_id)
-         SELECT n.id, t.id IS NOT NULL FROM n LEFT JOIN t ON t.id = n.id ORDER BY n.n",
-    )
-    .bind(&kinds)
-    .bind(&holds)
-    .bind(&keys)
-    .bind(&references)
-    .bind(&memos)
-    .bind(&actors)
-    .bind(&of)
-    .bind(&accounts)
-    .bind(&assets)
-    .bind(&amounts)
-    .bind(&afters)
+             JOIN n ON n.n = x.n JOIN t ON t.id = n.id), ",
+        insert_entries_and_balances!(),
+        " SELECT n.id, t.id IS NOT NULL FROM n LEFT JOIN t ON t.id = n.id ORDER BY n.n"
+    ))
+    .bind(&t.0)
+    .bind(&t.1)
+    .bind(&t.2)
+    .bind(&t.3)
+    .bind(&t.4)
+    .bind(&t.5)
+    .bind(&e.0)
+    .bind(&e.1)
+    .bind(&e.2)
+    .bind(&e.3)
+    .bind(&e.4)
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows
         .into_iter()
         .map(|(id, written)| written.then_some(id))
         .collect())
+}
+
+/// Writes unkeyed transfers without their entries (`write_entries` adds them); answers each
+/// one's id, in order.
+async fn write_transfers(
+    conn: &mut PgConnection,
+    transfers: &[Transfer<'_>],
+) -> Result<Vec<i64>, LedgerError> {
+    let t = transfer_columns(transfers.iter());
+    let ids: Vec<i64> = sqlx::query_scalar(concat!(
+        "WITH ",
+        numbered_transfers!(),
+        ", t AS (",
+        insert_numbered_transfers!(),
+        ") SELECT n.id FROM n ORDER BY n.n"
+    ))
+    .bind(&t.0)
+    .bind(&t.1)
+    .bind(&t.2)
+    .bind(&t.3)
+    .bind(&t.4)
+    .bind(&t.5)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(ids)
+}
+
+/// Writes checked entries of transfers already written, and their accounts' new balances, in
+/// one statement.
+async fn write_entries(
+    conn: &mut PgConnection,
+    entries: &[(i64, Vec<Entry>)],
+) -> Result<(), LedgerError> {
+    let e = entry_columns(entries.iter().map(|(id, e)| (*id, e.as_slice())));
+    sqlx::query(concat!(
+        "WITH e AS MATERIALIZED (
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::numeric[], $5::numeric[])
+                  AS x(transfer_id, account_id, asset, amount, balance_after)), ",
+        insert_entries_and_balances!(),
+        " SELECT count(*) FROM e"
+    ))
+    .bind(&e.0)
+    .bind(&e.1)
+    .bind(&e.2)
+    .bind(&e.3)
+    .bind(&e.4)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Credits leaving one account for another within a transfer: their serials follow.
@@ -1123,15 +1237,35 @@ pub async fn post(
 }
 
 /// Posts parts of pending holds, in order, each as its own transfer (as `post` does one), in
-/// a fixed number of statements whatever their number: the holds drawn down, every account
-/// locked in id order, each transfer checked against the balances the ones before it left,
-/// all of them written, then every serial moved. Answers each transfer's id. A refusal says
-/// which post it concerns (0 when it concerns them all); the caller's transaction must then
-/// not commit. Posts carry no idempotency key, no serial class and no exact serials.
+/// a fixed number of statements whatever their number: `post_unbooked`, then `Booking::book`.
+/// Answers each transfer's id. A refusal says which post it concerns (0 when it concerns them
+/// all); the caller's transaction must then not commit.
 pub async fn post_all(
     conn: &mut PgConnection,
     posts: Vec<HoldPost<'_>>,
 ) -> Result<Vec<i64>, (usize, LedgerError)> {
+    let (ids, booking) = post_unbooked(conn, posts).await?;
+    booking.book(conn).await?;
+    Ok(ids)
+}
+
+/// What `post_unbooked` leaves to write: each transfer's id and legs, in order.
+#[must_use = "the transfers have no entries until `Booking::book` writes them, before the commit"]
+pub struct Booking {
+    transfers: Vec<(i64, Vec<Leg>)>,
+}
+
+/// `post_all` but its last step, for a caller with more to write that refers to the
+/// transfers: the holds drawn down, every transfer checked against its accounts as they are
+/// now (not locked), written without its entries, and its serials moved. `Booking::book`
+/// then locks the accounts and writes the entries and balances; the caller books last,
+/// right before it commits, so that the accounts — a seller's wallet is shared by all their
+/// sales — stay locked for two statements and the commit. Posts carry no idempotency key, no
+/// serial class and no exact serials.
+pub async fn post_unbooked(
+    conn: &mut PgConnection,
+    posts: Vec<HoldPost<'_>>,
+) -> Result<(Vec<i64>, Booking), (usize, LedgerError)> {
     let all = |e: LedgerError| (0, e);
     for (i, p) in posts.iter().enumerate() {
         if p.amount <= Decimal::ZERO {
@@ -1178,13 +1312,13 @@ pub async fn post_all(
 
     let mut ids: Vec<i64> = held.values().copied().collect();
     ids.extend(posts.iter().flat_map(|p| p.to.iter().map(|l| l.account)));
-    let mut accounts = lock_accounts(conn, &ids).await.map_err(all)?;
+    let mut now = accounts(conn, &ids, false).await.map_err(all)?;
     let mut transfers = Vec::with_capacity(posts.len());
     let mut entries = Vec::with_capacity(posts.len());
     for (i, p) in posts.into_iter().enumerate() {
         let mut legs = vec![Leg::new(held[&p.hold_id], -p.amount)];
         legs.extend(p.to);
-        entries.push(check(&mut accounts, &legs).map_err(|e| (i, e))?);
+        entries.push(check(&mut now, &legs).map_err(|e| (i, e))?);
         transfers.push(Transfer {
             kind: if p.transfer.kind.is_empty() {
                 "post"
@@ -1196,27 +1330,40 @@ pub async fn post_all(
             ..p.transfer
         });
     }
-    let pairs: Vec<(&Transfer<'_>, &[Entry])> = transfers
-        .iter()
-        .zip(&entries)
-        .map(|(t, e)| (t, e.as_slice()))
-        .collect();
-    let ids: Vec<i64> = write(conn, &pairs)
-        .await
-        .map_err(all)?
-        .into_iter()
-        .collect::<Option<_>>()
-        .ok_or_else(|| {
-            all(LedgerError::Invalid(
-                "an unkeyed transfer was not written".into(),
-            ))
-        })?;
+    let ids = write_transfers(conn, &transfers).await.map_err(all)?;
     let mut serials = Vec::new();
     for ((t, e), id) in transfers.iter().zip(&entries).zip(&ids) {
         serials.extend(moves(*id, e, t.retirement_id).map_err(all)?);
     }
     move_serials(conn, &serials, None).await.map_err(all)?;
-    Ok(ids)
+    let booking = Booking {
+        transfers: ids
+            .iter()
+            .copied()
+            .zip(transfers.into_iter().map(|t| t.legs))
+            .collect(),
+    };
+    Ok((ids, booking))
+}
+
+impl Booking {
+    /// Locks the accounts in id order, checks each transfer against the balances the ones
+    /// before it left (they may have moved since `post_unbooked` looked), and writes every
+    /// entry and the new balances in one statement. A refusal says which post it concerns, as
+    /// `post_all`'s.
+    pub async fn book(self, conn: &mut PgConnection) -> Result<(), (usize, LedgerError)> {
+        let ids: Vec<i64> = self
+            .transfers
+            .iter()
+            .flat_map(|(_, legs)| legs.iter().map(|l| l.account))
+            .collect();
+        let mut accounts = lock_accounts(conn, &ids).await.map_err(|e| (0, e))?;
+        let mut entries = Vec::with_capacity(self.transfers.len());
+        for (i, (id, legs)) in self.transfers.iter().enumerate() {
+            entries.push((*id, check(&mut accounts, legs).map_err(|e| (i, e))?));
+        }
+        write_entries(conn, &entries).await.map_err(|e| (0, e))
+    }
 }
 
 /// Returns what is left of a pending hold to the available account; answers how much.

@@ -12,7 +12,9 @@ use crate::domain::serial::SerialRange;
 use crate::domain::trade::{check_quantity, Fees, Settlement};
 use crate::domain::user::Role;
 use crate::error::{AppError, FieldErrors};
-use crate::server::ledger::{self, AccountKind, Asset, HoldPost, LedgerError, Leg, Transfer};
+use crate::server::ledger::{
+    self, AccountKind, Asset, Booking, HoldPost, LedgerError, Leg, Transfer,
+};
 use crate::server::notify;
 use crate::server::services::wallet::{self, Retirement};
 use crate::server::services::{disputes, payments, settings};
@@ -20,7 +22,7 @@ use crate::server::session::Caller;
 use crate::server::AppState;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -478,14 +480,9 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
             .collect::<Vec<_>>(),
     )
     .await?;
-    let settled = match settle_all(&mut tx, &sales).await {
+    let (settled, booking) = match settle_all(&mut tx, &sales).await {
         Ok(settled) => settled,
-        Err((n, Stop::Unpaid)) => {
-            tx.rollback().await?;
-            let (i, d) = &deals[n];
-            return Ok(Batch::Unpaid(*i, unpaid(d.settlement.buyer_pays, currency)));
-        }
-        Err((_, stop)) => return Err(stop),
+        Err(refusal) => return unpaid_or(tx, refusal, &deals, currency).await,
     };
 
     let orders: Vec<NewOrder<'_>> = sales
@@ -510,8 +507,30 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
         })
         .collect();
     insert_orders(&mut tx, &orders).await?;
+    // The accounts last: locked for this statement and the commit only.
+    if let Err(refusal) = book(&mut tx, booking).await {
+        return unpaid_or(tx, refusal, &deals, currency).await;
+    }
     tx.commit().await?;
     Ok(Batch::Done(answers(outcomes, &numbers)))
+}
+
+/// A batch the ledger refused: rolled back, and the buyer who cannot pay named (the batch then
+/// settles again without them), or the stop passed on.
+async fn unpaid_or(
+    tx: Transaction<'_, Postgres>,
+    (n, stop): (usize, Stop),
+    deals: &[(usize, Deal)],
+    currency: &str,
+) -> Result<Batch, Stop> {
+    tx.rollback().await?;
+    match stop {
+        Stop::Unpaid => {
+            let (i, d) = &deals[n];
+            Ok(Batch::Unpaid(*i, unpaid(d.settlement.buyer_pays, currency)))
+        }
+        stop => Err(stop),
+    }
 }
 
 /// Each purchase's answer once the batch's orders have their numbers.
@@ -924,19 +943,21 @@ struct Settled {
 
 /// Money against credits in one balanced transfer (see `settle_all`).
 async fn settle(conn: &mut PgConnection, sale: Sale<'_>) -> Result<Settled, Stop> {
-    let mut settled = settle_all(conn, &[sale]).await.map_err(|(_, stop)| stop)?;
+    let (mut settled, booking) = settle_all(conn, &[sale]).await.map_err(|(_, stop)| stop)?;
+    book(conn, booking).await.map_err(|(_, stop)| stop)?;
     Ok(settled.remove(0))
 }
 
 /// Money against credits, each sale in one balanced transfer, all in one ledger post: the
 /// buyer's money to the seller and a fee account, the listing's credits (with their serials)
-/// to the buyer's available or retired account; then the retirements (if asked). A buyer who
-/// cannot pay stops it at their sale with `Stop::Unpaid` (the caller words it, and must not
-/// commit).
+/// to the buyer's available or retired account; then the retirements (if asked). The ledger's
+/// entries and balances are left to `book`, which the caller runs last, right before it
+/// commits (see `ledger::post_unbooked`). A buyer who cannot pay stops it (or `book`) at their
+/// sale with `Stop::Unpaid` (the caller words it, and must not commit).
 async fn settle_all(
     conn: &mut PgConnection,
     sales: &[Sale<'_>],
-) -> Result<Vec<Settled>, (usize, Stop)> {
+) -> Result<(Vec<Settled>, SaleBooking), (usize, Stop)> {
     let all = |stop: Stop| (0, stop);
     let wanted: Vec<(Uuid, Asset, AccountKind)> = sales
         .iter()
@@ -1000,12 +1021,10 @@ async fn settle_all(
             }
         })
         .collect();
-    let transfers = ledger::post_all(conn, posts)
+    let buyers: Vec<i64> = ids.chunks(3).map(|a| a[0]).collect();
+    let (transfers, booking) = ledger::post_unbooked(conn, posts)
         .await
-        .map_err(|(i, e)| match e {
-            LedgerError::Insufficient { account, .. } if account == ids[3 * i] => (i, Stop::Unpaid),
-            other => (i, other.into()),
-        })?;
+        .map_err(|e| refused(&buyers, e))?;
     let mut settled = Vec::with_capacity(sales.len());
     for ((s, transfer_id), retirement) in sales.iter().zip(transfers).zip(retirements) {
         if let (Some((id, number)), Some((beneficiary, reason))) = (&retirement, s.retire) {
@@ -1029,7 +1048,31 @@ async fn settle_all(
             retirement: retirement.map(|r| r.0),
         });
     }
-    Ok(settled)
+    Ok((settled, SaleBooking { booking, buyers }))
+}
+
+/// The ledger's booking of settled sales, with each sale's buyer's money account.
+#[must_use = "the sales have no ledger entries until `book` writes them, before the commit"]
+struct SaleBooking {
+    booking: Booking,
+    buyers: Vec<i64>,
+}
+
+/// Writes settled sales' ledger entries (see `settle_all`); the caller commits next.
+async fn book(conn: &mut PgConnection, b: SaleBooking) -> Result<(), (usize, Stop)> {
+    b.booking
+        .book(conn)
+        .await
+        .map_err(|e| refused(&b.buyers, e))
+}
+
+/// The ledger's refusal of the `i`th sale: `Stop::Unpaid` when its buyer (whose money account
+/// is `buyers[i]`) cannot pay.
+fn refused(buyers: &[i64], (i, e): (usize, LedgerError)) -> (usize, Stop) {
+    match e {
+        LedgerError::Insufficient { account, .. } if account == buyers[i] => (i, Stop::Unpaid),
+        other => (i, other.into()),
+    }
 }
 
 struct NewOrder<'a> {
