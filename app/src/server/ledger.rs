@@ -4,9 +4,12 @@
 //! serial blocks that follow every kilogram of credit. Everything runs inside the caller's
 //! transaction; a refused operation writes nothing.
 //!
-//! Locking: the accounts of a transfer are locked in id order (`FOR NO KEY UPDATE`), so
-//! concurrent transfers over the same accounts serialise and never deadlock among themselves
-//! (while another transaction's new entry or serial block may still refer to them).
+//! Locking: the accounts of a transfer are locked in id order, always `FOR NO KEY UPDATE`, so
+//! concurrent transfers over the same accounts serialise and never deadlock among themselves,
+//! while another transaction's new entry or serial block may still refer to them: its foreign-key
+//! check's `KEY SHARE` lock does not conflict. (A batch of purchases writes serial blocks into
+//! its buyers' accounts before it locks any account, `post_unbooked`; a `FOR UPDATE` elsewhere
+//! would wait for that batch while holding what it needs next.)
 
 use crate::domain::serial::{self, SerialRange};
 use rust_decimal::Decimal;
@@ -1114,7 +1117,7 @@ async fn hold_into(
     }
     let available = user_account(conn, owner, asset, AccountKind::Available).await?;
     let mut balance: Decimal =
-        sqlx::query_scalar("SELECT balance FROM ledger_accounts WHERE id = $1 FOR UPDATE")
+        sqlx::query_scalar("SELECT balance FROM ledger_accounts WHERE id = $1 FOR NO KEY UPDATE")
             .bind(available)
             .fetch_one(&mut *conn)
             .await?;
@@ -1442,7 +1445,7 @@ pub async fn rehold(
                  WHERE owner_id = $2 AND asset = 'money' AND kind IN ('available', 'held') AND scope IS NULL)
              SELECT a.id, a.owner_id, a.kind, a.balance, (SELECT remaining FROM old) AS old_remaining,
                     (SELECT held_id FROM old) AS old_held, (SELECT available_id FROM old) AS old_available
-             FROM ledger_accounts a WHERE a.id IN (SELECT id FROM ids) ORDER BY a.id FOR UPDATE OF a",
+             FROM ledger_accounts a WHERE a.id IN (SELECT id FROM ids) ORDER BY a.id FOR NO KEY UPDATE OF a",
         )
         .bind(release)
         .bind(owner)

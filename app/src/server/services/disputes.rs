@@ -346,7 +346,7 @@ async fn refund(
     let mut accounts = vec![buyer_money, seller_money, buyer_credits, seller_credits];
     accounts.extend(fee_account);
     accounts.sort_unstable();
-    sqlx::query("SELECT id FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+    sqlx::query("SELECT id FROM ledger_accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
         .bind(&accounts)
         .execute(&mut *conn)
         .await

@@ -66,7 +66,8 @@ pub async fn holdings(pool: &PgPool, owner: Uuid) -> Result<Vec<Holding>, AppErr
     Ok(out)
 }
 
-/// The owner's credit movements, newest first.
+/// The owner's credit movements, newest first: in entry order, the order the balances moved in
+/// (a transfer's id may be drawn before its accounts are locked, see `ledger::post_unbooked`).
 pub async fn movements(pool: &PgPool, owner: Uuid, limit: i64) -> Result<Vec<Movement>, AppError> {
     type Row = (
         i64,
@@ -83,7 +84,7 @@ pub async fn movements(pool: &PgPool, owner: Uuid, limit: i64) -> Result<Vec<Mov
          FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id
          JOIN ledger_transfers t ON t.id = e.transfer_id
          WHERE a.owner_id = $1 AND a.asset = 'credit'
-         ORDER BY t.id DESC, a.kind LIMIT $2",
+         ORDER BY e.id DESC LIMIT $2",
     )
     .bind(owner)
     .bind(limit)
