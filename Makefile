@@ -54,15 +54,16 @@ build-release:
 	cargo leptos build --release
 
 ## Rust tests against a throwaway PostgreSQL (fsync off); each test gets its own database.
-## On a failure the failed tests and their panics are repeated last (CI shows only the end).
+## On a failure the failed tests and their panics are repeated last (CI shows only the end);
+## a run that hangs is stopped after 30 minutes and names the tests still running.
 test-rust:
 	@set -o pipefail; \
-	./target/debug/server pg-run --data-dir target/test-pg --no-fsync -- cargo leptos test 2>&1 | tee target/test-rust.log; \
+	timeout 1800 ./target/debug/server pg-run --data-dir target/test-pg --no-fsync -- cargo leptos test 2>&1 | tee target/test-rust.log; \
 	status=$$?; \
 	if [ $$status -ne 0 ]; then \
 		echo "== Rust tests failed (exit $$status); the failures: =="; \
 		grep -E -A4 "^---- |panicked at" target/test-rust.log | tail -60; \
-		grep -E "^test .* FAILED$$|^test result: FAILED" target/test-rust.log; \
+		grep -E "^test .* FAILED$$|^test result: FAILED|has been running for over" target/test-rust.log; \
 	fi; \
 	exit $$status
 
