@@ -870,7 +870,7 @@ async fn move_serials(
         }
     }
     let touched: Vec<&Block> = blocks.iter().filter(|b| b.touched).collect();
-    // Reached by key (`b.id = ANY($1)`), as the holds in `post_all`.
+    // Reached by key (`b.id = ANY($1)`), as the holds in `post_unbooked`.
     sqlx::query(
         "UPDATE serial_blocks b SET serials = int8range(n.lower, n.upper), account_id = n.account_id,
                 retirement_id = n.retirement_id

@@ -413,7 +413,7 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
     // Each listing's quantity sold goes up by what the batch bought from it (a listing with
     // nothing left and nothing waiting for a payment is sold), and the accepted purchases
     // draw their order numbers, in one statement (listings reached by key, as the ledger's
-    // holds in `post_all`).
+    // holds in `post_unbooked`).
     let mut sold: HashMap<Uuid, i64> = HashMap::new();
     for (i, d) in &deals {
         *sold.entry(d.listing_id).or_default() += batch[*i].wanted.kg;
