@@ -1262,17 +1262,22 @@ async fn a_wallet_emptied_while_its_batch_waits_is_refused_and_the_rest_settle(p
     .execute(&mut *wallet)
     .await
     .unwrap();
+    let wallet_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *wallet)
+        .await
+        .unwrap();
     blocker.commit().await.unwrap();
-    for purchase in [early_1, early_2] {
-        assert!(said(purchase).await.starts_with("ORD-"));
-    }
-    // The batch read Ann's 1,000 as available and now waits for her wallet's row.
+    // The batch read Ann's 1,000 as available and now waits for her wallet's row. (Bob's early
+    // purchases are not awaited first: row locks are not a queue, so the batch may take the
+    // listing before the second of them, which then waits behind it for the wallet too.)
     let waits = async {
-        while app
-            .count(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            .await
+        while sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        )
+        .bind(wallet_pid)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
             == 0
         {
             tokio::task::yield_now().await;
@@ -1293,6 +1298,9 @@ async fn a_wallet_emptied_while_its_batch_waits_is_refused_and_the_rest_settle(p
     .unwrap();
     wallet.commit().await.unwrap();
 
+    for purchase in [early_1, early_2] {
+        assert!(said(purchase).await.starts_with("ORD-"));
+    }
     // Her purchase is refused (200 left), Bob's in the same batch goes through.
     assert!(said(spends).await.contains("your wallet does not cover it"));
     assert!(said(other).await.starts_with("ORD-"));
