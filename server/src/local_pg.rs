@@ -1,6 +1,8 @@
 //! The embedded default database: a private PostgreSQL server started from the machine's
-//! PostgreSQL binaries, with its data in a folder of ours, listening on a free loopback port.
-//! As root, PostgreSQL refuses to run, so it runs as the `postgres` user.
+//! PostgreSQL binaries, with its data in a folder of ours, listening on a free loopback port
+//! and on a Unix socket in its data folder. The server connects through the socket: a round
+//! trip there skips the TCP stack, and a purchase makes several. As root, PostgreSQL refuses
+//! to run, so it runs as the `postgres` user.
 
 use anyhow::{bail, Context};
 use rand::distributions::Alphanumeric;
@@ -24,6 +26,8 @@ pub struct LocalPg {
     pgdata: PathBuf,
     as_postgres: bool,
     port: u16,
+    /// The folder of its Unix socket, when the socket's path is short enough for one.
+    socket_dir: Option<PathBuf>,
     password: String,
 }
 
@@ -43,6 +47,7 @@ impl LocalPg {
             pgdata,
             as_postgres,
             port: 0,
+            socket_dir: None,
             password: String::new(),
         };
         if !pg.pgdata.join("PG_VERSION").exists() {
@@ -64,8 +69,13 @@ impl LocalPg {
             pg.ctl(&["stop", "-m", "fast", "-w"]).await?;
         }
         pg.port = free_port()?;
+        pg.socket_dir = socket_dir(&pg.pgdata);
         let log = pg.pgdata.join("server.log");
-        let port_option = format!("-p {}", pg.port);
+        let mut port_option = format!("-p {}", pg.port);
+        if let Some(dir) = &pg.socket_dir {
+            // pg_ctl hands these to a shell; `socket_dir` only accepts paths without quotes.
+            port_option.push_str(&format!(" -k '{}'", dir.display()));
+        }
         pg.ctl(&[
             "start",
             "-w",
@@ -79,7 +89,12 @@ impl LocalPg {
         .await
         .with_context(|| format!("starting PostgreSQL (see {})", log.display()))?;
         pg.ensure_database().await?;
-        tracing::info!(port = pg.port, data = %pg.pgdata.display(), "embedded PostgreSQL is up");
+        tracing::info!(
+            port = pg.port,
+            socket = pg.socket_dir.is_some(),
+            data = %pg.pgdata.display(),
+            "embedded PostgreSQL is up"
+        );
         Ok(pg)
     }
 
@@ -87,10 +102,16 @@ impl LocalPg {
         self.url_for(DATABASE)
     }
 
-    /// Connection URL for the server itself (no database), e.g. for `#[sqlx::test]`.
+    /// Connection URL for the server itself (no database), e.g. for `#[sqlx::test]`: through
+    /// the Unix socket when there is one (sqlx and libpq both read a host that is a
+    /// percent-encoded absolute path as the socket's folder), else loopback TCP.
     pub fn url_for(&self, database: &str) -> String {
+        let host = match &self.socket_dir {
+            Some(dir) => dir.to_string_lossy().replace('/', "%2F"),
+            None => "127.0.0.1".to_owned(),
+        };
         format!(
-            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
+            "postgres://{SUPERUSER}:{}@{host}:{}/{database}",
             self.password, self.port
         )
     }
@@ -280,6 +301,17 @@ fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     std::fs::write(path, content)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(())
+}
+
+/// The data folder as the socket's folder, unless the socket's path would be too long for a
+/// Unix socket (108 bytes on Linux) or the folder's name has characters a shell or a URL would
+/// need quoted; then the server is reached over loopback TCP only.
+fn socket_dir(pgdata: &Path) -> Option<PathBuf> {
+    let dir = pgdata.to_str()?;
+    let plain = dir
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
+    (plain && dir.len() + "/.s.PGSQL.65535".len() < 100).then(|| pgdata.to_owned())
 }
 
 fn free_port() -> anyhow::Result<u16> {
