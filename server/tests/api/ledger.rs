@@ -582,6 +582,45 @@ async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
         .await
         .unwrap_err();
     assert_eq!(constraint(e), "ledger_accounts_user_not_negative");
+    // Accounts stay, with their id and asset: entries name them.
+    for change in [
+        "DELETE FROM ledger_accounts WHERE id = $1",
+        "UPDATE ledger_accounts SET asset = 'credit' WHERE id = $1",
+    ] {
+        let e = sqlx::query(change)
+            .bind(account)
+            .execute(&mut *conn)
+            .await
+            .unwrap_err();
+        assert_eq!(constraint(e), "ledger_accounts_kept", "{change}");
+    }
+    // Entries name a transfer that exists and an account that exists and holds their asset.
+    let mut tx = pool.begin().await.unwrap();
+    let t: i64 =
+        sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    for (transfer, account, asset, refused_by) in [
+        (t + 1_000, account, "money", "ledger_entries_transfer_exists"),
+        (t, account + 1_000, "money", "ledger_entries_account_exists"),
+        (t, account, "credit", "ledger_entries_account_exists"),
+    ] {
+        let mut step = sqlx::Connection::begin(&mut *tx).await.unwrap();
+        let e = sqlx::query(
+            "INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
+             VALUES ($1, $2, $3, 10, 510), ($1, $2, $3, -10, 500)",
+        )
+        .bind(transfer)
+        .bind(account)
+        .bind(asset)
+        .execute(&mut *step)
+        .await
+        .unwrap_err();
+        assert_eq!(constraint(e), refused_by, "{transfer} {account} {asset}");
+        step.rollback().await.unwrap();
+    }
+    tx.rollback().await.unwrap();
     // A transfer that does not balance is refused by the statement that writes it.
     let mut tx = pool.begin().await.unwrap();
     let t: i64 =
