@@ -28,9 +28,11 @@ DECLARE
     unbalanced text;
 BEGIN
     -- Each transfer the statement wrote to exists (a transfer is written before its entries).
+    -- (A scalar subquery per transfer, through the primary key: NOT EXISTS would become an
+    -- anti-join, which the planner may run by reading every transfer.)
     SELECT string_agg(t.transfer_id::text, ', ') INTO missing
     FROM (SELECT DISTINCT transfer_id FROM new_entries) t
-    WHERE NOT EXISTS (SELECT 1 FROM ledger_transfers x WHERE x.id = t.transfer_id);
+    WHERE (SELECT x.id FROM ledger_transfers x WHERE x.id = t.transfer_id) IS NULL;
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'ledger entries name transfers that do not exist: %', missing
             USING ERRCODE = 'foreign_key_violation', CONSTRAINT = 'ledger_entries_transfer_exists';
