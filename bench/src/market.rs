@@ -250,7 +250,7 @@ where
     let printed = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + limit;
     let started = Instant::now();
-    let cpu_before = machine_cpu_ms();
+    let cpu_before = machine_cpu();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..workers {
         let (request, next, printed) = (request.clone(), next.clone(), printed.clone());
@@ -294,10 +294,11 @@ where
         load.errors += errors;
     }
     load.elapsed = started.elapsed().as_secs_f64();
-    let cpu = match (cpu_before, machine_cpu_ms()) {
+    let cpu = match (cpu_before, machine_cpu()) {
         (Some(before), Some(after)) if !load.h.is_empty() => format!(
-            "; the machine's CPU {:.2} ms per request",
-            (after - before) / load.h.len() as f64
+            "; the machine's CPU {:.2} ms per request, {:.0} % of it taken by the hypervisor",
+            (after.busy - before.busy) / load.h.len() as f64,
+            100.0 * (after.stolen - before.stolen) / (after.all - before.all).max(1.0)
         ),
         _ => String::new(),
     };
@@ -316,10 +317,20 @@ where
     Ok(load)
 }
 
-/// CPU time the whole machine has spent busy (every process: the server, PostgreSQL and this
-/// load client), in ms, from /proc/stat; None where there is none. Steadier than throughput
-/// for comparing two builds on a noisy machine.
-fn machine_cpu_ms() -> Option<f64> {
+/// The machine's CPU time so far, in ms, from /proc/stat.
+struct MachineCpu {
+    /// Busy in every process (the server, PostgreSQL and this load client). Steadier than
+    /// throughput for comparing two builds on a noisy machine.
+    busy: f64,
+    /// Taken by the hypervisor for other machines (steal): the figures of a run that lost much
+    /// to it are low.
+    stolen: f64,
+    /// Every state, idle included.
+    all: f64,
+}
+
+/// None where there is no /proc/stat.
+fn machine_cpu() -> Option<MachineCpu> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let fields: Vec<f64> = stat
         .lines()
@@ -328,7 +339,8 @@ fn machine_cpu_ms() -> Option<f64> {
         .skip(1)
         .map(|f| f.parse().unwrap_or(0.0))
         .collect();
-    // user nice system idle iowait irq softirq steal …: all but idle and iowait.
+    // user nice system idle iowait irq softirq steal: busy is all but idle and iowait (and
+    // steal, which no process here spent).
     let busy: f64 = fields
         .iter()
         .enumerate()
@@ -337,7 +349,11 @@ fn machine_cpu_ms() -> Option<f64> {
         .map(|(_, v)| v)
         .sum();
     // Clock ticks, 100 per second on Linux.
-    Some(busy * 10.0)
+    Some(MachineCpu {
+        busy: busy * 10.0,
+        stolen: fields.get(7).copied().unwrap_or(0.0) * 10.0,
+        all: fields.iter().take(8).sum::<f64>() * 10.0,
+    })
 }
 
 /// `POST /api/market/buy` of 1 kg: the status and the body.
