@@ -6,10 +6,11 @@
 //!
 //! Locking: the accounts of a transfer are locked in id order, always `FOR NO KEY UPDATE`, so
 //! concurrent transfers over the same accounts serialise and never deadlock among themselves,
-//! while another transaction's new entry or serial block may still refer to them: its foreign-key
-//! check's `KEY SHARE` lock does not conflict. (A batch of purchases writes serial blocks into
-//! its buyers' accounts before it locks any account, `post_unbooked`; a `FOR UPDATE` elsewhere
-//! would wait for that batch while holding what it needs next.)
+//! while another transaction's new serial block may still refer to them: its foreign-key check's
+//! `KEY SHARE` lock does not conflict. (A batch of purchases writes serial blocks into its
+//! buyers' accounts before it locks any account, `post_unbooked`; a `FOR UPDATE` elsewhere would
+//! wait for that batch while holding what it needs next.) Entries take no lock on the accounts
+//! they name: their references are checked once per statement by the entries' trigger.
 
 use crate::domain::serial::{self, SerialRange};
 use rust_decimal::Decimal;
