@@ -550,6 +550,14 @@ async fn a_retried_transfer_with_the_same_key_is_written_once(pool: PgPool) {
     reconciled(&pool).await;
 }
 
+/// A transfer written by hand, without the ledger's code, for its entries to be forged.
+async fn forged_transfer(conn: &mut PgConnection) -> i64 {
+    sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
@@ -596,11 +604,7 @@ async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
     }
     // Entries name a transfer that exists and an account that exists and holds their asset.
     let mut tx = pool.begin().await.unwrap();
-    let t: i64 =
-        sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+    let t = forged_transfer(&mut tx).await;
     for (transfer, account, asset, refused_by) in [
         (t + 1_000, account, "money", "ledger_entries_transfer_exists"),
         (t, account + 1_000, "money", "ledger_entries_account_exists"),
@@ -623,11 +627,7 @@ async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
     tx.rollback().await.unwrap();
     // A transfer that does not balance is refused by the statement that writes it.
     let mut tx = pool.begin().await.unwrap();
-    let t: i64 =
-        sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+    let t = forged_transfer(&mut tx).await;
     let unbalanced = sqlx::query("INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after) VALUES ($1, $2, 'money', 10, 510)")
         .bind(t)
         .bind(account)
@@ -653,11 +653,7 @@ async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
         .fetch_one(&mut *tx)
         .await
         .unwrap();
-    let t: i64 =
-        sqlx::query_scalar("INSERT INTO ledger_transfers (kind) VALUES ('forged') RETURNING id")
-            .fetch_one(&mut *tx)
-            .await
-            .unwrap();
+    let t = forged_transfer(&mut tx).await;
     let unretired = sqlx::query(
         "INSERT INTO ledger_entries (transfer_id, account_id, asset, amount, balance_after)
          VALUES ($1, $2, 'credit', -1, 0), ($1, $3, 'credit', 1, 1)",
