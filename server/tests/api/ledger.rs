@@ -606,7 +606,12 @@ async fn the_schema_refuses_what_the_code_must_never_do(pool: PgPool) {
     let mut tx = pool.begin().await.unwrap();
     let t = forged_transfer(&mut tx).await;
     for (transfer, account, asset, refused_by) in [
-        (t + 1_000, account, "money", "ledger_entries_transfer_exists"),
+        (
+            t + 1_000,
+            account,
+            "money",
+            "ledger_entries_transfer_exists",
+        ),
         (t, account + 1_000, "money", "ledger_entries_account_exists"),
         (t, account, "credit", "ledger_entries_account_exists"),
     ] {
