@@ -598,6 +598,20 @@ type TransferColumns<'t> = (
     Vec<Option<Uuid>>,
 );
 
+/// Binds a statement's next parameters to the listed fields of a tuple of columns, in order.
+macro_rules! bind_columns {
+    ($statement:expr, $c:expr, $($field:tt)+) => {
+        $statement $(.bind(&$c.$field))+
+    };
+}
+
+/// Binds a statement's next six parameters to `TransferColumns`.
+macro_rules! bind_transfers {
+    ($statement:expr, $c:expr) => {
+        bind_columns!($statement, $c, 0 1 2 3 4 5)
+    };
+}
+
 fn transfer_columns<'t>(transfers: impl Iterator<Item = &'t Transfer<'t>>) -> TransferColumns<'t> {
     let mut c: TransferColumns<'t> = Default::default();
     for t in transfers {
@@ -614,6 +628,13 @@ fn transfer_columns<'t>(transfers: impl Iterator<Item = &'t Transfer<'t>>) -> Tr
 /// Entries' columns: the `n`th transfer (from 1) or a transfer's id, account, asset, amount,
 /// balance after.
 type EntryColumns<'e> = (Vec<i64>, Vec<i64>, Vec<&'e str>, Vec<Decimal>, Vec<Decimal>);
+
+/// Binds a statement's next five parameters to `EntryColumns`.
+macro_rules! bind_entries {
+    ($statement:expr, $c:expr) => {
+        bind_columns!($statement, $c, 0 1 2 3 4)
+    };
+}
 
 fn entry_columns<'e>(entries: impl Iterator<Item = (i64, &'e [Entry])>) -> EntryColumns<'e> {
     let mut c: EntryColumns<'e> = Default::default();
@@ -643,7 +664,7 @@ async fn write(
             .enumerate()
             .map(|(n, (_, entries))| (n as i64 + 1, *entries)),
     );
-    let rows: Vec<(i64, bool)> = sqlx::query_as(concat!(
+    let statement = sqlx::query_as(concat!(
         "WITH ",
         numbered_transfers!(),
         ", t AS (",
@@ -656,20 +677,10 @@ async fn write(
              JOIN n ON n.n = x.n JOIN t ON t.id = n.id), ",
         insert_entries_and_balances!(),
         " SELECT n.id, t.id IS NOT NULL FROM n LEFT JOIN t ON t.id = n.id ORDER BY n.n"
-    ))
-    .bind(&t.0)
-    .bind(&t.1)
-    .bind(&t.2)
-    .bind(&t.3)
-    .bind(&t.4)
-    .bind(&t.5)
-    .bind(&e.0)
-    .bind(&e.1)
-    .bind(&e.2)
-    .bind(&e.3)
-    .bind(&e.4)
-    .fetch_all(&mut *conn)
-    .await?;
+    ));
+    let rows: Vec<(i64, bool)> = bind_entries!(bind_transfers!(statement, t), e)
+        .fetch_all(&mut *conn)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(id, written)| written.then_some(id))
@@ -683,21 +694,14 @@ async fn write_transfers(
     transfers: &[Transfer<'_>],
 ) -> Result<Vec<i64>, LedgerError> {
     let t = transfer_columns(transfers.iter());
-    let ids: Vec<i64> = sqlx::query_scalar(concat!(
+    let statement = sqlx::query_scalar(concat!(
         "WITH ",
         numbered_transfers!(),
         ", t AS (",
         insert_numbered_transfers!(),
         ") SELECT n.id FROM n ORDER BY n.n"
-    ))
-    .bind(&t.0)
-    .bind(&t.1)
-    .bind(&t.2)
-    .bind(&t.3)
-    .bind(&t.4)
-    .bind(&t.5)
-    .fetch_all(&mut *conn)
-    .await?;
+    ));
+    let ids: Vec<i64> = bind_transfers!(statement, t).fetch_all(&mut *conn).await?;
     Ok(ids)
 }
 
@@ -708,20 +712,14 @@ async fn write_entries(
     entries: &[(i64, Vec<Entry>)],
 ) -> Result<(), LedgerError> {
     let e = entry_columns(entries.iter().map(|(id, e)| (*id, e.as_slice())));
-    sqlx::query(concat!(
+    let statement = sqlx::query(concat!(
         "WITH e AS MATERIALIZED (
              SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::numeric[], $5::numeric[])
                   AS x(transfer_id, account_id, asset, amount, balance_after)), ",
         insert_entries_and_balances!(),
         " SELECT count(*) FROM e"
-    ))
-    .bind(&e.0)
-    .bind(&e.1)
-    .bind(&e.2)
-    .bind(&e.3)
-    .bind(&e.4)
-    .execute(&mut *conn)
-    .await?;
+    ));
+    bind_entries!(statement, e).execute(&mut *conn).await?;
     Ok(())
 }
 
