@@ -15,5 +15,6 @@ pub mod market_seed;
 pub mod metrics;
 pub mod page_cache;
 pub mod security;
+pub mod sessions;
 pub mod startup;
 pub mod telemetry;

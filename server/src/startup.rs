@@ -24,7 +24,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::PostgresStore;
 
 /// The router's state: the application state plus what only the HTTP layer needs.
 #[derive(Clone)]
@@ -62,7 +61,7 @@ pub fn router(app: AppState) -> Router {
         move || provide_context(app.clone())
     };
 
-    let sessions = SessionManagerLayer::new(PostgresStore::new(app.pool.clone()))
+    let sessions = SessionManagerLayer::new(crate::sessions::Sessions::new(app.pool.clone()))
         .with_name(crate::page_cache::SESSION_COOKIE)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)

@@ -3,7 +3,7 @@
 
 use crate::domain::user::{AccountStatus, Role};
 use crate::error::AppError;
-use crate::server::db::users::{self, UserRow};
+use crate::server::db::users::{self, StoredSession, UserRow};
 use crate::server::AppState;
 use axum::extract::ConnectInfo;
 use http::header::{ACCEPT, RETRY_AFTER};
@@ -16,8 +16,10 @@ use std::net::SocketAddr;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-const USER_ID: &str = "user_id";
-const SESSION_VERSION: &str = "session_version";
+/// The session's keys for the account it is signed in as and that account's session version
+/// (the session store also writes them to columns of their own).
+pub const USER_ID: &str = "user_id";
+pub const SESSION_VERSION: &str = "session_version";
 
 /// The signed-in account making the current request.
 #[derive(Debug, Clone)]
@@ -78,6 +80,24 @@ pub fn client_ip() -> String {
 /// The signed-in account, if any. A session whose account was suspended, or whose password
 /// changed since it was created, is ended here.
 pub async fn current(state: &AppState, session: &Session) -> Result<Option<UserRow>, AppError> {
+    // Unchanged in this request, the session is as stored: it and its account in one query.
+    // Changed (signed in or out just now), its data in memory is what counts.
+    if !session.is_modified() {
+        let Some(id) = session.id() else {
+            return Ok(None);
+        };
+        match users::by_session(&state.pool, &id.to_string()).await? {
+            StoredSession::Missing => {
+                // Expired or ended elsewhere: the cookie goes.
+                session.flush().await.map_err(super::internal)?;
+                return Ok(None);
+            }
+            StoredSession::Signed { version, user } => {
+                return still_valid(session, user, Some(version)).await;
+            }
+            StoredSession::Unnamed => {}
+        }
+    }
     let Some(id) = session
         .get::<Uuid>(USER_ID)
         .await
@@ -89,7 +109,18 @@ pub async fn current(state: &AppState, session: &Session) -> Result<Option<UserR
         .get::<i32>(SESSION_VERSION)
         .await
         .map_err(super::internal)?;
-    match users::by_id(&state.pool, id).await? {
+    let user = users::by_id(&state.pool, id).await?;
+    still_valid(session, user, version).await
+}
+
+/// The session's account if it is active and its session version is the one the session was
+/// signed in with; otherwise the session is ended.
+async fn still_valid(
+    session: &Session,
+    user: Option<UserRow>,
+    version: Option<i32>,
+) -> Result<Option<UserRow>, AppError> {
+    match user {
         Some(row)
             if row.status() == AccountStatus::Active && Some(row.session_version) == version =>
         {

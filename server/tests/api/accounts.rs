@@ -4,6 +4,7 @@ use super::support::{field_error, json, TestApp, PASSWORD};
 use app::domain::user::Role;
 use app::server::mail::{self, Mailer};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 fn sign_up_form<'a>(email: &'a str, role: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
@@ -168,6 +169,48 @@ async fn sign_in_issues_a_new_session_id_and_sign_out_ends_it(pool: PgPool) {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.text().await.unwrap(), "null");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_session_names_its_account_and_one_saved_before_that_still_works(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let id = app.user(Role::Buyer, "kept@example.com").await;
+    let api = app.client();
+    api.login("kept@example.com", PASSWORD).await;
+    let named: Vec<(Option<Uuid>, Option<i32>)> =
+        sqlx::query_as("SELECT user_id, session_version FROM tower_sessions.session")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        named,
+        [(Some(id), Some(1))],
+        "the session names its account"
+    );
+
+    // A session saved before the columns existed is read from its data.
+    sqlx::query("UPDATE tower_sessions.session SET user_id = NULL, session_version = NULL")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(api.me().await.as_deref(), Some("kept@example.com"));
+
+    // An expired session signs no one in, and its cookie is removed.
+    sqlx::query("UPDATE tower_sessions.session SET expiry_date = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let res = api.post("/api/users/me", &[]).await;
+    let removed = res
+        .headers()
+        .get("set-cookie")
+        .map(|c| c.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        removed.contains("Max-Age=0"),
+        "the cookie is removed: {removed}"
+    );
     assert_eq!(res.text().await.unwrap(), "null");
 }
 

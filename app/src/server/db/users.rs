@@ -3,7 +3,7 @@
 use crate::domain::user::{AccountStatus, Role};
 use crate::server::password::HashedPassword;
 use chrono::{DateTime, Utc};
-use sqlx::{FromRow, PgConnection, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 pub const EMAIL_TAKEN: &str = "users_email_key";
@@ -69,6 +69,43 @@ pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, sqlx::Err
         .bind(id)
         .fetch_optional(pool)
         .await
+}
+
+/// A stored session as `by_session` finds it.
+pub enum StoredSession {
+    /// No session with that id, or it expired.
+    Missing,
+    /// A session whose columns name no account (signed out, or saved before they existed):
+    /// its data tells.
+    Unnamed,
+    /// Signed in as `user` (None if the account is gone) with this session version.
+    Signed { version: i32, user: Option<UserRow> },
+}
+
+/// A live session and the account it is signed in as, in one query.
+pub async fn by_session(pool: &PgPool, session_id: &str) -> Result<StoredSession, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT s.user_id AS signed_user, s.session_version AS signed_version, u.*
+         FROM tower_sessions.session s LEFT JOIN users u ON u.id = s.user_id
+         WHERE s.id = $1 AND s.expiry_date > now()",
+    )
+    .bind(session_id)
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(StoredSession::Missing);
+    };
+    let (Some(_), Some(version)) = (
+        row.try_get::<Option<Uuid>, _>("signed_user")?,
+        row.try_get::<Option<i32>, _>("signed_version")?,
+    ) else {
+        return Ok(StoredSession::Unnamed);
+    };
+    let user = match row.try_get::<Option<Uuid>, _>("id")? {
+        Some(_) => Some(UserRow::from_row(&row)?),
+        None => None,
+    };
+    Ok(StoredSession::Signed { version, user })
 }
 
 pub async fn by_id_for_update(
