@@ -88,7 +88,7 @@ bench-dashboard: setup build-release bench-bin
 	./target/release/evcx-bench dashboard
 
 bench-purchase_distinct: setup build-release bench-bin
-	./target/release/evcx-bench purchase_distinct --concurrency 16
+	./target/release/evcx-bench purchase_distinct --concurrency 24
 
 bench-purchase_race: setup build-release bench-bin
 	./target/release/evcx-bench purchase_race
