@@ -324,12 +324,10 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
         .iter()
         .map(|w| (w.wanted.buyer, w.wanted.key.as_str()))
         .collect();
-    let (fees, now, known) = known(&mut tx, &asks).await?;
-    // The rest take arrays and find their rows by key: a plan made for one batch's sizes
-    // serves every other (planning each one anew costs more than running it).
-    sqlx::query("SET LOCAL plan_cache_mode = force_generic_plan")
-        .execute(&mut *tx)
-        .await?;
+    // The statements after it take arrays and find their rows by key: a plan made for one
+    // batch's sizes serves every other (planning each one anew costs more than running it), so
+    // `known` also switches the transaction to generic plans.
+    let (fees, now, known) = known(&mut tx, &asks, true).await?;
     let numbers: Vec<&str> = batch.iter().map(|w| w.wanted.listing.as_str()).collect();
     let mut listings: HashMap<String, Listing> = sqlx::query_as::<_, Listing>(&format!(
         "{LISTING} WHERE number = ANY($1) ORDER BY id FOR UPDATE"
@@ -754,7 +752,7 @@ async fn replay(
     listing: &str,
     kg: i64,
 ) -> Result<Replay, Stop> {
-    let (fees, _, mut known) = known(conn, &[(buyer, key)]).await?;
+    let (fees, _, mut known) = known(conn, &[(buyer, key)], false).await?;
     match known.pop().and_then(|k| k.earlier) {
         Some(earlier) => Ok(Replay::Done(replayed(conn, earlier, listing, kg).await?)),
         None => Ok(Replay::New(fees)),
@@ -779,10 +777,12 @@ struct Known {
 }
 
 /// The fees now, the database's time, and for each (buyer, key) what `Known` says. One round
-/// trip.
+/// trip; with `then_generic`, the same round trip turns the rest of the transaction to generic
+/// plans (this statement itself is planned in the mode the transaction began with).
 async fn known(
     conn: &mut PgConnection,
     asks: &[(Uuid, &str)],
+    then_generic: bool,
 ) -> Result<(Fees, DateTime<Utc>, Vec<Known>), sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
@@ -797,11 +797,15 @@ async fn known(
         available: Decimal,
     }
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT s.buyer_fee_rate, s.seller_fee_rate, statement_timestamp() AS now, o.number,
+        "WITH mode AS MATERIALIZED (
+             SELECT set_config('plan_cache_mode',
+                               CASE WHEN $3 THEN 'force_generic_plan' ELSE current_setting('plan_cache_mode') END,
+                               true))
+         SELECT s.buyer_fee_rate, s.seller_fee_rate, statement_timestamp() AS now, o.number,
                 l.number AS listing_number, o.quantity_kg, o.status, o.payment_id,
                 coalesce(a.balance, 0) AS available
          FROM UNNEST($1::uuid[], $2::text[]) WITH ORDINALITY AS w(buyer, key, n)
-         CROSS JOIN platform_settings s
+         CROSS JOIN platform_settings s CROSS JOIN mode
          LEFT JOIN orders o ON o.buyer_id = w.buyer AND o.idempotency_key = w.key
          LEFT JOIN listings l ON l.id = o.listing_id
          LEFT JOIN ledger_accounts a
@@ -810,6 +814,7 @@ async fn known(
     )
     .bind(asks.iter().map(|a| a.0).collect::<Vec<_>>())
     .bind(asks.iter().map(|a| a.1).collect::<Vec<_>>())
+    .bind(then_generic)
     .fetch_all(&mut *conn)
     .await?;
     let first = rows.first().ok_or(sqlx::Error::RowNotFound)?;
