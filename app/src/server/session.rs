@@ -93,7 +93,7 @@ pub async fn current(state: &AppState, session: &Session) -> Result<Option<UserR
                 return Ok(None);
             }
             StoredSession::Signed { version, user } => {
-                return still_valid(session, user, Some(version)).await;
+                return still_valid(session, user.map(|u| *u), Some(version)).await;
             }
             StoredSession::Unnamed => {}
         }

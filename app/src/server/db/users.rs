@@ -79,7 +79,10 @@ pub enum StoredSession {
     /// its data tells.
     Unnamed,
     /// Signed in as `user` (None if the account is gone) with this session version.
-    Signed { version: i32, user: Option<UserRow> },
+    Signed {
+        version: i32,
+        user: Option<Box<UserRow>>,
+    },
 }
 
 /// A live session and the account it is signed in as, in one query.
@@ -102,7 +105,7 @@ pub async fn by_session(pool: &PgPool, session_id: &str) -> Result<StoredSession
         return Ok(StoredSession::Unnamed);
     };
     let user = match row.try_get::<Option<Uuid>, _>("id")? {
-        Some(_) => Some(UserRow::from_row(&row)?),
+        Some(_) => Some(Box::new(UserRow::from_row(&row)?)),
         None => None,
     };
     Ok(StoredSession::Signed { version, user })
