@@ -75,8 +75,8 @@ pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<UserRow>, sqlx::Err
 pub enum StoredSession {
     /// No session with that id, or it expired.
     Missing,
-    /// A session whose columns name no account (signed out, or saved before they existed):
-    /// its data tells.
+    /// A session whose columns name no account (saved before they existed, or holding no
+    /// account): its data tells.
     Unnamed,
     /// Signed in as `user` (None if the account is gone) with this session version.
     Signed {
