@@ -10,6 +10,7 @@ pub mod period;
 pub mod pricing;
 pub mod report;
 pub mod serial;
+pub mod spreadsheet;
 pub mod trade;
 pub mod trip;
 pub mod user;

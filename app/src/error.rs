@@ -34,6 +34,13 @@ pub enum AppError {
     Suspended,
     #[error("Too many attempts. Try again in {retry_after_secs} seconds.")]
     RateLimited { retry_after_secs: u64 },
+    /// Sign-ins on one account failed from many addresses: its sign-ins pause for everyone,
+    /// but a password reset (which clears the pause) lets the owner in at once.
+    #[error("Too many failed sign-ins on this account. Reset your password to sign in now, or try again in {retry_after_secs} seconds.")]
+    SignInPaused { retry_after_secs: u64 },
+    /// The server is at capacity for this kind of work (password hashing): nothing was done.
+    #[error("The server is busy. Try again in {retry_after_secs} seconds.")]
+    Busy { retry_after_secs: u64 },
     #[error("This link is invalid, already used or expired. Ask for a new one.")]
     InvalidToken,
     #[error("The request could not be read: {message}")]
@@ -75,6 +82,16 @@ impl AppError {
         }
     }
 
+    /// Seconds to wait before trying again, for refusals that say (sent as `Retry-After`).
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            AppError::RateLimited { retry_after_secs }
+            | AppError::SignInPaused { retry_after_secs }
+            | AppError::Busy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// The HTTP status this error is answered with.
     pub fn status(&self) -> u16 {
         match self {
@@ -83,7 +100,8 @@ impl AppError {
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } | AppError::InsufficientFunds { .. } => 409,
             AppError::Invalid { .. } => 422,
-            AppError::RateLimited { .. } => 429,
+            AppError::RateLimited { .. } | AppError::SignInPaused { .. } => 429,
+            AppError::Busy { .. } => 503,
             AppError::InvalidToken | AppError::BadRequest { .. } => 400,
             AppError::Unreachable => 503,
             AppError::Internal { .. } => 500,

@@ -37,12 +37,33 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </head>
             <body>
                 <App />
+                {sandbox_notice().then(|| {
+                    view! {
+                        <p class="sandbox-notice" role="note">
+                            "Test payments: top-ups and checkouts go through the sandbox gateway. No real money moves."
+                        </p>
+                    }
+                })}
             </body>
         </html>
     }
 }
 
 /// Scripts run only from our own origin or with this response's nonce.
+/// In production with the sandbox gateway switched on (EVCX_SANDBOX_PAYMENTS), every page says
+/// so: its wallets fill without real money. Outside `<App/>`, so hydration never sees it.
+fn sandbox_notice() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<server::AppState>()
+            .is_some_and(|s| s.config.payments.sandbox && !s.config.dev_mode)
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
+    }
+}
+
 #[cfg(feature = "ssr")]
 fn content_security_policy() {
     if let (Some(nonce), Some(options)) = (

@@ -143,6 +143,12 @@ async fn serve() -> anyhow::Result<()> {
 }
 
 async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
+    if config.sandbox_payments && !config.dev_mode {
+        tracing::warn!(
+            "EVCX_SANDBOX_PAYMENTS is on in production: the sandbox gateway credits wallets \
+             without real money; every page says so"
+        );
+    }
     if config.seed_demo {
         demo::seed(&db.pool, config).await?;
     }

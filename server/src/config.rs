@@ -2,7 +2,9 @@
 //! and `EVCX_*` / `DATABASE_URL` environment variables.
 
 use anyhow::Context;
-use app::server::state::RateLimits;
+use app::server::services::import::read::ReadLimits;
+use app::server::services::payments::MAX_PAYMENT;
+use app::server::state::{PaymentsConfig, RateLimits};
 use leptos::config::{get_configuration, Env, LeptosOptions};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +23,11 @@ pub struct Config {
     pub currency: String,
     pub sandbox_secret: Vec<u8>,
     pub payment_timeout_secs: i64,
+    /// The sandbox gateway takes payments: on in development, off in production unless set.
+    pub sandbox_payments: bool,
+    pub max_top_up: rust_decimal::Decimal,
+    pub imports: ReadLimits,
+    pub metrics_token: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -76,8 +83,35 @@ impl Config {
                     format!("EVCX_PAYMENT_TIMEOUT_SECS must be 10 to 86400 seconds, not {v:?}")
                 })?,
         };
+        let sandbox_payments = flag("EVCX_SANDBOX_PAYMENTS")?.unwrap_or(dev_mode);
+        let max_top_up = match var("EVCX_MAX_TOP_UP") {
+            None => rust_decimal::Decimal::from(PaymentsConfig::DEFAULT_MAX_TOP_UP),
+            Some(v) => app::domain::market::parse_money(&v)
+                .ok()
+                .filter(|m| *m <= rust_decimal::Decimal::from(MAX_PAYMENT))
+                .with_context(|| {
+                    format!(
+                        "EVCX_MAX_TOP_UP must be an amount from 0.01 to {MAX_PAYMENT}, not {v:?}"
+                    )
+                })?,
+        };
+        let mut imports = ReadLimits::default();
+        if let Some(v) = var("EVCX_MAX_IMPORT_MB") {
+            let mib = v
+                .parse::<u64>()
+                .ok()
+                .filter(|m| (1..=65_536).contains(m))
+                .with_context(|| {
+                    format!("EVCX_MAX_IMPORT_MB must be 1 to 65536 (MiB), not {v:?}")
+                })?;
+            imports.max_file_bytes = mib * 1024 * 1024;
+        }
         Ok(Config {
+            metrics_token: var("EVCX_METRICS_TOKEN"),
+            imports,
             currency,
+            sandbox_payments,
+            max_top_up,
             sandbox_secret,
             payment_timeout_secs,
             leptos,
@@ -97,10 +131,14 @@ impl Config {
             public_url: self.public_url.clone(),
             limits: RateLimits::default(),
             trust_proxy: self.trust_proxy,
+            imports: self.imports,
+            metrics_token: self.metrics_token.clone(),
             payments: app::server::state::PaymentsConfig {
                 currency: self.currency.clone(),
                 sandbox_secret: self.sandbox_secret.clone(),
                 timeout_secs: self.payment_timeout_secs,
+                sandbox: self.sandbox_payments,
+                max_top_up: self.max_top_up,
             },
         }
     }

@@ -220,15 +220,16 @@ async fn seed_issuance(pool: &PgPool) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("demo decision on {number}: {e}"))?;
         }
     }
-    wallet::retire(
-        pool,
-        owner,
-        "25",
-        "Saigon Green Café",
-        "Offsetting the café's delivery scooters, Q1",
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("demo retirement: {e}"))?;
+    let retirement = wallet::RetireRequest {
+        quantity_kg: "25",
+        beneficiary: "Saigon Green Café",
+        reason: "Offsetting the café's delivery scooters, Q1",
+        idempotency_key: "demo-owner-retirement",
+        show_holder: true,
+    };
+    wallet::retire(pool, owner, retirement)
+        .await
+        .map_err(|e| anyhow::anyhow!("demo retirement: {e}"))?;
     tracing::info!("demo credit requests, issuance and a retirement created");
     Ok(())
 }
@@ -311,6 +312,7 @@ async fn seed_ev_data(pool: &PgPool) -> anyhow::Result<()> {
             vehicle.id,
             Kind::Trips,
             "demo-trips-last-12-months.csv",
+            Default::default(),
             body,
         )
         .await
@@ -323,6 +325,7 @@ async fn seed_ev_data(pool: &PgPool) -> anyhow::Result<()> {
             vehicle.id,
             Kind::Charging,
             "demo-charging-sessions.csv",
+            Default::default(),
             body,
         )
         .await
@@ -519,6 +522,7 @@ async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow:
             vehicle.id,
             Kind::Trips,
             "fleet-sync.csv",
+            Default::default(),
             body,
         )
         .await

@@ -4,12 +4,15 @@
 
 use crate::startup::ServerState;
 use app::domain::market::format_money;
+use app::error::AppError;
 use app::server::services::payments::{self, WebhookReply};
+use app::server::session;
 use axum::body::Bytes;
 use axum::extract::{Form, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use tower_sessions::Session;
 use uuid::Uuid;
 
 fn escape(s: &str) -> String {
@@ -28,26 +31,69 @@ fn page(title: &str, body: &str) -> Html<String> {
     ))
 }
 
-/// `GET /sandbox/pay/{payment}`: what is being paid, and the three outcomes to choose from.
-pub async fn payment_page(State(s): State<ServerState>, Path(id): Path<String>) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return (
+/// The payer's own pending or settled sandbox payment, or the answer to give instead: the
+/// sign-in page for a visitor, "no such payment" for anyone else's (the id is in URLs, so it
+/// is no key by itself).
+async fn payers_payment(
+    s: &ServerState,
+    session: &Session,
+    id: &str,
+) -> Result<payments::SandboxPayment, Response> {
+    let unknown = || {
+        (
             StatusCode::NOT_FOUND,
             page("Unknown payment", "<h1>No such payment</h1>"),
         )
-            .into_response();
+            .into_response()
     };
-    let p = match payments::sandbox_payment(&s.app.pool, id).await {
-        Ok(Some(p)) => p,
+    let internal = |e: AppError| {
+        tracing::error!(error = %e, "sandbox payment page");
+        (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response()
+    };
+    let payer = match session::current(&s.app, session).await {
+        Ok(Some(user)) => user.id,
         Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                page("Unknown payment", "<h1>No such payment</h1>"),
-            )
-                .into_response()
+            let next = format!("/sandbox/pay/{}", url_component(id));
+            return Err(
+                Redirect::to(&format!("/login?next={}", url_component(&next))).into_response(),
+            );
         }
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => return Err(internal(e)),
     };
+    let Ok(id) = Uuid::parse_str(id) else {
+        return Err(unknown());
+    };
+    match payments::sandbox_payment(&s.app.pool, payer, id).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(unknown()),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn url_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `GET /sandbox/pay/{payment}`: what is being paid, and the three outcomes to choose from.
+/// Only for the payer, signed in.
+pub async fn payment_page(
+    State(s): State<ServerState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let p = match payers_payment(&s, &session, &id).await {
+        Ok(p) => p,
+        Err(answer) => return answer,
+    };
+    let id = p.id;
     let amount = escape(&format_money(p.amount, &p.currency));
     let what = if p.purpose == "checkout" {
         format!(
@@ -94,22 +140,21 @@ pub struct Choice {
     choice: String,
 }
 
-/// `POST /sandbox/pay/{payment}`: the payer's choice. Success and failure reach the platform as
-/// signed webhooks; a timeout sends nothing and the payment expires on its own.
+/// `POST /sandbox/pay/{payment}`: the payer's choice (only the payer's, signed in). Success and
+/// failure reach the platform as signed webhooks; a timeout sends nothing and the payment
+/// expires on its own.
 pub async fn choose(
     State(s): State<ServerState>,
+    session: Session,
     Path(id): Path<String>,
     Form(choice): Form<Choice>,
 ) -> Response {
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return (StatusCode::NOT_FOUND, "No such payment").into_response();
+    let p = match payers_payment(&s, &session, &id).await {
+        Ok(p) => p,
+        Err(answer) => return answer,
     };
-    let p = match payments::sandbox_payment(&s.app.pool, id).await {
-        Ok(Some(p)) => p,
-        Ok(None) => return (StatusCode::NOT_FOUND, "No such payment").into_response(),
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    };
-    match payments::sandbox_choice(&s.app, id, &choice.choice).await {
+    let id = p.id;
+    match payments::sandbox_choice(&s.app, &p, &choice.choice).await {
         Ok(Some(_)) => Redirect::to(&payments::return_url(&p)).into_response(),
         Ok(None) => page(
             "Waiting for the bank",

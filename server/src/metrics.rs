@@ -135,7 +135,16 @@ pub async fn track(
     response
 }
 
-pub async fn endpoint(State(s): State<ServerState>) -> impl IntoResponse {
+/// `GET /metrics`: open in development; in production only with `Authorization: Bearer
+/// <EVCX_METRICS_TOKEN>`, and not there at all (404) without a token configured, so request
+/// counts and pool sizes are not public.
+pub async fn endpoint(
+    State(s): State<ServerState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    if !s.app.config.dev_mode && !bearer_matches(&headers, s.app.config.metrics_token.as_deref()) {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
     let body = s.metrics.render(s.app.pool.size(), s.app.pool.num_idle());
     (
         [(
@@ -143,5 +152,24 @@ pub async fn endpoint(State(s): State<ServerState>) -> impl IntoResponse {
             "text/plain; version=0.0.4",
         )],
         body,
+    )
+        .into_response()
+}
+
+/// The request carries `Bearer <token>` (compared in constant time); never without a token.
+fn bearer_matches(headers: &axum::http::HeaderMap, token: Option<&str>) -> bool {
+    let Some(token) = token else {
+        return false;
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let key = b"evcx metrics token";
+    app::server::payments::signature_matches(
+        key,
+        given.as_bytes(),
+        &app::server::payments::hmac_sha256_hex(key, token.as_bytes()),
     )
 }

@@ -1,4 +1,5 @@
-//! Request hygiene for every response: cross-site request refusal (CSRF) and security headers.
+//! Request hygiene for every response: cross-site request refusal (CSRF), client errors
+//! answered as client errors, and security headers.
 
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -42,6 +43,108 @@ fn is_foreign(headers: &HeaderMap) -> bool {
             }
         }
     }
+}
+
+/// The largest server-function body (a form); uploads stream and are bounded by their own
+/// limits.
+pub const MAX_FORM_BYTES: usize = 2 * 1024 * 1024;
+
+/// The server function that takes a multipart upload.
+const UPLOAD: &str = "/api/imports/upload";
+
+fn client_error(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "kind": "bad_request", "message": message });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Requests a client got wrong are answered as such (400/413) and never reach code that would
+/// fail on them with a 500: a NUL character in the address or a form (no text column holds
+/// one), a form over `MAX_FORM_BYTES`, an upload that is not multipart. A server function's
+/// own refusal to read its arguments (a missing field, a repeated field, a JSON body) is a
+/// `bad_request`, answered 400 instead of the 500 the framework gives every error it meets
+/// before the function runs.
+pub async fn client_errors(req: Request, next: Next) -> Response {
+    let nul = |s: &str| s.contains('\0') || s.to_ascii_lowercase().contains("%00");
+    if nul(req.uri().path()) || req.uri().query().is_some_and(nul) {
+        return client_error(
+            StatusCode::BAD_REQUEST,
+            "The address contains a NUL character, which no field accepts.",
+        );
+    }
+    if !req.uri().path().starts_with("/api/") {
+        return next.run(req).await;
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if req.uri().path() == UPLOAD && req.method() == Method::POST {
+        if !(content_type.starts_with("multipart/form-data") && content_type.contains("boundary="))
+        {
+            return client_error(
+                StatusCode::BAD_REQUEST,
+                "Send the file as multipart/form-data (fields vehicle_id, kind, file).",
+            );
+        }
+        return answer_as_client_error(next.run(req).await).await;
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_FORM_BYTES) {
+        return too_large();
+    }
+    let req = if content_type.starts_with("application/x-www-form-urlencoded") {
+        let (parts, body) = req.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+            return too_large();
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        if nul(&text) {
+            return client_error(
+                StatusCode::BAD_REQUEST,
+                "A field contains a NUL character, which no field accepts.",
+            );
+        }
+        Request::from_parts(parts, axum::body::Body::from(bytes))
+    } else {
+        req
+    };
+    answer_as_client_error(next.run(req).await).await
+}
+
+fn too_large() -> Response {
+    client_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "The request is larger than 2 MiB, the most a form takes.",
+    )
+}
+
+/// A 500 whose body is a `bad_request` (the framework could not read the arguments) is a 400.
+async fn answer_as_client_error(res: Response) -> Response {
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let kind = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned));
+    if kind.as_deref() == Some("bad_request") {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 /// Headers on every response. HTML pages carry their own CSP with a per-response script

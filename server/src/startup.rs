@@ -68,7 +68,14 @@ pub fn router(app: AppState) -> Router {
         .with_secure(!app.config.dev_mode)
         .with_expiry(Expiry::OnInactivity(time::Duration::days(7)));
 
-    Router::new()
+    let mut router = Router::new();
+    if app.config.payments.sandbox {
+        router = router.route(
+            "/sandbox/pay/{payment}",
+            get(crate::gateway::payment_page).post(crate::gateway::choose),
+        );
+    }
+    router
         .route("/api/{*fn_name}", post(server_fn).get(server_fn))
         .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = options.clone();
@@ -77,10 +84,6 @@ pub fn router(app: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, shell))
         .route("/certificates/{file}", get(crate::documents::certificate_pdf))
         .route("/invoices/{file}", get(crate::documents::invoice_pdf))
-        .route(
-            "/sandbox/pay/{payment}",
-            get(crate::gateway::payment_page).post(crate::gateway::choose),
-        )
         .route("/webhooks/payments/{gateway}", post(crate::gateway::webhook))
         .route("/live/auctions/{number}", get(crate::live_sse::auction))
         .route("/live/inbox", get(crate::live_sse::inbox))
@@ -95,6 +98,7 @@ pub fn router(app: AppState) -> Router {
         ))
         .layer(sessions)
         .layer(CatchPanicLayer::custom(security::panic_response))
+        .layer(middleware::from_fn(security::client_errors))
         .layer(middleware::from_fn(security::refuse_cross_site))
         .layer(middleware::from_fn(security::headers))
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -13,6 +13,7 @@ mod api {
     pub mod market;
     pub mod notifications;
     pub mod operations;
+    pub mod probes;
     pub mod reports;
     pub mod support;
 }

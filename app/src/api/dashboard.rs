@@ -144,14 +144,14 @@ pub async fn export_dashboard(
             "avoided_kg",
         ]);
         for (start, f) in series {
-            let _ = out.write_record([
+            let _ = out.write_record(crate::domain::spreadsheet::safe_record([
                 start.to_string(),
                 grain.bucket_label(start),
                 f.trips.to_string(),
                 f.distance_km.normalize().to_string(),
                 f.energy_kwh.normalize().to_string(),
                 f.avoided_kg.normalize().to_string(),
-            ]);
+            ]));
         }
         let text = String::from_utf8(out.into_inner().map_err(crate::server::internal)?)
             .map_err(crate::server::internal)?;

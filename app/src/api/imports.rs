@@ -96,6 +96,7 @@ pub async fn upload_import(data: MultipartData) -> Result<ImportSummary, AppErro
                         vehicle_id,
                         kind,
                         &file_name,
+                        state.config.imports,
                         Box::pin(body),
                     )
                     .await?;

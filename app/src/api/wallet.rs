@@ -61,7 +61,8 @@ pub struct CertificateBlock {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Certificate {
     pub number: String,
-    pub owner_name: String,
+    /// The holder who retired the credits, when they chose to be named publicly.
+    pub owner_name: Option<String>,
     pub beneficiary: String,
     pub reason: String,
     pub quantity_kg: i64,
@@ -86,6 +87,8 @@ pub struct Wallet {
     /// The latest 100 movements, newest first.
     pub movements: Vec<Movement>,
     pub certificates: Vec<CertificateLine>,
+    /// A fresh key for the retirement form, so a double submit retires once.
+    pub retire_key: String,
 }
 
 /// The caller's carbon wallet: balances, serials held, movements, certificates.
@@ -109,6 +112,7 @@ pub async fn carbon_wallet() -> Result<Wallet, AppError> {
                     },
                 )
                 .collect(),
+            retire_key: uuid::Uuid::new_v4().to_string(),
         })
     })
     .await
@@ -121,11 +125,19 @@ pub async fn retire_credits(
     quantity_kg: String,
     beneficiary: String,
     reason: String,
+    idempotency_key: String,
+    show_holder: Option<String>,
 ) -> Result<Certificate, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::EvOwner, Role::Buyer]).await?;
-        let number =
-            wallet::retire(&state.pool, caller.id, &quantity_kg, &beneficiary, &reason).await?;
+        let request = wallet::RetireRequest {
+            quantity_kg: &quantity_kg,
+            beneficiary: &beneficiary,
+            reason: &reason,
+            idempotency_key: &idempotency_key,
+            show_holder: show_holder.is_some_and(|v| v == "on" || v == "true"),
+        };
+        let number = wallet::retire(&state.pool, caller.id, request).await?;
         leptos_axum::redirect(&format!("/verify/{number}"));
         wallet::certificate(&state.pool, &number).await
     })

@@ -145,13 +145,13 @@ impl Report {
 
 /// One CSV line (RFC 4180 quoting where needed).
 fn push_line(out: &mut String, fields: &[String]) {
-    let line: Vec<String> = fields
-        .iter()
+    let line: Vec<String> = super::spreadsheet::safe_record(fields)
+        .into_iter()
         .map(|f| {
             if f.contains([',', '"', '\n', '\r']) {
                 format!("\"{}\"", f.replace('"', "\"\""))
             } else {
-                f.clone()
+                f
             }
         })
         .collect();

@@ -184,6 +184,22 @@ impl Password {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FullName(String);
 
+/// Characters that change how text around them reads without showing themselves: bidirectional
+/// overrides and isolates (a name that displays backwards), zero-width spaces and joiners (two
+/// names that look the same), the byte-order mark. A name, on a certificate above all, is read
+/// by people and must be what it looks like.
+pub fn is_invisible_formatting(c: char) -> bool {
+    matches!(c,
+        '\u{200B}'..='\u{200F}' // zero-width space, non-joiner, joiner; LRM, RLM
+        | '\u{202A}'..='\u{202E}' // embeddings and overrides
+        | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
+        | '\u{2066}'..='\u{2069}' // isolates
+        | '\u{061C}' // Arabic letter mark
+        | '\u{FEFF}' // byte-order mark, zero-width no-break space
+        | '\u{00AD}' // soft hyphen
+    )
+}
+
 impl FullName {
     pub fn parse(raw: &str) -> Result<FullName, String> {
         let s = raw.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -195,6 +211,12 @@ impl FullName {
         }
         if s.chars().any(char::is_control) {
             return Err("A name cannot contain control characters.".into());
+        }
+        if let Some(c) = s.chars().find(|c| is_invisible_formatting(*c)) {
+            return Err(format!(
+                "A name cannot contain invisible formatting characters (found U+{:04X}).",
+                c as u32
+            ));
         }
         Ok(FullName(s))
     }
@@ -243,6 +265,24 @@ impl Phone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_what_they_look_like() {
+        assert_eq!(
+            FullName::parse("  Nguyễn   Văn Đạt ").unwrap().as_str(),
+            "Nguyễn Văn Đạt"
+        );
+        for (name, code) in [
+            ("Evil\u{202E}gnp.exe", "U+202E"),
+            ("Ann\u{200B}Lee", "U+200B"),
+            ("Ann\u{200D}Lee", "U+200D"),
+            ("\u{2066}Ann\u{2069}", "U+2066"),
+            ("\u{FEFF}Ann", "U+FEFF"),
+        ] {
+            let refused = FullName::parse(name).unwrap_err();
+            assert!(refused.contains(code), "{name:?}: {refused}");
+        }
+    }
 
     #[test]
     fn email_is_normalised_and_checked() {

@@ -6,13 +6,20 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// A vehicle identification number: 11–17 characters of A–Z and 0–9 without I, O and Q.
-/// A 17-character VIN carries a check digit in position 9, which must match.
+/// A vehicle identification number: letters and digits without I, O and Q, upper case, without
+/// the spaces and dashes people type. Since model year 1981 it has exactly 17 characters (ISO
+/// 3779); only older vehicles may have 11 to 16, and a shortened VIN would let one car be
+/// registered twice. The check digit (9th character) is verified where the maker's region
+/// computes it (see `uses_check_digit`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Vin(String);
 
+/// The first model year whose VINs all have 17 characters.
+pub const SEVENTEEN_SINCE: i32 = 1981;
+
 impl Vin {
-    pub fn parse(raw: &str) -> Result<Vin, String> {
+    /// `model_year` decides how long the VIN must be; unknown, it must have 17 characters.
+    pub fn parse(raw: &str, model_year: Option<i32>) -> Result<Vin, String> {
         let s: String = raw
             .chars()
             .filter(|c| !matches!(c, ' ' | '-'))
@@ -32,12 +39,17 @@ impl Vin {
             ));
         }
         let n = s.chars().count();
-        if !(11..=17).contains(&n) {
-            return Err(format!(
-                "A VIN has 17 characters (older ones 11 to 16); this one has {n}."
-            ));
+        let older = model_year.is_some_and(|y| y < SEVENTEEN_SINCE);
+        if n != 17 && !(older && (11..=16).contains(&n)) {
+            return Err(if older {
+                format!("A VIN has 11 to 17 characters; this one has {n}.")
+            } else {
+                format!(
+                    "A VIN has 17 characters (vehicles from {SEVENTEEN_SINCE} on); this one has {n}."
+                )
+            });
         }
-        if n == 17 {
+        if n == 17 && uses_check_digit(&s) {
             let expected = check_digit(&s);
             let found = s.as_bytes()[8] as char;
             if found != expected {
@@ -58,6 +70,13 @@ impl fmt::Display for Vin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether the VIN's maker computes the check digit: required in North America (first
+/// character 1–5) and China (L); Korean makers (K) and VinFast (RLL) build to the same rule.
+/// Elsewhere (Europe, Japan) the 9th character is the maker's own and is not checked.
+fn uses_check_digit(vin: &str) -> bool {
+    matches!(vin.as_bytes()[0], b'1'..=b'5' | b'L' | b'K') || vin.starts_with("RLL")
 }
 
 /// ISO 3779 / 49 CFR 565 check digit of a 17-character VIN.
@@ -173,29 +192,55 @@ mod tests {
     fn vins_with_a_right_check_digit_pass() {
         // Well-known valid VINs.
         assert_eq!(
-            Vin::parse("1M8GDM9AXKP042788").unwrap().as_str(),
+            Vin::parse("1M8GDM9AXKP042788", Some(2019))
+                .unwrap()
+                .as_str(),
             "1M8GDM9AXKP042788"
         );
         assert_eq!(
-            Vin::parse("5yj3e1ea2kf 317000").unwrap().as_str(),
+            Vin::parse("5yj3e1ea2kf 317000", Some(2019))
+                .unwrap()
+                .as_str(),
             "5YJ3E1EA2KF317000"
         );
-        assert!(Vin::parse("11111111111111111").is_ok());
+        assert_eq!(
+            Vin::parse("rll-v8ana2-pv000123", None).unwrap().as_str(),
+            "RLLV8ANA2PV000123"
+        );
+        assert!(Vin::parse("11111111111111111", Some(2024)).is_ok());
+        // A European maker's 9th character is its own.
+        assert!(Vin::parse("WVWZZZ1JZXW000001", Some(1999)).is_ok());
     }
 
     #[test]
     fn bad_vins_are_refused_with_the_reason() {
-        assert!(Vin::parse("1M8GDM9A1KP042788")
+        let year = Some(2019);
+        assert!(Vin::parse("1M8GDM9A1KP042788", year)
             .unwrap_err()
             .contains("should be X"));
-        assert!(Vin::parse("1M8GDM9AXKP04278O")
+        assert!(Vin::parse("RLLV8ANA3PV000123", year)
+            .unwrap_err()
+            .contains("should be 2"));
+        assert!(Vin::parse("1M8GDM9AXKP04278O", year)
             .unwrap_err()
             .contains("letter O"));
-        assert!(Vin::parse("ABC123").unwrap_err().contains("this one has 6"));
-        assert!(Vin::parse("1M8GDM9AXKP0427#8").unwrap_err().contains("“#”"));
-        assert!(Vin::parse("").is_err());
-        // Shorter, pre-1981 style VINs carry no check digit.
-        assert!(Vin::parse("WDB12345678").is_ok());
+        assert!(Vin::parse("ABC123", year)
+            .unwrap_err()
+            .contains("this one has 6"));
+        assert!(Vin::parse("1M8GDM9AXKP0427#8", year)
+            .unwrap_err()
+            .contains("“#”"));
+        assert!(Vin::parse("", year).is_err());
+        // A shortened VIN of a modern car (the same car twice) is refused…
+        assert!(Vin::parse("1M8GDM9AXKP0427", year)
+            .unwrap_err()
+            .contains("17 characters (vehicles from 1981 on); this one has 15"));
+        assert!(Vin::parse("1M8GDM9AXKP0427", None).is_err());
+        // …while older vehicles have 11 to 17, with no check digit below 17.
+        assert!(Vin::parse("WDB12345678", Some(1975)).is_ok());
+        assert!(Vin::parse("WDB1234567", Some(1975))
+            .unwrap_err()
+            .contains("11 to 17 characters; this one has 10"));
     }
 
     #[test]

@@ -117,6 +117,17 @@ fn Wallet() -> impl IntoView {
                 <Field label="Quantity (kg)" name="quantity_kg" error kind="number" inputmode="numeric" />
                 <Field label="Beneficiary" name="beneficiary" error />
                 <Field label="Reason" name="reason" error />
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        wallet.await.ok().map(|w| view! {
+                            <input type="hidden" name="idempotency_key" value=w.retire_key />
+                        })
+                    })}
+                </Transition>
+                <label class="check">
+                    <input type="checkbox" name="show_holder" value="on" />
+                    " Show my name on the public certificate (the beneficiary is always shown)"
+                </label>
                 <div class="form-actions">
                     <Submit action=*retire label="Retire" busy="Retiring…" />
                 </div>

@@ -13,8 +13,25 @@ pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
     }
 }
 
+/// PostgreSQL's "invalid byte sequence" (a NUL character in text, which no text column holds).
+const BAD_CHARACTER: &str = "22021";
+
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
-        super::internal(err)
+        match &err {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(BAD_CHARACTER) => {
+                AppError::BadRequest {
+                    message: "text cannot contain a NUL character".into(),
+                }
+            }
+            // Every connection busy or the database restarting: nothing was done; try again.
+            sqlx::Error::PoolTimedOut => {
+                tracing::warn!("no database connection became free in time");
+                AppError::Busy {
+                    retry_after_secs: 2,
+                }
+            }
+            _ => super::internal(err),
+        }
     }
 }

@@ -178,8 +178,8 @@ pub async fn sign_out(session: &Session) -> Result<(), AppError> {
     session.flush().await.map_err(super::internal)
 }
 
-/// Runs a server function body and gives its error the matching HTTP status (429 also gets
-/// `Retry-After`). A plain HTML form post keeps leptos' redirect back to the form instead,
+/// Runs a server function body and gives its error the matching HTTP status (429 and 503 also
+/// get `Retry-After`). A plain HTML form post keeps leptos' redirect back to the form instead,
 /// which carries the error to the page in its URL.
 pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Result<T, AppError> {
     let result = body.await;
@@ -196,8 +196,8 @@ pub async fn respond<T>(body: impl Future<Output = Result<T, AppError>>) -> Resu
             options.set_status(
                 StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             );
-            if let AppError::RateLimited { retry_after_secs } = err {
-                options.insert_header(RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            if let Some(secs) = err.retry_after_secs() {
+                options.insert_header(RETRY_AFTER, HeaderValue::from(secs));
             }
         }
     }

@@ -225,7 +225,12 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     (
         "/api/wallet/retire",
         Roles(&[Role::EvOwner, Role::Buyer]),
-        &[("quantity_kg", ""), ("beneficiary", ""), ("reason", "")],
+        &[
+            ("quantity_kg", ""),
+            ("beneficiary", ""),
+            ("reason", ""),
+            ("idempotency_key", ""),
+        ],
     ),
     (
         "/api/certificates/get",

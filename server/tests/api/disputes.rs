@@ -104,6 +104,7 @@ async fn a_refund_reverses_the_sale_and_returns_the_orders_own_serials(pool: PgP
                 ("quantity_kg", "600"),
                 ("beneficiary", "Xanh Co"),
                 ("reason", "2026 travel"),
+                ("idempotency_key", "retire-key-0002"),
             ],
         )
         .await;

@@ -446,7 +446,12 @@ async fn retiring_part_of_a_block_gives_a_verifiable_certificate(pool: PgPool) {
         owner
             .post(
                 "/api/wallet/retire",
-                &[("quantity_kg", "1.5"), ("beneficiary", ""), ("reason", "")],
+                &[
+                    ("quantity_kg", "1.5"),
+                    ("beneficiary", ""),
+                    ("reason", ""),
+                    ("idempotency_key", "retire-key-0003"),
+                ],
             )
             .await,
     )
@@ -463,6 +468,7 @@ async fn retiring_part_of_a_block_gives_a_verifiable_certificate(pool: PgPool) {
                     ("quantity_kg", "52"),
                     ("beneficiary", "Green Co"),
                     ("reason", "2026 travel"),
+                    ("idempotency_key", "retire-key-0004"),
                 ],
             )
             .await,
@@ -482,6 +488,7 @@ async fn retiring_part_of_a_block_gives_a_verifiable_certificate(pool: PgPool) {
                     ("quantity_kg", "20"),
                     ("beneficiary", "Công ty Xanh"),
                     ("reason", "Offsetting 2026 deliveries"),
+                    ("idempotency_key", "retire-key-0005"),
                 ],
             )
             .await,

@@ -55,6 +55,7 @@ async fn each_role_reads_its_report_as_a_page_csv_and_pdf(pool: PgPool) {
                 ("quantity_kg", "200"),
                 ("beneficiary", "Xanh Co"),
                 ("reason", "Q4"),
+                ("idempotency_key", "retire-key-0001"),
             ],
         )
         .await;

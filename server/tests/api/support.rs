@@ -29,17 +29,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with(pool: PgPool, dev_mode: bool) -> TestApp {
+        Self::spawn_configured(pool, |config| config.dev_mode = dev_mode).await
+    }
+
+    /// An instance whose settings `configure` changes from the tests' defaults (development
+    /// mode, the sandbox gateway on, the default limits).
+    pub async fn spawn_configured(pool: PgPool, configure: impl FnOnce(&mut AppConfig)) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let mut config = AppConfig {
+            dev_mode: true,
+            public_url: format!("http://{addr}"),
+            limits: RateLimits::default(),
+            trust_proxy: false,
+            payments: PaymentsConfig::new("VND", SANDBOX_SECRET.as_bytes().to_vec()),
+            imports: Default::default(),
+            metrics_token: None,
+        };
+        configure(&mut config);
         let state = AppState {
             pool: pool.clone(),
-            config: Arc::new(AppConfig {
-                dev_mode,
-                public_url: format!("http://{addr}"),
-                limits: RateLimits::default(),
-                trust_proxy: false,
-                payments: PaymentsConfig::new("VND", SANDBOX_SECRET.as_bytes().to_vec()),
-            }),
+            config: Arc::new(config),
             leptos_options: LeptosOptions::builder()
                 .output_name("evcx")
                 .site_addr(addr)
@@ -124,6 +134,37 @@ impl TestApp {
         let api = self.client();
         let res = api.login(&email, PASSWORD).await;
         assert_eq!(res.status(), 200, "login of a fresh {role:?}");
+        (api, id)
+    }
+
+    /// A signed-in client that sends its session cookie itself: a production instance's cookie
+    /// is `Secure`, which a client's cookie store keeps from plain-http requests.
+    pub async fn signed_in_over_http(&self, role: Role) -> (Api, uuid::Uuid) {
+        let email = format!(
+            "{}-{}@example.com",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let id = self.user(role, &email).await;
+        let res = self.client().login(&email, PASSWORD).await;
+        assert_eq!(res.status(), 200, "login of a fresh {role:?}");
+        let cookie = res.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_owned();
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            reqwest::header::COOKIE,
+            HeaderValue::from_str(&cookie).unwrap(),
+        );
+        let http = Client::builder()
+            .redirect(redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        let api = Api {
+            http,
+            base: format!("http://{}", self.addr),
+        };
         (api, id)
     }
 

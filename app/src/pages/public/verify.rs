@@ -39,7 +39,7 @@ pub fn VerifyPage() -> impl IntoView {
                                 <dt>"Quantity"</dt><dd data-testid="certificate-quantity">{format!("{} t CO₂e ({} kg)", c.credits, c.quantity_kg)}</dd>
                                 <dt>"Beneficiary"</dt><dd data-testid="certificate-beneficiary">{c.beneficiary.clone()}</dd>
                                 <dt>"Reason"</dt><dd>{c.reason.clone()}</dd>
-                                <dt>"Retired by"</dt><dd>{c.owner_name.clone()}</dd>
+                                {c.owner_name.clone().map(|holder| view! { <dt>"Retired by"</dt><dd>{holder}</dd> })}
                                 <dt>"Date"</dt><dd>{c.retired_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
                             </dl>
                             <p><a class="button secondary" href=pdf download>"Download the certificate (PDF)"</a></p>

@@ -6,7 +6,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::db::users::{self, NewUser, UserRow, EMAIL_TAKEN};
 use crate::server::db::violated_constraint;
-use crate::server::services::rate_limit::{self, Kind};
+use crate::server::services::rate_limit::{self, Kind, Rule};
 use crate::server::{mail, password, AppState};
 use chrono::{Duration, Utc};
 use rand::RngCore;
@@ -29,6 +29,13 @@ pub struct SignUp {
 /// problem reported at once.
 #[tracing::instrument(skip_all, err(level = "info"))]
 pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRow, AppError> {
+    // Counted before anything else is done, refused sign-ups included.
+    let signups = [Rule::new(
+        Kind::SignupIp,
+        ip,
+        state.config.limits.signup_per_ip,
+    )];
+    let _counted = rate_limit::take(&state.pool, &signups).await??;
     let mut errors = FieldErrors::new();
     let email = errors.check("email", Email::parse(&input.email));
     let password = errors.check("password", Password::parse(&input.password, email.as_ref()));
@@ -57,13 +64,13 @@ pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRo
         role.unwrap(),
     );
 
-    rate_limit::check(
-        &state.pool,
-        Kind::SignupIp,
-        ip,
-        state.config.limits.signup_per_ip,
-    )
-    .await?;
+    // A taken address is refused before the costly hash.
+    if users::by_email(&state.pool, email.as_str())
+        .await?
+        .is_some()
+    {
+        return Err(email_taken());
+    }
     let hash = password::hash(password).await?;
     let mut tx = state.pool.begin().await?;
     let user = insert_user(&mut tx, &email, &hash, role, &full_name, &phone).await?;
@@ -80,8 +87,14 @@ pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRo
     )
     .await?;
     tx.commit().await?;
-    rate_limit::record(&state.pool, Kind::SignupIp, ip).await?;
     Ok(user)
+}
+
+fn email_taken() -> AppError {
+    AppError::invalid(
+        "email",
+        "An account with this e-mail address already exists.",
+    )
 }
 
 async fn insert_user(
@@ -102,15 +115,14 @@ async fn insert_user(
     users::insert(conn, new)
         .await
         .map_err(|e| match violated_constraint(&e) {
-            Some(EMAIL_TAKEN) => AppError::invalid(
-                "email",
-                "An account with this e-mail address already exists.",
-            ),
+            Some(EMAIL_TAKEN) => email_taken(),
             _ => e.into(),
         })
 }
 
-/// Checks the credentials. Failed attempts are limited per address and per account.
+/// Checks the credentials. Every attempt is counted before the password is checked, and a
+/// successful one is forgiven: failures are limited per address, per account and address, and
+/// per account, where they first slow sign-ins down (see `RateLimits`).
 #[tracing::instrument(skip(state, password), err(level = "info"))]
 pub async fn sign_in(
     state: &AppState,
@@ -120,14 +132,30 @@ pub async fn sign_in(
 ) -> Result<UserRow, AppError> {
     let limits = state.config.limits;
     let account_key = email.trim().to_lowercase();
-    rate_limit::check(&state.pool, Kind::LoginIp, ip, limits.login_per_ip).await?;
-    rate_limit::check(
-        &state.pool,
-        Kind::LoginAccount,
-        &account_key,
-        limits.login_per_account,
-    )
-    .await?;
+    let rules = [
+        Rule::new(Kind::LoginIp, ip, limits.login_per_ip),
+        Rule::new(
+            Kind::LoginPair,
+            format!("{account_key} {ip}"),
+            limits.login_per_pair,
+        ),
+        Rule::new(Kind::LoginAccount, &account_key, limits.login_per_account),
+    ];
+    let attempt = match rate_limit::take(&state.pool, &rules).await? {
+        Ok(attempt) => attempt,
+        Err(e) if e.kind == Kind::LoginAccount => {
+            return Err(AppError::SignInPaused {
+                retry_after_secs: e.retry_after_secs,
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let delay = limits
+        .login_slowdown
+        .delay(attempt.earlier(Kind::LoginAccount));
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
 
     let user = match Email::parse(email) {
         Ok(email) => users::by_email(&state.pool, email.as_str()).await?,
@@ -139,15 +167,18 @@ pub async fn sign_in(
             if user.status() == AccountStatus::Suspended {
                 return Err(AppError::Suspended);
             }
-            rate_limit::clear(&state.pool, Kind::LoginAccount, &account_key).await?;
+            rate_limit::forgive(&state.pool, attempt).await?;
+            forget_failed_sign_ins(&state.pool, &account_key).await?;
             Ok(user)
         }
-        _ => {
-            rate_limit::record(&state.pool, Kind::LoginIp, ip).await?;
-            rate_limit::record(&state.pool, Kind::LoginAccount, &account_key).await?;
-            Err(AppError::BadCredentials)
-        }
+        _ => Err(AppError::BadCredentials),
     }
+}
+
+/// The account's failed sign-ins stop counting: its owner proved who they are.
+async fn forget_failed_sign_ins(pool: &PgPool, account_key: &str) -> Result<(), AppError> {
+    rate_limit::clear(pool, Kind::LoginAccount, account_key).await?;
+    rate_limit::clear_prefix(pool, Kind::LoginPair, &format!("{account_key} ")).await
 }
 
 pub async fn profile(pool: &PgPool, id: Uuid) -> Result<UserRow, AppError> {
@@ -275,14 +306,12 @@ async fn issue_link(
 #[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn request_reset(state: &AppState, ip: &str, email: &str) -> Result<(), AppError> {
     let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
-    rate_limit::check(
-        &state.pool,
+    let resets = [Rule::new(
         Kind::ResetIp,
         ip,
         state.config.limits.reset_per_ip,
-    )
-    .await?;
-    rate_limit::record(&state.pool, Kind::ResetIp, ip).await?;
+    )];
+    let _counted = rate_limit::take(&state.pool, &resets).await??;
     let Some(user) = users::by_email(&state.pool, email.as_str()).await? else {
         return Ok(());
     };
@@ -361,6 +390,8 @@ pub async fn reset_password(
     )
     .await?;
     tx.commit().await?;
+    // The way in for an owner whose sign-ins others paused.
+    forget_failed_sign_ins(pool, &updated.email).await?;
     Ok(updated)
 }
 

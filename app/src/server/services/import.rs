@@ -15,7 +15,7 @@ use crate::server::services::methodology;
 use bytes::Bytes;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::Stream;
-use read::{read_records, FileFacts, Refusal, Schema};
+use read::{read_records, FileFacts, ReadLimits, Refusal, Schema};
 use rust_decimal::Decimal;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
@@ -81,6 +81,7 @@ pub async fn import<S>(
     vehicle_id: Uuid,
     kind: Kind,
     file_name: &str,
+    limits: ReadLimits,
     body: S,
 ) -> Result<Uuid, AppError>
 where
@@ -137,6 +138,7 @@ where
             let worker = tokio::task::spawn_blocking(move || {
                 read_trips(
                     reader,
+                    limits,
                     sender,
                     &vehicle,
                     zone,
@@ -174,8 +176,9 @@ where
             }
         }
         Kind::Charging => {
-            let worker =
-                tokio::task::spawn_blocking(move || charging::read(reader, sender, zone, now));
+            let worker = tokio::task::spawn_blocking(move || {
+                charging::read(reader, limits, sender, zone, now)
+            });
             charging::store(&mut tx, vehicle_id, import_id, &mut receiver, worker)
                 .await?
                 .map_err(|r| refusal_error(r, kind))?
@@ -299,6 +302,7 @@ async fn existing_intervals(
 #[allow(clippy::too_many_arguments)]
 fn read_trips<R: std::io::Read>(
     reader: R,
+    limits: ReadLimits,
     sender: mpsc::Sender<Vec<u8>>,
     vehicle: &VehicleRow,
     zone: chrono_tz::Tz,
@@ -347,7 +351,7 @@ fn read_trips<R: std::io::Read>(
     let mut rows_total = 0u64;
     let started = std::time::Instant::now();
     let mut waited = std::time::Duration::ZERO;
-    let facts = read_records(reader, &schema, |line, values, comma_decimal| {
+    let facts = read_records(reader, limits, &schema, |line, values, comma_decimal| {
         // `values` is None for a row whose bytes are not text.
         rows_total += 1;
         pipeline.comma_decimal = comma_decimal;

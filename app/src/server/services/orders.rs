@@ -81,7 +81,7 @@ impl From<sqlx::Error> for Stop {
     }
 }
 
-fn check_key(key: &str) -> Result<&str, String> {
+pub(crate) fn check_key(key: &str) -> Result<&str, String> {
     let key = key.trim();
     if (8..=100).contains(&key.len())
         && key
@@ -1045,6 +1045,8 @@ async fn settle_all(
                     reason,
                     quantity_kg: s.kg,
                     transfer_id,
+                    idempotency_key: None,
+                    show_holder: false,
                 },
             )
             .await

@@ -21,12 +21,20 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// The most one payment may be for.
-const MAX_PAYMENT: i64 = 10_000_000_000;
+pub const MAX_PAYMENT: i64 = 10_000_000_000;
 
 /// The gateway payments go through. The sandbox is the only one that can run here; the Stripe
-/// adapter builds and verifies Stripe's real messages but needs Stripe's servers.
-pub fn gateway(config: &PaymentsConfig) -> Sandbox {
-    Sandbox::new(config.sandbox_secret.clone())
+/// adapter builds and verifies Stripe's real messages but needs Stripe's servers. With the
+/// sandbox off (production, unless switched on) there is none: paying through a gateway is
+/// refused, so nothing can credit a wallet without real money.
+pub fn gateway(config: &PaymentsConfig) -> Result<Sandbox, AppError> {
+    if !config.sandbox {
+        return Err(AppError::conflict(
+            "Payments through a payment gateway are not available on this server. \
+             Pay from your wallet balance instead.",
+        ));
+    }
+    Ok(Sandbox::new(config.sandbox_secret.clone()))
 }
 
 pub struct Created {
@@ -49,7 +57,7 @@ pub(crate) async fn create(
         "PAY-{:06}",
         ledger::next_in_sequence(conn, "payment_number_seq").await?
     );
-    let gw = gateway(config);
+    let gw = gateway(config)?;
     sqlx::query(
         "INSERT INTO payments (id, number, user_id, gateway, purpose, amount, currency, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8))",
@@ -110,11 +118,16 @@ pub(crate) async fn redirect_of(
 /// Starts a top-up of the caller's wallet.
 #[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn top_up(state: &AppState, user: Uuid, amount: &str) -> Result<Created, AppError> {
+    let config = &state.config.payments;
+    gateway(config)?;
     let amount = parse_money(amount).map_err(|m| AppError::invalid("amount", m))?;
-    if amount > Decimal::from(MAX_PAYMENT) {
+    if amount > config.max_top_up {
         return Err(AppError::invalid(
             "amount",
-            "One top-up can be at most 10,000,000,000.",
+            format!(
+                "One top-up can be at most {}.",
+                format_money(config.max_top_up, &config.currency)
+            ),
         ));
     }
     let mut tx = state.pool.begin().await?;
@@ -142,12 +155,14 @@ pub async fn receive_webhook(
     headers: &http::HeaderMap,
     body: &[u8],
 ) -> Result<WebhookReply, WebhookError> {
-    let gw = gateway(&state.config.payments);
-    if gateway_name != gw.name() {
-        return Err(WebhookError::Malformed(format!(
-            "no gateway called {gateway_name}"
-        )));
-    }
+    let gw = match gateway(&state.config.payments) {
+        Ok(gw) if gw.name() == gateway_name => gw,
+        _ => {
+            return Err(WebhookError::Malformed(format!(
+                "no gateway called {gateway_name} takes payments here"
+            )))
+        }
+    };
     let verified = gw.verify_webhook(headers, body, Utc::now().timestamp());
     let event = match verified {
         Ok(event) => event,
@@ -576,14 +591,21 @@ pub struct SandboxPayment {
     pub order: Option<String>,
 }
 
-pub async fn sandbox_payment(pool: &PgPool, id: Uuid) -> Result<Option<SandboxPayment>, AppError> {
+/// A sandbox payment of `payer`'s: nobody else may see, pay or decline it (the payment id
+/// alone is no key: it travels in URLs).
+pub async fn sandbox_payment(
+    pool: &PgPool,
+    payer: Uuid,
+    id: Uuid,
+) -> Result<Option<SandboxPayment>, AppError> {
     Ok(sqlx::query_as(
         "SELECT p.id, p.number, p.amount, p.currency, p.purpose, p.status, p.failure, p.expires_at,
                 u.full_name AS payer, o.number AS order
          FROM payments p JOIN users u ON u.id = p.user_id LEFT JOIN orders o ON o.payment_id = p.id
-         WHERE p.id = $1 AND p.gateway = 'sandbox'",
+         WHERE p.id = $1 AND p.user_id = $2 AND p.gateway = 'sandbox'",
     )
     .bind(id)
+    .bind(payer)
     .fetch_optional(pool)
     .await?)
 }
@@ -598,12 +620,13 @@ pub fn return_url(p: &SandboxPayment) -> String {
 
 /// The payer's choice on the sandbox page: `succeed` and `fail` send a signed webhook the way
 /// a real gateway would (delivered in-process, through the same verification); `timeout` sends
-/// nothing, so the payment expires.
+/// nothing, so the payment expires. `payment` is one `sandbox_payment` found for the payer.
 pub async fn sandbox_choice(
     state: &AppState,
-    payment: Uuid,
+    payment: &SandboxPayment,
     choice: &str,
 ) -> Result<Option<WebhookReply>, AppError> {
+    let payment = payment.id;
     let status = match choice {
         "succeed" => "succeeded",
         "fail" => "failed",
@@ -615,7 +638,7 @@ pub async fn sandbox_choice(
             ))
         }
     };
-    let gw = gateway(&state.config.payments);
+    let gw = gateway(&state.config.payments)?;
     let delivery = Delivery {
         event_id: format!("evt_{}", Uuid::new_v4().simple()),
         payment_id: payment,

@@ -4,6 +4,7 @@
 
 use crate::api::reports::{IssuanceLine, IssuanceReport};
 use crate::domain::serial::SerialRange;
+use crate::domain::spreadsheet::safe_record;
 use crate::error::AppError;
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
@@ -139,7 +140,7 @@ pub fn issuance_csv(r: &IssuanceReport) -> Result<String, AppError> {
     ];
     w.write_record(header).map_err(crate::server::internal)?;
     for l in &r.lines {
-        w.write_record([
+        w.write_record(safe_record([
             l.request.clone(),
             l.owner.clone(),
             l.vehicles.clone(),
@@ -154,7 +155,7 @@ pub fn issuance_csv(r: &IssuanceReport) -> Result<String, AppError> {
             l.net_kg.to_string(),
             l.serials.clone().unwrap_or_default(),
             l.notes.clone(),
-        ])
+        ]))
         .map_err(crate::server::internal)?;
     }
     let bytes = w.into_inner().map_err(crate::server::internal)?;

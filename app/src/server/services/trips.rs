@@ -452,7 +452,7 @@ pub fn export_csv(
         }
         for r in &rows {
             let tz: chrono_tz::Tz = r.time_zone.parse().unwrap_or(chrono_tz::UTC);
-            let _ = out.write_record([
+            let _ = out.write_record(crate::domain::spreadsheet::safe_record([
                 r.plate.clone(),
                 r.start_time.to_rfc3339(),
                 r.end_time.to_rfc3339(),
@@ -468,7 +468,7 @@ pub fn export_csv(
                 r.flags.join(" "),
                 r.claimed.to_string(),
                 r.notes.clone().unwrap_or_default(),
-            ]);
+            ]));
         }
         st.after = rows.last().map(|r| (r.start_time, r.id));
         let text = String::from_utf8(out.into_inner().unwrap_or_default()).unwrap_or_default();

@@ -33,7 +33,7 @@ async fn parse(pool: &PgPool, input: &VehicleInput) -> Result<VehicleFields, App
         "year",
         vehicle::parse_year(&input.year, chrono::Utc::now().year()),
     );
-    let vin = e.check("vin", Vin::parse(&input.vin));
+    let vin = e.check("vin", Vin::parse(&input.vin, year));
     let plate = e.check("plate", vehicle::parse_plate(&input.plate));
     let battery = e.check(
         "battery_kwh",

@@ -5,6 +5,7 @@
 use crate::api::wallet::{Balances, Certificate, CertificateBlock, Holding, Movement};
 use crate::domain::methodology::kg_to_credits;
 use crate::domain::serial::{self, SerialRange};
+use crate::domain::user::is_invisible_formatting;
 use crate::error::{AppError, FieldErrors};
 use crate::server::audit::{self, AuditEntry};
 use crate::server::ledger::{self, AccountKind, Asset, LedgerError, Leg, Transfer};
@@ -137,6 +138,14 @@ pub(crate) fn check_retirement<'a>(
             "beneficiary",
             "Name who the retirement is for (up to 200 characters, on one line).",
         );
+    } else if let Some(c) = beneficiary.chars().find(|c| is_invisible_formatting(*c)) {
+        errors.add(
+            "beneficiary",
+            format!(
+                "The beneficiary's name cannot contain invisible formatting characters (found U+{:04X}).",
+                c as u32
+            ),
+        );
     }
     let reason = reason.trim();
     if reason.is_empty()
@@ -171,6 +180,10 @@ pub(crate) struct Retirement<'a> {
     pub reason: &'a str,
     pub quantity_kg: i64,
     pub transfer_id: i64,
+    /// The key of the form that asked for it (none when a purchase or a bid retired at once:
+    /// their own key covers it).
+    pub idempotency_key: Option<&'a str>,
+    pub show_holder: bool,
 }
 
 /// Writes the retirement (the certificate's record) and its audit entry.
@@ -179,8 +192,9 @@ pub(crate) async fn record_retirement(
     r: Retirement<'_>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO retirements (id, number, owner_id, beneficiary, reason, quantity_kg, transfer_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO retirements (id, number, owner_id, beneficiary, reason, quantity_kg, transfer_id,
+                                  idempotency_key, show_holder)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(r.id)
     .bind(r.number)
@@ -189,6 +203,8 @@ pub(crate) async fn record_retirement(
     .bind(r.reason)
     .bind(r.quantity_kg)
     .bind(r.transfer_id)
+    .bind(r.idempotency_key)
+    .bind(r.show_holder)
     .execute(&mut *conn)
     .await?;
     audit::record(
@@ -205,31 +221,62 @@ pub(crate) async fn record_retirement(
     .await
 }
 
-/// Retires `quantity_kg` of the owner's available credits (lowest serials first) for a named
-/// beneficiary; answers the certificate number. Retired serials never move again.
+/// What an owner asks to retire, as typed.
+#[derive(Debug)]
+pub struct RetireRequest<'a> {
+    pub quantity_kg: &'a str,
+    pub beneficiary: &'a str,
+    pub reason: &'a str,
+    /// The form's key: the same key answers the same certificate.
+    pub idempotency_key: &'a str,
+    /// Name the holder on the public certificate (the beneficiary is always named).
+    pub show_holder: bool,
+}
+
+/// Retires the owner's available credits (lowest serials first) for a named beneficiary;
+/// answers the certificate number. Retired serials never move again. Retirements with one key
+/// queue on it, so a repeat (a double click, a retried request) answers the first certificate.
 #[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn retire(
     pool: &PgPool,
     owner: Uuid,
-    quantity: &str,
-    beneficiary: &str,
-    reason: &str,
+    request: RetireRequest<'_>,
 ) -> Result<String, AppError> {
     let mut errors = FieldErrors::new();
     let quantity = errors.check(
         "quantity_kg",
-        quantity
+        request
+            .quantity_kg
             .trim()
             .parse::<i64>()
             .ok()
             .filter(|q| *q >= 1)
             .ok_or_else(|| "Enter a whole number of kilograms, at least 1.".to_owned()),
     );
-    let (beneficiary, reason) = check_retirement(&mut errors, beneficiary, reason);
+    let (beneficiary, reason) = check_retirement(&mut errors, request.beneficiary, request.reason);
+    let key = errors.check(
+        "idempotency_key",
+        crate::server::services::orders::check_key(request.idempotency_key),
+    );
     errors.finish()?;
-    let quantity = quantity.unwrap_or_default();
+    let (quantity, key) = (quantity.unwrap_or_default(), key.unwrap_or_default());
 
     let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text || $2, 11))")
+        .bind(owner)
+        .bind(key)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(number) = sqlx::query_scalar(
+        "SELECT number FROM retirements WHERE owner_id = $1 AND idempotency_key = $2",
+    )
+    .bind(owner)
+    .bind(key)
+    .fetch_optional(&mut *tx)
+    .await?
+    {
+        return Ok(number);
+    }
     let available =
         ledger::user_account(&mut tx, owner, Asset::Credit, AccountKind::Available).await?;
     let retired = ledger::user_account(&mut tx, owner, Asset::Credit, AccountKind::Retired).await?;
@@ -269,6 +316,8 @@ pub async fn retire(
             reason,
             quantity_kg: quantity,
             transfer_id: transfer,
+            idempotency_key: Some(key),
+            show_holder: request.show_holder,
         },
     )
     .await?;
@@ -278,8 +327,19 @@ pub async fn retire(
 
 /// The public facts of a certificate and the live status of its serials.
 pub async fn certificate(pool: &PgPool, number: &str) -> Result<Certificate, AppError> {
-    let row: Option<(Uuid, String, String, String, String, i64, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT r.id, r.number, u.full_name, r.beneficiary, r.reason, r.quantity_kg, r.retired_at
+    // The holder's name is public only when they chose so.
+    type Head = (
+        Uuid,
+        String,
+        Option<String>,
+        String,
+        String,
+        i64,
+        DateTime<Utc>,
+    );
+    let row: Option<Head> = sqlx::query_as(
+        "SELECT r.id, r.number, CASE WHEN r.show_holder THEN u.full_name END, r.beneficiary,
+                r.reason, r.quantity_kg, r.retired_at
          FROM retirements r JOIN users u ON u.id = r.owner_id WHERE r.number = $1",
     )
     .bind(number.trim().to_uppercase())
@@ -397,7 +457,7 @@ pub fn certificate_pdf(c: &Certificate, public_url: &str) -> Result<Vec<u8>, App
         v.dedup();
         v
     };
-    doc.facts(&[
+    let mut facts = vec![
         ("Beneficiary", c.beneficiary.clone()),
         ("Reason", c.reason.clone()),
         (
@@ -407,13 +467,18 @@ pub fn certificate_pdf(c: &Certificate, public_url: &str) -> Result<Vec<u8>, App
         ("Vintage", vintages.join(", ")),
         ("Methodology", methodologies.join(", ")),
         ("Verified by", verifiers.join(", ")),
-        ("Retired by", c.owner_name.clone()),
+    ];
+    if let Some(holder) = &c.owner_name {
+        facts.push(("Retired by", holder.clone()));
+    }
+    facts.extend([
         (
             "Date",
             c.retired_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         ),
         ("Verify at", verify.clone()),
     ]);
+    doc.facts(&facts);
     doc.space(10.0);
     doc.line(12.0, true, "Serial numbers");
     let rows: Vec<Vec<String>> = c

@@ -91,6 +91,15 @@ pub async fn request(
     let amount = amount.expect("checked");
 
     let mut tx = state.pool.begin().await?;
+    // One user's withdrawals queue here, so the daily limit holds under concurrent requests,
+    // and a repeated key is looked up only once the one before it has committed (looked up
+    // before the lock, two requests with one key both missed it and one failed on insert).
+    let verified: bool = sqlx::query_scalar(
+        "SELECT kyc_verified_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE",
+    )
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?;
     if let Some(number) = sqlx::query_scalar(
         "SELECT number FROM withdrawals WHERE user_id = $1 AND idempotency_key = $2",
     )
@@ -101,13 +110,6 @@ pub async fn request(
     {
         return Ok(number);
     }
-    // One user's withdrawals queue here, so the daily limit holds under concurrent requests.
-    let verified: bool = sqlx::query_scalar(
-        "SELECT kyc_verified_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE",
-    )
-    .bind(user)
-    .fetch_one(&mut *tx)
-    .await?;
     if !verified {
         return Err(AppError::conflict(
             "Withdrawals need your identity checked first (know your customer). An administrator verifies it; your money stays in your wallet meanwhile.",

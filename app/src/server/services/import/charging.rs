@@ -3,7 +3,7 @@
 //! (`ON CONFLICT DO NOTHING`), so two imports racing for one session cannot both take it.
 
 use super::copy_text::{push_decimal, push_text, push_timestamp};
-use super::read::{read_records, Refusal, Schema, Values};
+use super::read::{read_records, ReadLimits, Refusal, Schema, Values};
 use super::{Outcome, CHUNK};
 use crate::domain::trip::{check_charging, parse_number, ChargingField, ChargingRecord, Rejection};
 use crate::error::AppError;
@@ -32,6 +32,7 @@ fn field_index(header: &str) -> Option<usize> {
 /// Reads the file into COPY text for the staging table (line, session, charger, start, end, kWh).
 pub fn read<R: std::io::Read>(
     reader: R,
+    limits: ReadLimits,
     sender: mpsc::Sender<Vec<u8>>,
     zone: Tz,
     now: DateTime<Utc>,
@@ -46,7 +47,7 @@ pub fn read<R: std::io::Read>(
     let mut seen: HashMap<String, u32> = HashMap::new();
     let mut rows_total = 0u64;
     let mut accepted = 0u64;
-    let facts = read_records(reader, &schema, |line, values, comma_decimal| {
+    let facts = read_records(reader, limits, &schema, |line, values, comma_decimal| {
         rows_total += 1;
         match resolve(values, zone, comma_decimal).and_then(|r| check_charging(&r, now).map(|_| r))
         {

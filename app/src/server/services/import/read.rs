@@ -6,9 +6,117 @@ use encoding_rs_io::DecodeReaderBytesBuilder;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufReader, Read};
+use std::rc::Rc;
+
+/// How big one upload and one record of it may be. A record is bounded so that memory stays
+/// flat whatever arrives: a 200 MB file without a newline (or a JSON string of 100 MB) is
+/// refused after its first MiB instead of being gathered whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    pub max_file_bytes: u64,
+    pub max_record_bytes: u64,
+}
+
+impl ReadLimits {
+    /// No real trip or charging record comes near this; the read-ahead buffer (256 KiB) fits.
+    pub const MAX_RECORD_BYTES: u64 = 1024 * 1024;
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_file_bytes: 512 * 1024 * 1024,
+            max_record_bytes: Self::MAX_RECORD_BYTES,
+        }
+    }
+}
+
+/// What the readers have used of the limits, shared by the raw and the decoded reader.
+struct Budget {
+    limits: ReadLimits,
+    file_bytes: Cell<u64>,
+    record_bytes: Cell<u64>,
+    /// The last line (CSV) or record (JSON) read whole.
+    last_record: Cell<u32>,
+    exceeded: Cell<Option<Refusal>>,
+}
+
+impl Budget {
+    fn new(limits: ReadLimits) -> Rc<Budget> {
+        Rc::new(Budget {
+            limits,
+            file_bytes: Cell::new(0),
+            record_bytes: Cell::new(0),
+            last_record: Cell::new(0),
+            exceeded: Cell::new(None),
+        })
+    }
+
+    /// A record was read whole: the next one starts with a fresh allowance.
+    fn record_done(&self, line: u32) {
+        self.record_bytes.set(0);
+        self.last_record.set(line);
+    }
+
+    fn refuse(&self, refusal: Refusal) -> std::io::Error {
+        let message = format!("{refusal:?}");
+        self.exceeded.set(Some(refusal));
+        std::io::Error::other(message)
+    }
+
+    /// The refusal a limit caused, else `other`.
+    fn explain(&self, other: Refusal) -> Refusal {
+        self.exceeded.take().unwrap_or(other)
+    }
+}
+
+/// Stops the raw upload at the file limit.
+struct FileLimited<R> {
+    inner: R,
+    budget: Rc<Budget>,
+}
+
+impl<R: Read> Read for FileLimited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let used = self.budget.file_bytes.get() + n as u64;
+        self.budget.file_bytes.set(used);
+        if used > self.budget.limits.max_file_bytes {
+            return Err(self.budget.refuse(Refusal::TooLarge {
+                limit: self.budget.limits.max_file_bytes,
+            }));
+        }
+        Ok(n)
+    }
+}
+
+/// Stops the decoded text when one record grows past its limit.
+struct RecordLimited<R> {
+    inner: R,
+    budget: Rc<Budget>,
+}
+
+impl<R: Read> Read for RecordLimited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let used = self.budget.record_bytes.get() + n as u64;
+        self.budget.record_bytes.set(used);
+        if used > self.budget.limits.max_record_bytes + READ_AHEAD as u64 {
+            return Err(self.budget.refuse(Refusal::RecordTooLong {
+                after: self.budget.last_record.get(),
+                limit: self.budget.limits.max_record_bytes,
+            }));
+        }
+        Ok(n)
+    }
+}
+
+/// The decoded text is read ahead in blocks of this size.
+const READ_AHEAD: usize = 256 * 1024;
 
 /// Counts and hashes the raw bytes as they are read.
 pub struct Metered<R> {
@@ -58,6 +166,27 @@ pub enum Refusal {
     Io(String),
     /// The consumer stopped (the database side failed); not the file's fault.
     Stopped,
+    /// The file is over the configured maximum.
+    TooLarge {
+        limit: u64,
+    },
+    /// A record (a CSV line, a JSON element) is over the maximum; `after` is the last line or
+    /// record read whole.
+    RecordTooLong {
+        after: u32,
+        limit: u64,
+    },
+}
+
+/// "512 MiB", "1 MiB", "300 KiB".
+fn size(bytes: u64) -> String {
+    if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl Refusal {
@@ -81,6 +210,18 @@ impl Refusal {
             Refusal::BadJson(e) => format!("The JSON cannot be read: {e}."),
             Refusal::Io(e) => format!("The upload was interrupted: {e}."),
             Refusal::Stopped => "The import stopped.".into(),
+            Refusal::TooLarge { limit } => format!(
+                "The file is larger than {}, the most one import takes. Split it into smaller files; nothing was imported.",
+                size(*limit)
+            ),
+            Refusal::RecordTooLong { after: 0, limit } => format!(
+                "The first record is longer than {}: this is not {what} (or a line ending is missing). Nothing was imported.",
+                size(*limit)
+            ),
+            Refusal::RecordTooLong { after, limit } => format!(
+                "The record after line {after} is longer than {}: no record of {what} is that long (is a line ending or a closing quote missing?). Nothing was imported.",
+                size(*limit)
+            ),
         }
     }
 }
@@ -99,10 +240,24 @@ pub struct Schema<'s> {
 /// row whose bytes are not text; `on_record` returns false to stop.
 pub fn read_records<R: Read>(
     raw: R,
+    limits: ReadLimits,
+    schema: &Schema<'_>,
+    on_record: impl FnMut(u32, Option<&Values<'_>>, bool) -> bool,
+) -> Result<FileFacts, Refusal> {
+    let budget = Budget::new(limits);
+    read_within(raw, &budget, schema, on_record).map_err(|r| budget.explain(r))
+}
+
+fn read_within<R: Read>(
+    raw: R,
+    budget: &Rc<Budget>,
     schema: &Schema<'_>,
     mut on_record: impl FnMut(u32, Option<&Values<'_>>, bool) -> bool,
 ) -> Result<FileFacts, Refusal> {
-    let mut metered = Metered::new(raw);
+    let mut metered = Metered::new(FileLimited {
+        inner: raw,
+        budget: budget.clone(),
+    });
     let mut decoded = DecodeReaderBytesBuilder::new()
         .bom_sniffing(true)
         .strip_bom(true)
@@ -132,13 +287,16 @@ pub fn read_records<R: Read>(
     let semicolons = head[..line_end].iter().filter(|b| **b == b';').count();
     let commas = head[..line_end].iter().filter(|b| **b == b',').count();
     let delimiter = if semicolons > commas { b';' } else { b',' };
-    let mut reader =
-        BufReader::with_capacity(256 * 1024, std::io::Cursor::new(head).chain(decoded));
+    let decoded = RecordLimited {
+        inner: std::io::Cursor::new(head).chain(decoded),
+        budget: budget.clone(),
+    };
+    let mut reader = BufReader::with_capacity(READ_AHEAD, decoded);
     let (format, comma_decimal) = if is_json {
-        read_json(&mut reader, schema, &mut on_record)?;
+        read_json(&mut reader, budget, schema, &mut on_record)?;
         ("json".to_owned(), false)
     } else {
-        read_csv(&mut reader, delimiter, schema, &mut on_record)?;
+        read_csv(&mut reader, budget, delimiter, schema, &mut on_record)?;
         (
             if delimiter == b';' { "csv;" } else { "csv" }.to_owned(),
             delimiter == b';',
@@ -175,6 +333,7 @@ fn check_columns(schema: &Schema<'_>, headers: &[String]) -> Result<Vec<Option<u
 
 fn read_csv<R: Read>(
     reader: R,
+    budget: &Budget,
     delimiter: u8,
     schema: &Schema<'_>,
     on_record: &mut impl FnMut(u32, Option<&Values<'_>>, bool) -> bool,
@@ -210,6 +369,7 @@ fn read_csv<R: Read>(
             Err(e) => return Err(Refusal::Io(e.to_string())),
         }
         let line = record.position().map_or(0, |p| p.line()) as u32;
+        budget.record_done(line);
         if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             continue; // blank line
         }
@@ -235,11 +395,13 @@ fn read_csv<R: Read>(
 /// is that array. Elements are read one at a time.
 fn read_json<R: Read>(
     reader: R,
+    budget: &Budget,
     schema: &Schema<'_>,
     on_record: &mut impl FnMut(u32, Option<&Values<'_>>, bool) -> bool,
 ) -> Result<(), Refusal> {
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut state = JsonState {
+        budget,
         schema,
         on_record,
         count: 0,
@@ -259,6 +421,7 @@ fn read_json<R: Read>(
 }
 
 struct JsonState<'a, F> {
+    budget: &'a Budget,
     schema: &'a Schema<'a>,
     on_record: &'a mut F,
     count: u32,
@@ -332,6 +495,7 @@ impl<'de, F: FnMut(u32, Option<&Values<'_>>, bool) -> bool> Visitor<'de> for Ele
         let mut values: Vec<Option<String>> = vec![None; state.schema.fields];
         while let Some(element) = seq.next_element::<BTreeMap<String, Box<RawValue>>>()? {
             state.count += 1;
+            state.budget.record_done(state.count);
             if !state.checked {
                 // A record may lack a field (that row is rejected); a first record with none
                 // of the required fields means this is not the kind of data expected.
