@@ -20,6 +20,9 @@ const COMES_BACK_WITHIN: Duration = Duration::from_secs(45);
 enum Crash {
     /// `kill -9` of the postmaster; nobody reaps it, so its pid file names a zombie.
     KilledPostmaster,
+    /// `kill -9` of the postmaster while a query runs that does not notice for a long time:
+    /// its process keeps the killed server's shared memory.
+    KilledDuringALongQuery,
     /// The killed postmaster has been reaped: its pid file names no process.
     ReapedPostmaster,
     /// After the crash its pid was taken by an unrelated process of the postgres user.
@@ -32,9 +35,10 @@ enum Crash {
     StillRunning,
 }
 
-const CRASHES: [Crash; 7] = [
+const CRASHES: [Crash; 8] = [
     Crash::KilledPostmaster,
     Crash::KilledPostmaster,
+    Crash::KilledDuringALongQuery,
     Crash::ReapedPostmaster,
     Crash::PidTakenByAnotherProcess,
     Crash::PidTakenByTheStarter,
@@ -44,7 +48,9 @@ const CRASHES: [Crash; 7] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_postgres_comes_back_with_every_committed_row_after_a_crash() {
-    adopt_orphans();
+    let _reaper = adopt_orphans();
+    // What the start did about each leftover, shown when the test fails (or with --nocapture).
+    tracing_subscriber::fmt().with_test_writer().try_init().ok();
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("local-pg-crash");
     std::fs::remove_dir_all(&root).ok();
     let pgdata = root.join("pg");
@@ -70,11 +76,16 @@ async fn embedded_postgres_comes_back_with_every_committed_row_after_a_crash() {
             .execute(&mut in_flight)
             .await
             .unwrap();
+        if let Crash::KilledDuringALongQuery = crash {
+            start_endless_query(&pg).await;
+        }
 
         helpers.extend(leave_behind(crash, &pgdata));
         pg = tokio::time::timeout(COMES_BACK_WITHIN, LocalPg::start(&root, OPTIONS))
             .await
-            .unwrap_or_else(|_| panic!("no PostgreSQL within {COMES_BACK_WITHIN:?} after {crash:?}"))
+            .unwrap_or_else(|_| {
+                panic!("no PostgreSQL within {COMES_BACK_WITHIN:?} after {crash:?}")
+            })
             .unwrap_or_else(|e| panic!("no PostgreSQL after {crash:?}: {e:#}"));
 
         assert_eq!(rows(&pg).await, committed, "rows after {crash:?}");
@@ -95,17 +106,39 @@ async fn embedded_postgres_comes_back_with_every_committed_row_after_a_crash() {
 /// pg_ctl starts the postmaster and exits, so the postmaster is nobody's child. As this
 /// process's orphans, killed postmasters stay zombies until reaped — what issue 22 saw under an
 /// init that does not reap — on every machine, and `ReapedPostmaster` can reap one.
-fn adopt_orphans() {
+fn adopt_orphans() -> Reaper {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes plain integers and touches no memory.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     assert_eq!(rc, 0, "prctl(PR_SET_CHILD_SUBREAPER)");
+    Reaper
+}
+
+/// Reaps the adopted processes when the test ends, passed or not: left to an init that does not
+/// reap, they would stay zombies for as long as the machine runs.
+struct Reaper;
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            let mut status = 0;
+            // SAFETY: waitpid writes the exit status into `status`, which outlives the call.
+            match unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) } {
+                -1 => return, // no children left
+                0 => std::thread::sleep(Duration::from_millis(20)),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Brings about `crash` on the running server; returns a process to end after the test.
 fn leave_behind(crash: Crash, pgdata: &Path) -> Option<Child> {
     let postmaster = postmaster_pid(pgdata);
     match crash {
-        Crash::KilledPostmaster => signal(postmaster, libc::SIGKILL),
+        Crash::KilledPostmaster | Crash::KilledDuringALongQuery => {
+            signal(postmaster, libc::SIGKILL)
+        }
         Crash::ReapedPostmaster => kill_and_reap(postmaster),
         Crash::PidTakenByAnotherProcess => {
             kill_and_reap(postmaster);
@@ -161,7 +194,10 @@ fn as_postgres_user(command: &mut Command) -> &mut Command {
 }
 
 fn id_of(which: &str) -> u32 {
-    let out = Command::new("id").args([which, "postgres"]).output().unwrap();
+    let out = Command::new("id")
+        .args([which, "postgres"])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
@@ -175,6 +211,27 @@ async fn connect(pg: &LocalPg) -> PgConnection {
         .await
         .unwrap();
     db
+}
+
+/// A query that keeps a server process busy until it is killed: a PL/pgSQL loop never waits,
+/// so it never learns that its postmaster has died.
+async fn start_endless_query(pg: &LocalPg) {
+    let mut busy = connect(pg).await;
+    tokio::spawn(async move {
+        sqlx::query("DO $$ BEGIN LOOP END LOOP; END $$")
+            .execute(&mut busy)
+            .await
+    });
+    let mut db = connect(pg).await;
+    let running = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity \
+                   WHERE state = 'active' AND query LIKE 'DO $$%')";
+    while !sqlx::query_scalar::<_, bool>(running)
+        .fetch_one(&mut db)
+        .await
+        .unwrap()
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn commit_row(pg: &LocalPg, cycle: i32) {
