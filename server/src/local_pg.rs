@@ -211,8 +211,8 @@ impl LocalPg {
 
     /// The processes of a killed postmaster notice it is gone and end, but until they have,
     /// they hold its shared memory and PostgreSQL refuses to start. One busy with a long query
-    /// notices late: after a grace period it is killed (its postmaster is gone; nothing it did
-    /// after the last commit is kept anyway).
+    /// notices late: after a grace period it is killed (its postmaster is gone, and recovery
+    /// keeps exactly what was committed).
     async fn end_orphaned_processes(&self) -> anyhow::Result<()> {
         let gone = || leftovers::server_processes_of(&self.pgdata).is_empty();
         if wait_until(ORPHAN_GRACE, gone).await {
