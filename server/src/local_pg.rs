@@ -4,15 +4,33 @@
 //! trip there skips the TCP stack, and a purchase makes several. As root, PostgreSQL refuses
 //! to run, so it runs as the `postgres` user.
 
+mod leftovers;
+
 use anyhow::{bail, Context};
+use leftovers::PidFile;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
 use tokio::process::Command;
+use tokio::time::Instant;
 
 pub const DATABASE: &str = "evcx";
 const SUPERUSER: &str = "evcx";
+
+/// Starts tried before giving up, the wait before the first retry (doubled each time): a
+/// killed server's last processes may hold its shared memory for a moment after they are seen
+/// ending, and PostgreSQL refuses to start until they have let go.
+const START_ATTEMPTS: u32 = 5;
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// How long the processes of a killed server get to notice and end by themselves; one busy
+/// with a long query notices late, and is then killed.
+const ORPHAN_GRACE: Duration = Duration::from_secs(5);
+/// How long a server that does not answer gets to end after an immediate stop (its processes
+/// end at once, or get SIGKILL from it after 5 s), and a killed process to be gone.
+const IMMEDIATE_STOP_GRACE: Duration = Duration::from_secs(6);
+const EXIT_GRACE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -32,62 +50,22 @@ pub struct LocalPg {
 }
 
 impl LocalPg {
-    /// Initialises `root/pg` on first use, then starts the server and makes sure the
-    /// application database exists.
+    /// Initialises `root/pg` on first use, then starts the server — after clearing whatever an
+    /// earlier run left there — and makes sure the application database exists.
     pub async fn start(root: &Path, options: Options) -> anyhow::Result<LocalPg> {
         std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
         let root = root.canonicalize()?;
-        let bin_dir = find_bin_dir()?;
-        let as_postgres = running_as_root().await?;
         let pgdata = root.join("pg");
-        let password_file = root.join("pg-password");
-
         let mut pg = LocalPg {
-            bin_dir,
+            bin_dir: find_bin_dir()?,
+            socket_dir: socket_dir(&pgdata),
             pgdata,
-            as_postgres,
+            as_postgres: running_as_root().await?,
             port: 0,
-            socket_dir: None,
             password: String::new(),
         };
-        if !pg.pgdata.join("PG_VERSION").exists() {
-            pg.password = rand::thread_rng()
-                .sample_iter(&Alphanumeric)
-                .take(32)
-                .map(char::from)
-                .collect();
-            pg.init(&root, options).await?;
-            write_private(&password_file, &pg.password)?;
-        } else {
-            pg.password = std::fs::read_to_string(&password_file)
-                .with_context(|| format!("reading {}", password_file.display()))?
-                .trim()
-                .to_owned();
-        }
-        if pg.pgdata.join("postmaster.pid").exists() && pg.ctl(&["status"]).await.is_ok() {
-            tracing::warn!("a PostgreSQL from an earlier run is still up; restarting it");
-            pg.ctl(&["stop", "-m", "fast", "-w"]).await?;
-        }
-        pg.port = free_port()?;
-        pg.socket_dir = socket_dir(&pg.pgdata);
-        let log = pg.pgdata.join("server.log");
-        let mut port_option = format!("-p {}", pg.port);
-        if let Some(dir) = &pg.socket_dir {
-            // pg_ctl hands these to a shell; `socket_dir` only accepts paths without quotes.
-            port_option.push_str(&format!(" -k '{}'", dir.display()));
-        }
-        pg.ctl(&[
-            "start",
-            "-w",
-            "-t",
-            "60",
-            "-l",
-            &log.to_string_lossy(),
-            "-o",
-            &port_option,
-        ])
-        .await
-        .with_context(|| format!("starting PostgreSQL (see {})", log.display()))?;
+        pg.init_or_open(&root, options).await?;
+        pg.start_with_retries().await?;
         pg.ensure_database().await?;
         tracing::info!(
             port = pg.port,
@@ -121,6 +99,169 @@ impl LocalPg {
         self.ctl(&["stop", "-m", "fast", "-w", "-t", "60"]).await?;
         tracing::info!("embedded PostgreSQL stopped");
         Ok(())
+    }
+
+    /// Creates the database cluster with a new password on first use; reads the password after.
+    async fn init_or_open(&mut self, root: &Path, options: Options) -> anyhow::Result<()> {
+        let password_file = root.join("pg-password");
+        if self.pgdata.join("PG_VERSION").exists() {
+            self.password = std::fs::read_to_string(&password_file)
+                .with_context(|| format!("reading {}", password_file.display()))?
+                .trim()
+                .to_owned();
+            return Ok(());
+        }
+        self.password = rand::thread_rng()
+            .sample_iter(&Alphanumeric)
+            .take(32)
+            .map(char::from)
+            .collect();
+        self.init(root, options).await?;
+        write_private(&password_file, &self.password)
+    }
+
+    /// A start can fail while a killed server's processes still let go of its shared memory;
+    /// each try begins again from clearing what is left.
+    async fn start_with_retries(&mut self) -> anyhow::Result<()> {
+        let mut delay = FIRST_RETRY_DELAY;
+        let mut attempt = 1;
+        loop {
+            let started = match self.clear_earlier_run().await {
+                Ok(()) => self.start_server().await,
+                Err(e) => Err(e),
+            };
+            match started {
+                Err(e) if attempt < START_ATTEMPTS => {
+                    tracing::warn!(
+                        attempt,
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = %format!("{e:#}"),
+                        "embedded PostgreSQL did not start; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Leaves the data folder with no server running and no stale lock: stops a server of an
+    /// earlier run, waits for (or ends) the processes of a killed one, then removes the pid and
+    /// socket lock files nobody holds. PostgreSQL replays its write-ahead log when it starts.
+    async fn clear_earlier_run(&self) -> anyhow::Result<()> {
+        if let Some(file) = PidFile::read(&self.pgdata) {
+            if leftovers::is_server_process_of(file.pid, &self.pgdata) {
+                self.stop_earlier(&file).await?;
+            }
+        }
+        self.end_orphaned_processes().await?;
+        leftovers::remove_stale_lock_files(&self.pgdata)
+    }
+
+    /// A server of an earlier run is up. One that answers gets the clean (fast) stop; one that
+    /// does not, or whose fast stop fails, an immediate stop, then a kill.
+    async fn stop_earlier(&self, file: &PidFile) -> anyhow::Result<()> {
+        let pid = file.pid;
+        if self.answers(file).await {
+            tracing::warn!(
+                pid,
+                "a PostgreSQL from an earlier run is still up; restarting it"
+            );
+            match self.ctl(&["stop", "-m", "fast", "-w", "-t", "60"]).await {
+                Ok(()) => return Ok(()),
+                Err(e) => tracing::warn!(pid, error = %format!("{e:#}"), "fast stop failed"),
+            }
+        } else {
+            tracing::warn!(pid, "a PostgreSQL from an earlier run does not answer");
+        }
+        // SIGQUIT is what `pg_ctl stop -m immediate` sends; pg_ctl then waits for the pid file
+        // to go, which never happens when the postmaster dies unclean (already killed, not yet
+        // a zombie when looked at). Waiting for the process instead ends as soon as it is gone.
+        for (signal, grace) in [("QUIT", IMMEDIATE_STOP_GRACE), ("KILL", EXIT_GRACE)] {
+            if let Err(e) = self.signal(pid, signal).await {
+                tracing::warn!(pid, signal, error = %format!("{e:#}"), "signalling it failed");
+            }
+            if wait_until(grace, || !leftovers::is_running(pid)).await {
+                return Ok(());
+            }
+            tracing::warn!(pid, signal, "the PostgreSQL of an earlier run did not end");
+        }
+        bail!("the PostgreSQL of an earlier run (pid {pid}) does not end")
+    }
+
+    /// Whether the server named by `file` responds to a connection attempt at all (also
+    /// "starting up", which is an answer); a stopped or wedged one does not within 3 s.
+    async fn answers(&self, file: &PidFile) -> bool {
+        let Some(port) = file.port else {
+            return false;
+        };
+        let status = self
+            .command("pg_isready")
+            .args(["-h", file.host(), "-p", &port.to_string(), "-t", "3"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+        // pg_isready: 0 accepting connections, 1 rejecting them (starting up), 2 no response.
+        matches!(status.map(|s| s.code()), Ok(Some(0 | 1)))
+    }
+
+    /// The processes of a killed postmaster notice it is gone and end, but until they have,
+    /// they hold its shared memory and PostgreSQL refuses to start. One busy with a long query
+    /// notices late: after a grace period it is killed (its postmaster is gone, and recovery
+    /// keeps exactly what was committed).
+    async fn end_orphaned_processes(&self) -> anyhow::Result<()> {
+        let gone = || leftovers::server_processes_of(&self.pgdata).is_empty();
+        if wait_until(ORPHAN_GRACE, gone).await {
+            return Ok(());
+        }
+        for pid in leftovers::server_processes_of(&self.pgdata) {
+            tracing::warn!(pid, "killing a process left by an earlier PostgreSQL");
+            if let Err(e) = self.signal(pid, "KILL").await {
+                tracing::warn!(pid, error = %format!("{e:#}"), "killing it failed");
+            }
+        }
+        if !wait_until(EXIT_GRACE, gone).await {
+            bail!(
+                "processes {:?} of an earlier PostgreSQL in {} do not end",
+                leftovers::server_processes_of(&self.pgdata),
+                self.pgdata.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends `signal` (a name: QUIT, KILL, …) as the user PostgreSQL runs as.
+    async fn signal(&self, pid: u32, signal: &str) -> anyhow::Result<()> {
+        self.run("pg_ctl", &["kill", signal, &pid.to_string()])
+            .await
+    }
+
+    /// Starts PostgreSQL on a free port and waits until it accepts connections (after crash
+    /// recovery, when there was a crash).
+    async fn start_server(&mut self) -> anyhow::Result<()> {
+        self.port = free_port()?;
+        let log = self.pgdata.join("server.log");
+        let mut port_option = format!("-p {}", self.port);
+        if let Some(dir) = &self.socket_dir {
+            // pg_ctl hands these to a shell; `socket_dir` only accepts paths without quotes.
+            port_option.push_str(&format!(" -k '{}'", dir.display()));
+        }
+        self.ctl(&[
+            "start",
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            &log.to_string_lossy(),
+            "-o",
+            &port_option,
+        ])
+        .await
+        .with_context(|| format!("starting PostgreSQL (see {})", log.display()))
     }
 
     async fn init(&self, root: &Path, options: Options) -> anyhow::Result<()> {
@@ -200,23 +341,15 @@ impl LocalPg {
     }
 
     async fn run(&self, program: &str, args: &[&str]) -> anyhow::Result<()> {
-        let exe = self.bin_dir.join(program);
-        let mut cmd = if self.as_postgres {
-            let mut c = Command::new("runuser");
-            c.arg("-u").arg("postgres").arg("--").arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
-        };
-        let output = cmd
+        let output = self
+            .command(program)
             .args(args)
-            .current_dir("/")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .output()
             .await
-            .with_context(|| format!("running {}", exe.display()))?;
+            .with_context(|| format!("running {}", self.bin_dir.join(program).display()))?;
         if !output.status.success() {
             bail!(
                 "{program} {} failed: {}{}",
@@ -226,6 +359,34 @@ impl LocalPg {
             );
         }
         Ok(())
+    }
+
+    /// One of PostgreSQL's programs, run as the `postgres` user when we are root.
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bin_dir.join(program);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.arg("-u").arg("postgres").arg("--").arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        cmd.current_dir("/");
+        cmd
+    }
+}
+
+/// Polls `done` until it holds or `limit` has passed; whether it held.
+async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
