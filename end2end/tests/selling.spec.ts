@@ -82,6 +82,8 @@ test('a withdrawal is held, then an admin pays it out', async ({ page, browser }
 
   await gotoHydrated(admin, '/admin/withdrawals');
   await admin.getByRole('button', { name: `Pay ${number}` }).click();
+  // Paid: it leaves the pending queue (wait for that before leaving the page).
+  await expect(admin.getByRole('button', { name: `Pay ${number}` })).toHaveCount(0);
   await gotoHydrated(admin, '/admin/withdrawals?status=paid');
   await expect(admin.getByTestId('withdrawal-queue')).toContainText(number);
   await expect(admin.getByTestId('withdrawal-queue')).toContainText('0071000012345');

@@ -126,7 +126,7 @@ fn Wallet() -> impl IntoView {
                 </Transition>
                 <label class="check">
                     <input type="checkbox" name="show_holder" value="on" />
-                    " Show my name on the public certificate (the beneficiary is always shown)"
+                    " Name me as the holder on the public certificate"
                 </label>
                 <div class="form-actions">
                     <Submit action=*retire label="Retire" busy="Retiring…" />
