@@ -2,6 +2,7 @@
 //! feedback) and on the server (the final word).
 
 pub mod anomaly;
+pub mod amount;
 pub mod auction;
 pub mod market;
 pub mod methodology;

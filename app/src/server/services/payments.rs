@@ -110,7 +110,8 @@ pub(crate) async fn redirect_of(
 /// Starts a top-up of the caller's wallet.
 #[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn top_up(state: &AppState, user: Uuid, amount: &str) -> Result<Created, AppError> {
-    let amount = parse_money(amount).map_err(|m| AppError::invalid("amount", m))?;
+    let amount = parse_money(amount, &state.config.payments.currency)
+        .map_err(|m| AppError::invalid("amount", m))?;
     if amount > Decimal::from(MAX_PAYMENT) {
         return Err(AppError::invalid(
             "amount",
