@@ -331,10 +331,10 @@ fn read_tonnes(shown: &str, w: &Written<'_>) -> Result<Decimal, String> {
             let whole = head[0];
             let could_group = tail.len() == 3 && whole.len() <= 3 && !whole.starts_with('0');
             if could_group {
-                let grouped = joined(&[whole, tail]);
+                let thousands = joined(&[whole, tail]);
                 let decimal = with_fraction(&[whole], tail).normalize();
                 return Err(format!(
-                    "“{shown}” could be {grouped} t or {decimal} t: write {grouped} or {decimal} (the decimal mark is a point)."
+                    "“{shown}” could be {thousands} t or {decimal} t: write {thousands} or {decimal} (the decimal mark is a point)."
                 ));
             }
             Ok(with_fraction(&[whole], tail))

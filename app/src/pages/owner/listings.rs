@@ -70,6 +70,7 @@ fn Sell() -> impl IntoView {
                             format!("In {}, e.g. 1,250.50.", d.currency)
                         };
                         let (confirm_currency, reprice_currency) = (currency.clone(), currency.clone());
+                        let price_reads = reads_as_money(currency.clone(), " per tonne");
                         view! {
                             <section class="card" aria-labelledby="new-listing">
                                 <h2 id="new-listing">"List credits at a fixed price"</h2>
@@ -102,7 +103,7 @@ fn Sell() -> impl IntoView {
                                                 <p class="field-error">{move || create_error.get().and_then(|e| e.field("class"))}</p>
                                             </div>
                                             <Field label="Quantity (t)" name="quantity" error=create_error inputmode="decimal" hint="Up to 3 decimals: 0.001 t = 1 kg." reads=reads_as_tonnes() />
-                                            <Field label="Price per tonne" name="price" error=create_error inputmode="decimal" hint=price_hint.clone() reads=reads_as_money(currency.clone(), " per tonne") />
+                                            <Field label="Price per tonne" name="price" error=create_error inputmode="decimal" hint=price_hint.clone() reads=price_reads />
                                             <Field label="Minimum lot (t)" name="min_lot" error=create_error inputmode="decimal" value="0.001" hint="The smallest quantity one buyer may take." reads=reads_as_tonnes() />
                                             <Field label="Ends on (optional)" name="expires_on" error=create_error kind="date" hint="At the end of that day (UTC); empty means until sold out or withdrawn." />
                                             <div class="field">
@@ -248,7 +249,7 @@ fn NewAuctionForm(
             }
         }
     };
-    let reads = move || reads_as_money(currency.clone(), " per tonne");
+    let money_reads = reads_as_money(currency.clone(), " per tonne");
     view! {
         <section class="card" aria-labelledby="new-auction">
             <h2 id="new-auction">"Auction a lot"</h2>
@@ -270,10 +271,10 @@ fn NewAuctionForm(
                     <p class="field-error">{move || error.get().and_then(|e| e.field("class"))}</p>
                 </div>
                 <Field label="Lot (t)" name="quantity" id="auction-quantity" error inputmode="decimal" hint="Sold whole, to one buyer." reads=reads_as_tonnes() />
-                <Field label="Starting price" name="starting_price" id="auction-start" error inputmode="decimal" hint=money_hint("The first bid's least") reads=reads() />
-                <Field label="Reserve (optional, hidden)" name="reserve" id="auction-reserve" error inputmode="decimal" hint="Bidders only see whether it is met." reads=reads() />
-                <Field label="Buy-now price (optional)" name="buy_now" id="auction-buy-now" error inputmode="decimal" hint="A buyer may end the auction at this price until the bidding passes it." reads=reads() />
-                <Field label="Increment (optional)" name="increment" id="auction-increment" error inputmode="decimal" hint="A fixed step per bid; empty: steps that grow with the price." reads=reads() />
+                <Field label="Starting price" name="starting_price" id="auction-start" error inputmode="decimal" hint=money_hint("The first bid's least") reads=money_reads />
+                <Field label="Reserve (optional, hidden)" name="reserve" id="auction-reserve" error inputmode="decimal" hint="Bidders only see whether it is met." reads=money_reads />
+                <Field label="Buy-now price (optional)" name="buy_now" id="auction-buy-now" error inputmode="decimal" hint="A buyer may end the auction at this price until the bidding passes it." reads=money_reads />
+                <Field label="Increment (optional)" name="increment" id="auction-increment" error inputmode="decimal" hint="A fixed step per bid; empty: steps that grow with the price." reads=money_reads />
                 <div class="field" class:invalid=move || error.get().and_then(|e| e.field("duration_minutes")).is_some()>
                     <label for="auction-duration">"Runs for"</label>
                     <select id="auction-duration" name="duration_minutes">
