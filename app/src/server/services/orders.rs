@@ -595,7 +595,6 @@ struct Taken {
 /// A checkout: the quantity is reserved (pending) and, if the wallet does not cover it all,
 /// the buyer's own money held while the gateway collects the rest; if it does, the purchase is
 /// paid from the wallet at once.
-#[allow(clippy::too_many_arguments)]
 async fn checkout(
     state: &AppState,
     buyer: Uuid,
