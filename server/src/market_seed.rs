@@ -92,9 +92,9 @@ pub async fn seed(pool: &PgPool, plan: Plan) -> anyhow::Result<Seeded> {
         out.sellers.push(email);
         let pool = pool.clone();
         let (kg, currency) = (plan.listing_kg, plan.currency.clone());
-        tasks.spawn(async move {
-            seller_listings(&pool, &currency, cva, seller, s, count, kg).await
-        });
+        tasks.spawn(
+            async move { seller_listings(&pool, &currency, cva, seller, s, count, kg).await },
+        );
         // Two sellers at a time keep both cores busy without piling up connections.
         if tasks.len() >= 2 {
             out.listings

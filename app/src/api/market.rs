@@ -247,22 +247,23 @@ pub async fn search_listings(
             }
         }
         let currency = &state.config.payments.currency;
-        let query = crate::domain::market::MarketQuery::parse(&params, currency).map_err(|errors| {
-            AppError::Invalid {
-                fields: errors
-                    .into_iter()
-                    .map(|(field, message)| crate::error::FieldError {
-                        // The URL says `type`; this endpoint's field is `listing_type`.
-                        field: if field == "type" {
-                            "listing_type".into()
-                        } else {
-                            field
-                        },
-                        message,
-                    })
-                    .collect(),
-            }
-        })?;
+        let query =
+            crate::domain::market::MarketQuery::parse(&params, currency).map_err(|errors| {
+                AppError::Invalid {
+                    fields: errors
+                        .into_iter()
+                        .map(|(field, message)| crate::error::FieldError {
+                            // The URL says `type`; this endpoint's field is `listing_type`.
+                            field: if field == "type" {
+                                "listing_type".into()
+                            } else {
+                                field
+                            },
+                            message,
+                        })
+                        .collect(),
+                }
+            })?;
         market::search(&state, &query).await
     })
     .await

@@ -84,9 +84,13 @@ pub fn Field(
 
 /// A `Field`'s live reading of an amount in `currency`: "Read as 215.000 ₫ per tonne." —
 /// the same rule the server applies, so what is shown is what will be saved.
-pub fn reads_as_money(currency: String, per: &'static str) -> Callback<String, Result<String, String>> {
+pub fn reads_as_money(
+    currency: String,
+    per: &'static str,
+) -> Callback<String, Result<String, String>> {
     Callback::new(move |raw: String| {
-        parse_money(&raw, &currency).map(|d| format!("Read as {}{per}.", format_money(d, &currency)))
+        parse_money(&raw, &currency)
+            .map(|d| format!("Read as {}{per}.", format_money(d, &currency)))
     })
 }
 
@@ -143,13 +147,16 @@ pub fn ConfirmFields(confirm: PriceToConfirm) -> impl IntoView {
 #[component]
 pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
     move || {
-        error.get().filter(|e| !matches!(e, AppError::ConfirmPrice { .. })).map(|e| {
-            view! {
-                <div class="form-error" role="alert">
-                    {e.to_string()}
-                </div>
-            }
-        })
+        error
+            .get()
+            .filter(|e| !matches!(e, AppError::ConfirmPrice { .. }))
+            .map(|e| {
+                view! {
+                    <div class="form-error" role="alert">
+                        {e.to_string()}
+                    </div>
+                }
+            })
     }
 }
 

@@ -552,7 +552,10 @@ mod tests {
         assert_eq!(parse_plain_amount("215000.00"), Ok(dec("215000.00")));
         assert_eq!(parse_plain_amount(" 215000 "), Ok(dec("215000.00")));
         assert_eq!(parse_plain_amount("19.9"), Ok(dec("19.90")));
-        assert_eq!(parse_plain_amount("215.000"), Err("Amounts go to 2 decimals.".into()));
+        assert_eq!(
+            parse_plain_amount("215.000"),
+            Err("Amounts go to 2 decimals.".into())
+        );
         for bad in ["215,000", "", "1e5", "-5", "215_000", "215.", ".5"] {
             assert!(parse_plain_amount(bad).is_err(), "{bad:?}");
         }

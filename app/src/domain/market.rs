@@ -376,17 +376,20 @@ mod tests {
 
     #[test]
     fn a_search_survives_its_url() {
-        let q = MarketQuery::parse(&params(&[
-            ("q", "solar café"),
-            ("region", "vn"),
-            ("vintage", "2026"),
-            ("type", "fixed"),
-            ("min_qty", "0.5"),
-            ("min_price", "100000"),
-            ("max_price", "300,000"),
-            ("sort", "newest"),
-            ("page", "3"),
-        ]), "VND")
+        let q = MarketQuery::parse(
+            &params(&[
+                ("q", "solar café"),
+                ("region", "vn"),
+                ("vintage", "2026"),
+                ("type", "fixed"),
+                ("min_qty", "0.5"),
+                ("min_price", "100000"),
+                ("max_price", "300,000"),
+                ("sort", "newest"),
+                ("page", "3"),
+            ]),
+            "VND",
+        )
         .unwrap();
         assert_eq!(q.region.as_deref(), Some("VN"));
         assert_eq!(q.min_kg, Some(500));
@@ -410,13 +413,16 @@ mod tests {
 
     #[test]
     fn a_bad_search_names_each_field() {
-        let errors = MarketQuery::parse(&params(&[
-            ("vintage", "last year"),
-            ("min_price", "500"),
-            ("max_price", "100"),
-            ("sort", "random"),
-            ("page", "0"),
-        ]), "VND")
+        let errors = MarketQuery::parse(
+            &params(&[
+                ("vintage", "last year"),
+                ("min_price", "500"),
+                ("max_price", "100"),
+                ("sort", "random"),
+                ("page", "0"),
+            ]),
+            "VND",
+        )
         .unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(fields, ["vintage", "max_price", "sort", "page"]);

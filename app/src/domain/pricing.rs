@@ -221,7 +221,12 @@ impl Suggestion {
     }
 
     /// What a seller is told of a listing price far from this suggestion.
-    pub fn listing_warning(&self, price: Decimal, far: Far, money: impl Fn(Decimal) -> String) -> String {
+    pub fn listing_warning(
+        &self,
+        price: Decimal,
+        far: Far,
+        money: impl Fn(Decimal) -> String,
+    ) -> String {
         format!(
             "{} per tonne is {} the suggested price of {} for {} {} credits: check the amount before listing at it.",
             money(price),

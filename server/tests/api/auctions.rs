@@ -1317,7 +1317,15 @@ async fn bids_read_as_the_site_writes_them_and_a_far_maximum_is_confirmed_first(
     let resubmit: Vec<(String, String)> = serde_json::from_value(body["resubmit"].clone()).unwrap();
     assert!(resubmit.contains(&("max".into(), "3.000.000".into())));
     assert!(resubmit.contains(&("confirm_price".into(), "true".into())));
-    let (status, placed) = json(bob.http.post(app.url("/api/auctions/bid")).form(&resubmit).send().await.unwrap()).await;
+    let (status, placed) = json(
+        bob.http
+            .post(app.url("/api/auctions/bid"))
+            .form(&resubmit)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 200, "{placed}");
     assert_eq!(placed["leading"], true);
     assert_eq!(money(&app, b, "held").await, "3075000.00");

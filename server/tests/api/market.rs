@@ -86,7 +86,11 @@ pub(super) async fn seller_with_listing(
 
 /// The price per tonne a listing's page shows now ("1.00" for a listing that is not there).
 pub(super) async fn shown_price(api: &Api, listing: &str) -> String {
-    let (_, detail) = json(api.post("/api/market/listing", &[("number", listing)]).await).await;
+    let (_, detail) = json(
+        api.post("/api/market/listing", &[("number", listing)])
+            .await,
+    )
+    .await;
     detail["listing"]["price_per_t"]
         .as_str()
         .unwrap_or("1.00")
@@ -1397,7 +1401,9 @@ async fn prices_and_quantities_read_as_the_site_writes_them(pool: PgPool) {
     );
     assert_eq!(
         field_error(&body, "quantity").as_deref(),
-        Some("“1,250” could be 1250 t or 1.25 t: write 1250 or 1.25 (the decimal mark is a point).")
+        Some(
+            "“1,250” could be 1250 t or 1.25 t: write 1250 or 1.25 (the decimal mark is a point)."
+        )
     );
     assert_eq!(credits(&app, owner_id, "held").await, 0);
 
@@ -1559,7 +1565,11 @@ async fn a_price_raised_after_the_buyer_looked_is_refused_with_the_new_price(poo
             .await,
     )
     .await;
-    assert_eq!((status, body["message"].as_str()), (409, Some(changed)), "{body}");
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (409, Some(changed)),
+        "{body}"
+    );
     // Without the price seen, nothing is bought either.
     let (status, body) = buy_at(&buyer, &listing, "0.01", "", "front-run-3").await;
     assert_eq!(status, 422, "{body}");
@@ -1571,7 +1581,10 @@ async fn a_price_raised_after_the_buyer_looked_is_refused_with_the_new_price(poo
     assert_eq!(money(&app, owner_id, "available").await, "0.00");
     let detail = listing_detail(&app, &listing).await;
     assert_eq!(
-        (&detail["listing"]["available_kg"], &detail["listing"]["pending_kg"]),
+        (
+            &detail["listing"]["available_kg"],
+            &detail["listing"]["pending_kg"]
+        ),
         (&Value::from(1000), &Value::from(0))
     );
 
@@ -1598,7 +1611,10 @@ async fn a_price_raised_after_the_buyer_looked_is_refused_with_the_new_price(poo
     assert_eq!(status, 200, "{body}");
     let (_, order) = json(
         buyer
-            .post("/api/orders/get", &[("number", body["order"].as_str().unwrap())])
+            .post(
+                "/api/orders/get",
+                &[("number", body["order"].as_str().unwrap())],
+            )
             .await,
     )
     .await;

@@ -196,7 +196,10 @@ pub async fn create_in(
             ("description", p.description.clone()),
             ("expires_on", input.expires_on.trim().to_owned()),
         ];
-        confirm_far_price(&mut *conn, currency, &p.region, p.vintage, p.price, &resubmit).await?;
+        confirm_far_price(
+            &mut *conn, currency, &p.region, p.vintage, p.price, &resubmit,
+        )
+        .await?;
     }
     sqlx::query(
         "INSERT INTO listings (id, number, seller_id, region, vintage, listed_kg, quantity_kg, price_per_t,
@@ -332,7 +335,10 @@ pub async fn change_price(
                 .bind(l.id)
                 .fetch_one(&mut *tx)
                 .await?;
-        let resubmit = [("listing", listing), ("price", money_plain(price, currency))];
+        let resubmit = [
+            ("listing", listing),
+            ("price", money_plain(price, currency)),
+        ];
         confirm_far_price(&mut tx, currency, &region, vintage, price, &resubmit).await?;
     }
     sqlx::query("UPDATE listings SET price_per_t = $2, updated_at = now() WHERE id = $1")

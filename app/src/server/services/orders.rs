@@ -982,9 +982,11 @@ async fn refusal(
         retire: None,
     };
     // Nothing in the way: it changed under us, and the buyer can simply try again.
-    Ok(why_not(&l, &wanted, Utc::now(), currency).unwrap_or_else(|| {
-        AppError::conflict("The listing changed a moment ago. Please try again.")
-    }))
+    Ok(
+        why_not(&l, &wanted, Utc::now(), currency).unwrap_or_else(|| {
+            AppError::conflict("The listing changed a moment ago. Please try again.")
+        }),
+    )
 }
 
 struct Sale<'a> {

@@ -101,8 +101,14 @@ pub async fn update(
         "seller_fee_percent",
         parse_percent(input.seller_fee_percent),
     );
-    let min = errors.check("withdrawal_min", parse_money(input.withdrawal_min, currency));
-    let max = errors.check("withdrawal_max", parse_money(input.withdrawal_max, currency));
+    let min = errors.check(
+        "withdrawal_min",
+        parse_money(input.withdrawal_min, currency),
+    );
+    let max = errors.check(
+        "withdrawal_max",
+        parse_money(input.withdrawal_max, currency),
+    );
     let daily = errors.check(
         "withdrawal_daily_max",
         parse_money(input.withdrawal_daily_max, currency),
