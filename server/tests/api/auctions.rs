@@ -1259,9 +1259,9 @@ async fn bids_read_as_the_site_writes_them_and_a_far_maximum_is_confirmed_first(
     let app = TestApp::spawn(pool).await;
     let (_, number) = auction(&app, "").await;
     let (alice, a) = app.signed_in(Role::Buyer).await;
-    alice.top_up("5.000.000").await;
+    alice.top_up("5000000").await;
     let (bob, b) = app.signed_in(Role::Buyer).await;
-    bob.top_up("5.000.000 ₫").await;
+    bob.top_up("5000000").await;
     let bid = |api: &super::support::Api, max: &'static str, key: &'static str| {
         let (api, number) = (api.clone(), number.clone());
         async move {

@@ -1417,10 +1417,10 @@ async fn prices_and_quantities_read_as_the_site_writes_them(pool: PgPool) {
     assert_eq!(detail["listing"]["min_lot_kg"], 10);
     assert_eq!(credits(&app, owner_id, "held").await, 500);
 
-    // A buyer tops up "100.000" (100,000 ₫) and buys "0,01" t: 10 kg at 215,000 ₫ a tonne is
+    // A buyer tops up "100.000 ₫" (100,000 ₫) and buys "0,01" t: 10 kg at 215,000 ₫ a tonne is
     // 2,150 ₫ plus the 53,75 ₫ fee.
     let (buyer, buyer_id) = app.signed_in(Role::Buyer).await;
-    buyer.top_up("100.000").await;
+    buyer.top_up("100.000 ₫").await;
     assert_eq!(money(&app, buyer_id, "available").await, "100000.00");
     let (status, body) = buy(&buyer, &listing, "0,01", "comma-quantity-1").await;
     assert_eq!(status, 200, "{body}");
@@ -1532,7 +1532,7 @@ async fn a_price_raised_after_the_buyer_looked_is_refused_with_the_new_price(poo
                 "/api/listings/price",
                 &[
                     ("listing", listing.as_str()),
-                    ("price", "10.000.000"),
+                    ("price", "10000000"),
                     ("confirm_price", "true"),
                 ],
             )
@@ -1599,7 +1599,7 @@ async fn a_price_raised_after_the_buyer_looked_is_refused_with_the_new_price(poo
                 "/api/listings/price",
                 &[
                     ("listing", listing.as_str()),
-                    ("price", "90.000"),
+                    ("price", "90000"),
                     ("confirm_price", "true"),
                 ],
             )
