@@ -1,6 +1,7 @@
 //! Pure types and rules: no I/O, no `cfg`. The same code runs in the browser (instant
 //! feedback) and on the server (the final word).
 
+pub mod amount;
 pub mod anomaly;
 pub mod auction;
 pub mod market;

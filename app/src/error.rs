@@ -3,6 +3,7 @@
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// A message about one form field.
@@ -28,6 +29,24 @@ pub enum AppError {
     /// The wallet does not cover a purchase, a bid or a withdrawal.
     #[error("{message}")]
     InsufficientFunds { message: String },
+    /// The price per tonne is above the one the buyer saw (`expected_price`): nothing was
+    /// bought. `price_per_t` is the price now.
+    #[error("{message}")]
+    PriceChanged {
+        message: String,
+        price_per_t: Decimal,
+    },
+    /// A price far from the price suggestion, sent without `confirm_price`: nothing was
+    /// written. `resubmit` is the request's form as read, with `confirm_price=true`, so a page
+    /// can offer "… anyway" in one click — with or without JavaScript, since a plain form post
+    /// gets only this error back.
+    #[error("{message}")]
+    ConfirmPrice {
+        message: String,
+        price_per_t: Decimal,
+        suggested_per_t: Decimal,
+        resubmit: Vec<(String, String)>,
+    },
     #[error("The e-mail address or password is not correct.")]
     BadCredentials,
     #[error("This account is suspended. Contact support to have it reactivated.")]
@@ -98,7 +117,10 @@ impl AppError {
             AppError::Unauthenticated | AppError::BadCredentials => 401,
             AppError::Forbidden | AppError::Suspended => 403,
             AppError::NotFound { .. } => 404,
-            AppError::Conflict { .. } | AppError::InsufficientFunds { .. } => 409,
+            AppError::Conflict { .. }
+            | AppError::InsufficientFunds { .. }
+            | AppError::PriceChanged { .. }
+            | AppError::ConfirmPrice { .. } => 409,
             AppError::Invalid { .. } => 422,
             AppError::RateLimited { .. } | AppError::SignInPaused { .. } => 429,
             AppError::Busy { .. } => 503,

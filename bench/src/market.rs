@@ -356,6 +356,10 @@ fn machine_cpu() -> Option<MachineCpu> {
     })
 }
 
+/// The most a benchmark buyer pays per tonne (`expected_price`): the seed's highest price, so
+/// no seeded listing is refused for its price.
+const MAX_PRICE: &str = "400000.00";
+
 /// `POST /api/market/buy` of 1 kg: the status and the body.
 async fn buy(session: &Session, listing: &str, key: &str) -> (u16, String) {
     let r = session
@@ -365,6 +369,7 @@ async fn buy(session: &Session, listing: &str, key: &str) -> (u16, String) {
         .form(&[
             ("listing", listing),
             ("quantity", "0.001"),
+            ("expected_price", MAX_PRICE),
             ("idempotency_key", key),
         ])
         .send()

@@ -53,8 +53,8 @@ test('two buyers bid against each other live while the seller watches; a late bi
   // The form answers as you type, with the server's rules.
   await a.getByLabel('Your maximum per tonne').fill('90000');
   await expect(a.getByTestId('bid-feedback')).toHaveText('Bid at least 100.000 ₫ per tonne.');
-  await a.getByLabel('Your maximum per tonne').fill('150000');
-  await expect(a.getByTestId('bid-feedback')).toContainText('Commits up to 3.075 ₫');
+  await a.getByLabel('Your maximum per tonne').fill('150.000');
+  await expect(a.getByTestId('bid-feedback')).toContainText('Read as 150.000 ₫ per tonne: commits up to 3.075 ₫');
 
   await bid(a, '150000');
   await expect(a.getByTestId('my-standing')).toContainText('You are the highest bidder');
@@ -144,8 +144,13 @@ test.describe('without JavaScript', () => {
     await page.getByRole('button', { name: 'Place bid' }).click();
     await expect(page.getByText(/Bid at least [0-9.]+ ₫ per tonne\./)).toBeVisible();
 
-    await page.getByLabel('Your maximum per tonne').fill('900000');
+    // Far above the price suggestion and where the auction stands: asked first, then bid anyway.
+    await page.getByLabel('Your maximum per tonne').fill('900.000');
     await page.getByRole('button', { name: 'Place bid' }).click();
+    const confirm = page.getByTestId('confirm-bid');
+    await expect(confirm).toContainText('A maximum of 900.000 ₫ per tonne is more than double the suggested price');
+    await expect(page.getByTestId('my-standing')).toHaveCount(0);
+    await confirm.getByRole('button', { name: 'Bid 900.000 ₫ per t anyway' }).click();
     await expect(page.getByTestId('my-standing')).toContainText('You are the highest bidder (your maximum: 900.000 ₫ per t).');
     await expect(page.getByTestId('leader')).toHaveText(/\(you\)$/);
   });

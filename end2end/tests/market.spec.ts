@@ -1,5 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { gotoHydrated, hydrated, uniqueEmail } from './helpers';
+import { demo, gotoHydrated, hydrated, login, uniqueEmail } from './helpers';
 
 /** A fresh buyer, signed in. */
 async function newBuyer(page: Page, name: string): Promise<void> {
@@ -97,6 +97,46 @@ test('too much, and a wallet that does not cover it, are refused with the reason
   await page.getByLabel('Quantity (t)').fill('0.001');
   await page.getByRole('button', { name: 'Buy' }).click();
   await expect(page.getByRole('alert')).toContainText('your wallet does not cover it');
+});
+
+test('a price raised while the buyer looks is refused with the new price, then bought at it', async ({ page, browser }) => {
+  // A seller lists a few kilograms at 199.000 ₫.
+  const seller = await (await browser.newContext()).newPage();
+  await login(seller, demo.owner.email, demo.owner.password);
+  await gotoHydrated(seller, '/sell');
+  const form = seller.getByTestId('create-listing');
+  await form.getByLabel('Quantity (t)').fill('0.004');
+  await form.getByLabel('Price per tonne').fill('199.000');
+  await seller.getByRole('button', { name: 'List for sale' }).click();
+  const row = seller.getByTestId('my-listings').locator('tbody tr').first();
+  await expect(row).toContainText('199.000 ₫');
+  const number = (await row.getByRole('link').textContent())!;
+
+  await newBuyer(page, 'Price Watcher Co');
+  await topUp(page, '100.000');
+  await gotoHydrated(page, `/market/${number}`);
+  await expect(page.getByTestId('listing-price')).toHaveText('199.000 ₫ per t');
+  await page.getByLabel('Quantity (t)').fill('0,001');
+  await expect(page.getByTestId('buy-estimate')).toContainText('0.001 t at 199.000 ₫ per t');
+
+  // Meanwhile the seller raises the price.
+  await row.getByLabel(`New price for ${number}`).fill('210.000');
+  await row.getByRole('button', { name: 'Set price' }).click();
+  await expect(seller.getByTestId('my-listings').locator('tbody tr').first()).toContainText('210.000 ₫');
+
+  // The buyer's click is refused, says the new price, and the page shows it.
+  await page.getByRole('button', { name: 'Buy' }).click();
+  await expect(page.getByText('The price changed from 199.000 ₫ to 210.000 ₫ per tonne since you opened the page; nothing was bought.')).toBeVisible();
+  await expect(page.getByTestId('listing-price')).toHaveText('210.000 ₫ per t');
+  await expect(page.getByTestId('listing-available')).toContainText('0.004 t of 0.004 t');
+  // Bought at the price now shown.
+  await page.getByLabel('Quantity (t)').fill('0.001');
+  await page.getByRole('button', { name: 'Buy' }).click();
+  await expect(page.getByRole('heading', { name: /^Order ORD-\d{6}$/ })).toBeVisible();
+
+  await gotoHydrated(seller, '/sell');
+  await seller.getByTestId('my-listings').locator('tbody tr').first().getByRole('button', { name: 'Withdraw' }).click();
+  await expect(seller.getByTestId('my-listings').locator('tbody tr').first()).toContainText('cancelled');
 });
 
 test.describe('without JavaScript', () => {

@@ -42,6 +42,58 @@ test('an owner lists credits, changes the price, and a buyer finds the listing',
   await expect(buyer.getByTestId('listing-status')).toHaveText('Cancelled');
 });
 
+test('prices typed as the site shows them read as shown; a price far from the suggestion is confirmed first', async ({ page }) => {
+  await login(page, demo.owner.email, demo.owner.password);
+  await gotoHydrated(page, '/sell');
+  const form = page.getByTestId('create-listing');
+  // Each field says what it reads as, while you type.
+  await form.getByLabel('Quantity (t)').fill('0,003');
+  await expect(form.getByTestId('field-quantity-reads')).toHaveText('Read as 0.003 t (3 kg).');
+  await form.getByLabel('Price per tonne').fill('215.5');
+  await expect(form.getByTestId('field-price-reads')).toHaveText('“215.5” is not a whole amount of đồng: did you mean 215.500 ₫ or 215 ₫?');
+  await form.getByLabel('Price per tonne').fill('215.000');
+  await expect(form.getByTestId('field-price-reads')).toHaveText('Read as 215.000 ₫ per tonne.');
+  // 215 ₫ next to a suggestion in the hundreds of thousands: asked first.
+  await form.getByLabel('Price per tonne').fill('215');
+  await expect(form.getByTestId('field-price-reads')).toHaveText('Read as 215 ₫ per tonne.');
+  await page.getByRole('button', { name: 'List for sale' }).click();
+  const confirm = page.getByTestId('confirm-listing-price');
+  await expect(confirm).toContainText(/^215 ₫ per tonne is less than half the suggested price of [0-9.]+ ₫ for VN \d{4} credits/);
+  await confirm.getByRole('button', { name: 'List at 215 ₫ per t anyway' }).click();
+  const row = page.getByTestId('my-listings').locator('tbody tr').first();
+  await expect(row).toContainText('215 ₫');
+  await expect(row).toContainText('0.003 t');
+  await expect(page.getByTestId('confirm-listing-price')).toHaveCount(0);
+  await row.getByRole('button', { name: 'Withdraw' }).click();
+  await expect(page.getByTestId('my-listings').locator('tbody tr').first()).toContainText('cancelled');
+});
+
+test.describe('without JavaScript', () => {
+  test.use({ javaScriptEnabled: false });
+
+  test('a price far above the suggestion is listed with plain HTML forms, once confirmed', async ({ page }) => {
+    await page.goto('/login');
+    await page.getByLabel('E-mail').fill(demo.owner.email);
+    await page.getByLabel('Password').fill(demo.owner.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('heading', { name: demo.owner.home })).toBeVisible();
+
+    await page.goto('/sell');
+    const form = page.getByTestId('create-listing');
+    await form.getByLabel('Quantity (t)').fill('0,002');
+    await form.getByLabel('Price per tonne').fill('2.150.000 ₫');
+    await page.getByRole('button', { name: 'List for sale' }).click();
+    const confirm = page.getByTestId('confirm-listing-price');
+    await expect(confirm).toContainText(/^2\.150\.000 ₫ per tonne is more than double the suggested price/);
+    await confirm.getByRole('button', { name: 'List at 2.150.000 ₫ per t anyway' }).click();
+    const row = page.getByTestId('my-listings').locator('tbody tr').first();
+    await expect(row).toContainText('2.150.000 ₫');
+    await expect(row).toContainText('0.002 t');
+    await row.getByRole('button', { name: 'Withdraw' }).click();
+    await expect(page.getByTestId('my-listings').locator('tbody tr').first()).toContainText('cancelled');
+  });
+});
+
 test('a withdrawal is held, then an admin pays it out', async ({ page, browser }) => {
   const email = uniqueEmail('payout');
   await gotoHydrated(page, '/signup');

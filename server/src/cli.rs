@@ -96,8 +96,9 @@ pub async fn run() -> ExitCode {
             password,
             out,
         } => {
-            with_database(|pool, _| async move {
+            with_database(|pool, config| async move {
                 let plan = crate::market_seed::Plan {
+                    currency: config.currency.clone(),
                     sellers,
                     listings,
                     listing_kg,

@@ -86,7 +86,7 @@ impl Config {
         let sandbox_payments = flag("EVCX_SANDBOX_PAYMENTS")?.unwrap_or(dev_mode);
         let max_top_up = match var("EVCX_MAX_TOP_UP") {
             None => rust_decimal::Decimal::from(PaymentsConfig::DEFAULT_MAX_TOP_UP),
-            Some(v) => app::domain::market::parse_money(&v)
+            Some(v) => app::domain::market::parse_money(&v, &currency)
                 .ok()
                 .filter(|m| *m <= rust_decimal::Decimal::from(MAX_PAYMENT))
                 .with_context(|| {

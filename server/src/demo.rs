@@ -115,6 +115,7 @@ async fn seed_auctions(state: &app::server::AppState) -> anyhow::Result<()> {
         let quantity = rust_decimal::Decimal::new(kg, 3).normalize().to_string();
         let number = auctions::create(
             pool,
+            &state.config.payments.currency,
             seller,
             auctions::NewAuction {
                 class: &format!("{}:{}", class.region, class.vintage),
@@ -603,6 +604,7 @@ async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow:
                 let quantity = format!("{}", rust_decimal::Decimal::new(part, 3).normalize());
                 let number = listings::create(
                     pool,
+                    &state.config.payments.currency,
                     *seller,
                     listings::NewListing {
                         class: &format!("{}:{}", c.region, c.vintage),
@@ -616,18 +618,20 @@ async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow:
                         ][i % 3],
                         // One listing of each seller ends in three weeks.
                         expires_on: if k == 1 { &in_three_weeks } else { "" },
+                        // The demo's prices are chosen, whatever the suggestion says.
+                        confirm_price: true,
                     },
                 )
                 .await
                 .map_err(|e| anyhow::anyhow!("demo listing: {e}"))?;
-                open.push((number, part));
+                open.push((number, part, *price));
             }
         }
     }
 
     // Half a year of trades: small purchases from the open listings, dated back week by week.
     let mut traded: Vec<(String, i64)> = Vec::new();
-    let mut left: Vec<i64> = open.iter().map(|(_, part)| *part).collect();
+    let mut left: Vec<i64> = open.iter().map(|(_, part, _)| *part).collect();
     for week in 0..24i64 {
         if open.is_empty() {
             break;
@@ -647,6 +651,7 @@ async fn seed_market(state: &app::server::AppState, public_url: &str) -> anyhow:
             orders::BuyInput {
                 listing: &listing,
                 quantity: &format!("{}", rust_decimal::Decimal::new(kg, 3).normalize()),
+                expected_price: open[at].2,
                 idempotency_key: &format!("demo-history-{week:02}"),
                 checkout: false,
                 retire: week % 4 == 1,

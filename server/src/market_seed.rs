@@ -15,6 +15,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub struct Plan {
+    /// The platform currency (the listings' prices are read in it).
+    pub currency: String,
     pub sellers: usize,
     pub listings: usize,
     /// Kilograms in each listing.
@@ -89,8 +91,10 @@ pub async fn seed(pool: &PgPool, plan: Plan) -> anyhow::Result<Seeded> {
         .await?;
         out.sellers.push(email);
         let pool = pool.clone();
-        let kg = plan.listing_kg;
-        tasks.spawn(async move { seller_listings(&pool, cva, seller, s, count, kg).await });
+        let (kg, currency) = (plan.listing_kg, plan.currency.clone());
+        tasks.spawn(
+            async move { seller_listings(&pool, &currency, cva, seller, s, count, kg).await },
+        );
         // Two sellers at a time keep both cores busy without piling up connections.
         if tasks.len() >= 2 {
             out.listings
@@ -120,6 +124,7 @@ pub async fn seed(pool: &PgPool, plan: Plan) -> anyhow::Result<Seeded> {
 /// over 100,000–400,000 per tonne, a thousand per transaction.
 async fn seller_listings(
     pool: &PgPool,
+    currency: &str,
     cva: Uuid,
     seller: Uuid,
     index: usize,
@@ -160,6 +165,7 @@ async fn seller_listings(
         let price = (100_000 + ((index * 7919 + i * 104_729) % 3001) * 100).to_string();
         let number = listings::create_in(
             &mut tx,
+            currency,
             seller,
             listings::NewListing {
                 class: &class,
@@ -170,6 +176,8 @@ async fn seller_listings(
                     "Bench listing {i} of seller {index}: scooter and car fleet credits"
                 ),
                 expires_on: "",
+                // Spread on purpose, and checked against no suggestion: seeding stays fast.
+                confirm_price: true,
             },
         )
         .await

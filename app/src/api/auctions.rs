@@ -170,6 +170,7 @@ pub async fn create_auction(
         let (state, caller) = session::require(&[Role::EvOwner]).await?;
         let number = auctions::create(
             &state.pool,
+            &state.config.payments.currency,
             caller.id,
             auctions::NewAuction {
                 class: &class,
@@ -210,8 +211,11 @@ fn retiring<'a>(
 /// Bids up to `max` per tonne for the whole lot (a proxy bid: the platform raises it by the
 /// increment only as far as needed). The same `idempotency_key` answers the first result.
 /// `retire` = `on` with `beneficiary` and `reason`: if this bidder wins, the lot is retired at
-/// once for the beneficiary, with a certificate.
+/// once for the beneficiary, with a certificate. A maximum above double both the price
+/// suggestion and the auction's current minimum is refused with `confirm_price` unless
+/// `confirm_price` = `true`.
 #[server(endpoint = "auctions/bid")]
+#[allow(clippy::too_many_arguments)]
 pub async fn place_bid(
     auction: String,
     max: String,
@@ -219,17 +223,21 @@ pub async fn place_bid(
     retire: Option<String>,
     beneficiary: Option<String>,
     reason: Option<String>,
+    confirm_price: Option<String>,
 ) -> Result<BidPlaced, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::Buyer]).await?;
-        let r = auctions::bid_retiring(
+        let r = auctions::place(
             &state,
             caller.id,
-            &auction,
-            &max,
-            false,
-            idempotency_key.as_deref(),
-            retiring(&retire, &beneficiary, &reason),
+            auctions::BidInput {
+                auction: &auction,
+                price: &max,
+                buy_now: false,
+                key: idempotency_key.as_deref(),
+                retire: retiring(&retire, &beneficiary, &reason),
+                confirm_price: crate::api::market::is_on(&confirm_price),
+            },
         )
         .await?;
         leptos_axum::redirect(&format!("/auctions/{}", r.auction));
@@ -238,10 +246,13 @@ pub async fn place_bid(
     .await
 }
 
-/// Buys the whole lot at the buy-now price: the auction ends and the sale settles at once.
+/// Buys the whole lot at the buy-now price, at no more than `expected_price` per tonne
+/// (required: the buy-now price the buyer saw; a higher one is refused with `price_changed`):
+/// the auction ends and the sale settles at once.
 #[server(endpoint = "auctions/buy-now")]
 pub async fn buy_now(
     auction: String,
+    expected_price: Option<String>,
     idempotency_key: Option<String>,
     retire: Option<String>,
     beneficiary: Option<String>,
@@ -249,14 +260,17 @@ pub async fn buy_now(
 ) -> Result<BidPlaced, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::Buyer]).await?;
-        let r = auctions::bid_retiring(
+        let r = auctions::place(
             &state,
             caller.id,
-            &auction,
-            "",
-            true,
-            idempotency_key.as_deref(),
-            retiring(&retire, &beneficiary, &reason),
+            auctions::BidInput {
+                auction: &auction,
+                price: expected_price.as_deref().unwrap_or_default(),
+                buy_now: true,
+                key: idempotency_key.as_deref(),
+                retire: retiring(&retire, &beneficiary, &reason),
+                confirm_price: false,
+            },
         )
         .await?;
         leptos_axum::redirect(&format!("/auctions/{}", r.auction));

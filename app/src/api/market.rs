@@ -246,22 +246,24 @@ pub async fn search_listings(
                 params.insert(k.to_owned(), v);
             }
         }
-        let query = crate::domain::market::MarketQuery::parse(&params).map_err(|errors| {
-            AppError::Invalid {
-                fields: errors
-                    .into_iter()
-                    .map(|(field, message)| crate::error::FieldError {
-                        // The URL says `type`; this endpoint's field is `listing_type`.
-                        field: if field == "type" {
-                            "listing_type".into()
-                        } else {
-                            field
-                        },
-                        message,
-                    })
-                    .collect(),
-            }
-        })?;
+        let currency = &state.config.payments.currency;
+        let query =
+            crate::domain::market::MarketQuery::parse(&params, currency).map_err(|errors| {
+                AppError::Invalid {
+                    fields: errors
+                        .into_iter()
+                        .map(|(field, message)| crate::error::FieldError {
+                            // The URL says `type`; this endpoint's field is `listing_type`.
+                            field: if field == "type" {
+                                "listing_type".into()
+                            } else {
+                                field
+                            },
+                            message,
+                        })
+                        .collect(),
+                }
+            })?;
         market::search(&state, &query).await
     })
     .await
@@ -279,16 +281,19 @@ pub async fn get_listing(number: String) -> Result<ListingDetail, AppError> {
     .await
 }
 
-/// Buys `quantity` tonnes of a listing. `pay_with`: `wallet` (default: money against credits
-/// at once) or `gateway` (checkout: the part the wallet does not cover is paid on the gateway's
-/// page, and the order completes when the payment succeeds). `retire` = `on` retires the
-/// credits at once for `beneficiary` and `reason`. The same `idempotency_key` always answers
-/// the same order.
+/// Buys `quantity` tonnes of a listing at no more than `expected_price` per tonne (required:
+/// the price the buyer saw, as `price_per_t` answered it; a higher price by then is refused
+/// with `price_changed` and nothing is bought). `pay_with`: `wallet` (default: money against
+/// credits at once) or `gateway` (checkout: the part the wallet does not cover is paid on the
+/// gateway's page, and the order completes when the payment succeeds). `retire` = `on` retires
+/// the credits at once for `beneficiary` and `reason`. The same `idempotency_key` always
+/// answers the same order.
 #[server(endpoint = "market/buy")]
 #[allow(clippy::too_many_arguments)]
 pub async fn buy_credits(
     listing: String,
     quantity: String,
+    expected_price: Option<String>,
     idempotency_key: String,
     pay_with: Option<String>,
     retire: Option<String>,
@@ -303,6 +308,7 @@ pub async fn buy_credits(
             orders::BuyInput {
                 listing: &listing,
                 quantity: &quantity,
+                expected_price: expected_price.as_deref().unwrap_or_default(),
                 idempotency_key: &idempotency_key,
                 checkout: pay_with.as_deref() == Some("gateway"),
                 retire: retire.is_some_and(|r| r == "on" || r == "true"),
@@ -347,8 +353,17 @@ pub async fn seller_listings() -> Result<MyListings, AppError> {
     .await
 }
 
+/// Whether a form's checkbox-like field is on ("true" or "on").
+#[cfg(feature = "ssr")]
+pub(crate) fn is_on(field: &Option<String>) -> bool {
+    field.as_deref().is_some_and(|v| v == "on" || v == "true")
+}
+
 /// Lists credits of one region and vintage (`class` = `VN:2026`) at a fixed price per tonne.
+/// A price below half or above double the price suggestion is refused with `confirm_price`
+/// unless `confirm_price` = `true`.
 #[server(endpoint = "listings/create")]
+#[allow(clippy::too_many_arguments)]
 pub async fn create_listing(
     class: String,
     quantity: String,
@@ -356,11 +371,13 @@ pub async fn create_listing(
     min_lot: Option<String>,
     description: Option<String>,
     expires_on: Option<String>,
+    confirm_price: Option<String>,
 ) -> Result<String, AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::EvOwner]).await?;
         let number = listings::create(
             &state.pool,
+            &state.config.payments.currency,
             caller.id,
             listings::NewListing {
                 class: &class,
@@ -369,6 +386,7 @@ pub async fn create_listing(
                 min_lot: min_lot.as_deref().unwrap_or_default(),
                 description: description.as_deref().unwrap_or_default(),
                 expires_on: expires_on.as_deref().unwrap_or_default(),
+                confirm_price: is_on(&confirm_price),
             },
         )
         .await?;
@@ -378,12 +396,25 @@ pub async fn create_listing(
     .await
 }
 
-/// Sets a new price per tonne on the caller's open listing.
+/// Sets a new price per tonne on the caller's open listing (far from the price suggestion:
+/// as `listings/create`, `confirm_price` = `true`).
 #[server(endpoint = "listings/price")]
-pub async fn reprice_listing(listing: String, price: String) -> Result<(), AppError> {
+pub async fn reprice_listing(
+    listing: String,
+    price: String,
+    confirm_price: Option<String>,
+) -> Result<(), AppError> {
     session::respond(async {
         let (state, caller) = session::require(&[Role::EvOwner]).await?;
-        listings::change_price(&state.pool, caller.id, &listing, &price).await?;
+        listings::change_price(
+            &state.pool,
+            &state.config.payments.currency,
+            caller.id,
+            &listing,
+            &price,
+            is_on(&confirm_price),
+        )
+        .await?;
         leptos_axum::redirect("/sell");
         Ok(())
     })

@@ -83,6 +83,7 @@ pub async fn update_fee_settings(
         let (state, caller) = session::require(&[Role::Admin]).await?;
         let s = settings::update(
             &state.pool,
+            &state.config.payments.currency,
             caller.id,
             settings::SettingsInput {
                 buyer_fee_percent: &buyer_fee_percent,

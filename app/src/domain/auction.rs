@@ -8,6 +8,7 @@
 //! maximum plus one increment, capped by the highest maximum (equal maximums: the earlier
 //! bidder leads at that price), and raised to the reserve once the leader's maximum meets it.
 
+use crate::domain::trade::{check_price_seen, PriceRose};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -143,6 +144,8 @@ pub enum BidProblem {
         maximum: Decimal,
     },
     NoBuyNow,
+    /// The buy-now price is above the one the buyer saw.
+    BuyNowPriceRose(PriceRose),
 }
 
 impl BidProblem {
@@ -162,6 +165,7 @@ impl BidProblem {
                 money(*maximum)
             ),
             BidProblem::NoBuyNow => "Buy now is not offered on this auction any more.".into(),
+            BidProblem::BuyNowPriceRose(rose) => rose.message(money),
         }
     }
 }
@@ -278,11 +282,13 @@ pub fn place(
     })
 }
 
-/// Buys the lot at the buy-now price: the auction ends with this buyer at that price.
+/// Buys the lot at the buy-now price: the auction ends with this buyer at that price, provided
+/// it is not above the price per tonne the buyer saw (`seen`).
 pub fn buy_now(
     terms: &Terms,
     state: &State,
     buyer: Uuid,
+    seen: Decimal,
     now: DateTime<Utc>,
 ) -> Result<Placed, BidProblem> {
     if !state.is_open(now) {
@@ -292,6 +298,7 @@ pub fn buy_now(
         return Err(BidProblem::OwnLot);
     }
     let price = state.buy_now_price(terms).ok_or(BidProblem::NoBuyNow)?;
+    check_price_seen(seen, price).map_err(BidProblem::BuyNowPriceRose)?;
     let outbid = state.leader.map(|l| l.0).filter(|l| *l != buyer);
     Ok(Placed {
         state: State {
@@ -499,7 +506,14 @@ mod tests {
         let t = terms(None);
         let s = open(&t);
         let a = place(&t, &s, user(1), d(150_000), t0()).unwrap().state;
-        let bought = buy_now(&t, &a, user(2), t0()).unwrap();
+        assert_eq!(
+            buy_now(&t, &a, user(2), d(300_000), t0()),
+            Err(BidProblem::BuyNowPriceRose(PriceRose {
+                seen: d(300_000),
+                now: d(400_000)
+            }))
+        );
+        let bought = buy_now(&t, &a, user(2), d(400_000), t0()).unwrap();
         assert_eq!(bought.state.price, d(400_000));
         assert_eq!(bought.outbid, Some(user(1)));
         assert!(!bought.state.is_open(t0()));
@@ -510,7 +524,10 @@ mod tests {
         let high = place(&t, &a, user(3), d(900_000), t0()).unwrap().state;
         let high = place(&t, &high, user(4), d(600_000), t0()).unwrap().state;
         assert!(high.price >= d(400_000));
-        assert_eq!(buy_now(&t, &high, user(2), t0()), Err(BidProblem::NoBuyNow));
+        assert_eq!(
+            buy_now(&t, &high, user(2), d(400_000), t0()),
+            Err(BidProblem::NoBuyNow)
+        );
     }
 
     /// The reference: the price from all the maxima at once.

@@ -10,52 +10,7 @@ use std::str::FromStr;
 /// The most one listing or order may carry: 1,000,000 t.
 pub const MAX_KG: i64 = 1_000_000_000;
 
-/// Reads a quantity of credits written in tonnes ("1.25", "0.001", "12") as whole kilograms.
-pub fn parse_tonnes(raw: &str) -> Result<i64, String> {
-    let s = raw.trim().replace(['_', ' '], "");
-    if s.is_empty() {
-        return Err("Enter a quantity in tonnes, e.g. 1.250.".into());
-    }
-    let d = Decimal::from_str(&s).map_err(|_| {
-        format!(
-            "“{}” is not a quantity: write tonnes, e.g. 1.250.",
-            raw.trim()
-        )
-    })?;
-    if d.normalize().scale() > 3 {
-        return Err("Quantities go to 3 decimals (1 kg).".into());
-    }
-    let kg = d * Decimal::from(1000);
-    if kg <= Decimal::ZERO {
-        return Err("Enter at least 0.001 t.".into());
-    }
-    if kg > Decimal::from(MAX_KG) {
-        return Err("That is more than 1,000,000 t.".into());
-    }
-    Ok(i64::try_from(kg.trunc()).expect("bounded above"))
-}
-
-/// Reads money ("250000", "250,000", "19.99"): positive, at most 2 decimals. Commas and spaces
-/// are thousands separators; the point is the decimal mark.
-pub fn parse_money(raw: &str) -> Result<Decimal, String> {
-    let s = raw.trim().replace([',', '_', ' '], "");
-    if s.is_empty() {
-        return Err("Enter an amount.".into());
-    }
-    let d = Decimal::from_str(&s).map_err(|_| format!("“{}” is not an amount.", raw.trim()))?;
-    if d.normalize().scale() > 2 {
-        return Err("Amounts go to 2 decimals.".into());
-    }
-    if d <= Decimal::ZERO {
-        return Err("Enter an amount above zero.".into());
-    }
-    if d >= Decimal::from(1_000_000_000_000_000i64) {
-        return Err("That amount is too large.".into());
-    }
-    let mut d = d;
-    d.rescale(2);
-    Ok(d)
-}
+pub use super::amount::{parse_money, parse_plain_amount, parse_tonnes};
 
 /// "1.250 t" for 1,250 kg.
 pub fn tonnes(kg: i64) -> String {
@@ -86,6 +41,17 @@ pub fn format_money(amount: Decimal, currency: &str) -> String {
         "USD" => format!("{sign}${}.{cents:02}", group(whole, ',')),
         other => format!("{sign}{other} {}.{cents:02}", group(whole, ',')),
     }
+}
+
+/// Money as an input shows it for editing: `format_money` without the currency's mark
+/// ("250.000" in VND, "1,234.50" in USD), which the money inputs read back as the same amount.
+pub fn money_plain(amount: Decimal, currency: &str) -> String {
+    let shown = format_money(amount, currency);
+    let shown = shown.trim_end_matches(" ₫").trim_start_matches('$');
+    shown
+        .strip_prefix(&format!("{currency} "))
+        .unwrap_or(shown)
+        .to_owned()
 }
 
 fn group(n: u64, sep: char) -> String {
@@ -202,9 +168,12 @@ pub struct MarketQuery {
 
 impl MarketQuery {
     /// Reads the URL's fields (`q`, `region`, `vintage`, `type`, `seller`, `min_qty` in
-    /// tonnes, `min_price`, `max_price`, `sort`, `page`). Each unreadable field is reported
-    /// against its name.
-    pub fn parse(params: &BTreeMap<String, String>) -> Result<MarketQuery, Vec<(String, String)>> {
+    /// tonnes, `min_price`, `max_price` in `currency`, `sort`, `page`). Each unreadable field
+    /// is reported against its name.
+    pub fn parse(
+        params: &BTreeMap<String, String>,
+        currency: &str,
+    ) -> Result<MarketQuery, Vec<(String, String)>> {
         let get = |k: &str| {
             params
                 .get(k)
@@ -252,7 +221,7 @@ impl MarketQuery {
             ("max_price", &mut q.max_price),
         ] {
             if let Some(p) = get(field) {
-                match parse_money(&p) {
+                match parse_money(&p, currency) {
                     Ok(d) => *slot = Some(d),
                     Err(e) => errors.push((field.into(), e)),
                 }
@@ -368,31 +337,33 @@ mod tests {
     }
 
     #[test]
-    fn tonnes_read_and_write() {
-        assert_eq!(parse_tonnes("1.25"), Ok(1250));
-        assert_eq!(parse_tonnes(" 0.001 "), Ok(1));
-        assert_eq!(parse_tonnes("12"), Ok(12_000));
-        assert!(parse_tonnes("0.0005").unwrap_err().contains("3 decimals"));
-        assert!(parse_tonnes("0").is_err());
-        assert!(parse_tonnes("-1").is_err());
-        assert!(parse_tonnes("lots").is_err());
-        assert!(parse_tonnes("1000001").is_err());
+    fn tonnes_are_written_as_they_read() {
         assert_eq!(tonnes(1250), "1.250 t");
         assert_eq!(tonnes(12_345_678), "12,345.678 t");
         assert_eq!(tonnes_plain(1250), "1.25");
     }
 
     #[test]
-    fn money_reads_and_shows_per_currency() {
-        assert_eq!(parse_money("250,000"), Ok(dec("250000.00")));
-        assert_eq!(parse_money("19.99"), Ok(dec("19.99")));
-        assert!(parse_money("1.999").is_err());
-        assert!(parse_money("0").is_err());
+    fn money_shows_per_currency_and_reads_back() {
         assert_eq!(format_money(dec("1250000.00"), "VND"), "1.250.000 ₫");
         assert_eq!(format_money(dec("1250.50"), "VND"), "1.250,50 ₫");
         assert_eq!(format_money(dec("-5"), "VND"), "-5 ₫");
         assert_eq!(format_money(dec("1234.5"), "USD"), "$1,234.50");
         assert_eq!(format_money(dec("0.07"), "EUR"), "EUR 0.07");
+        // What an input shows reads back as the same amount.
+        for (amount, currency, plain) in [
+            ("215000.00", "VND", "215.000"),
+            ("1250000", "VND", "1.250.000"),
+            ("1234.50", "USD", "1,234.50"),
+            ("0.07", "EUR", "0.07"),
+        ] {
+            assert_eq!(money_plain(dec(amount), currency), plain);
+            assert_eq!(parse_money(plain, currency).unwrap(), dec(amount));
+        }
+        for kg in [1, 10, 1250, 12_345_678] {
+            assert_eq!(parse_tonnes(&tonnes(kg)), Ok(kg));
+            assert_eq!(parse_tonnes(&tonnes_plain(kg)), Ok(kg));
+        }
     }
 
     #[test]
@@ -405,17 +376,20 @@ mod tests {
 
     #[test]
     fn a_search_survives_its_url() {
-        let q = MarketQuery::parse(&params(&[
-            ("q", "solar café"),
-            ("region", "vn"),
-            ("vintage", "2026"),
-            ("type", "fixed"),
-            ("min_qty", "0.5"),
-            ("min_price", "100000"),
-            ("max_price", "300,000"),
-            ("sort", "newest"),
-            ("page", "3"),
-        ]))
+        let q = MarketQuery::parse(
+            &params(&[
+                ("q", "solar café"),
+                ("region", "vn"),
+                ("vintage", "2026"),
+                ("type", "fixed"),
+                ("min_qty", "0.5"),
+                ("min_price", "100000"),
+                ("max_price", "300,000"),
+                ("sort", "newest"),
+                ("page", "3"),
+            ]),
+            "VND",
+        )
         .unwrap();
         assert_eq!(q.region.as_deref(), Some("VN"));
         assert_eq!(q.min_kg, Some(500));
@@ -433,19 +407,22 @@ mod tests {
                 (k.to_owned(), v)
             })
             .collect();
-        assert_eq!(MarketQuery::parse(&back).unwrap(), q);
+        assert_eq!(MarketQuery::parse(&back, "VND").unwrap(), q);
         assert_eq!(MarketQuery::default().to_query(1), "");
     }
 
     #[test]
     fn a_bad_search_names_each_field() {
-        let errors = MarketQuery::parse(&params(&[
-            ("vintage", "last year"),
-            ("min_price", "500"),
-            ("max_price", "100"),
-            ("sort", "random"),
-            ("page", "0"),
-        ]))
+        let errors = MarketQuery::parse(
+            &params(&[
+                ("vintage", "last year"),
+                ("min_price", "500"),
+                ("max_price", "100"),
+                ("sort", "random"),
+                ("page", "0"),
+            ]),
+            "VND",
+        )
         .unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(fields, ["vintage", "max_price", "sort", "page"]);

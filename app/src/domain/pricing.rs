@@ -183,6 +183,81 @@ pub fn suggest(
     }
 }
 
+/// How far a price may stray from the suggestion before the platform asks whether it is meant:
+/// a listing price below half or above double the suggested price, a bid above double. Wide
+/// enough for ordinary pricing (the band is ±20 % when rule-based, the 20th–80th percentile of
+/// real trades otherwise), narrow enough to catch an amount typed ten or a thousand times too
+/// small or too large.
+pub const FAR_FACTOR: i64 = 2;
+
+/// Which side of the suggestion a far price is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Far {
+    Below,
+    Above,
+}
+
+impl Suggestion {
+    /// Whether a seller's price per tonne is far from this suggestion: below half of it or
+    /// above double (half and double themselves are not far).
+    pub fn far_listing_price(&self, price: Decimal) -> Option<Far> {
+        let factor = Decimal::from(FAR_FACTOR);
+        if price * factor < self.price_per_t {
+            Some(Far::Below)
+        } else if price > self.price_per_t * factor {
+            Some(Far::Above)
+        } else {
+            None
+        }
+    }
+
+    /// Whether a bidder's maximum is far above what the lot is worth: more than double both
+    /// this suggestion and the least bid the auction takes now. Only too high counts: a low bid
+    /// costs the bidder nothing (the auction refuses one below its minimum by itself), and
+    /// bidding up to double where the auction already stands is ordinary bidding, whatever the
+    /// suggestion.
+    pub fn far_bid(&self, max: Decimal, minimum_bid: Decimal) -> bool {
+        max > self.price_per_t.max(minimum_bid) * Decimal::from(FAR_FACTOR)
+    }
+
+    /// What a seller is told of a listing price far from this suggestion.
+    pub fn listing_warning(
+        &self,
+        price: Decimal,
+        far: Far,
+        money: impl Fn(Decimal) -> String,
+    ) -> String {
+        format!(
+            "{} per tonne is {} the suggested price of {} for {} {} credits: check the amount before listing at it.",
+            money(price),
+            match far {
+                Far::Below => "less than half",
+                Far::Above => "more than double",
+            },
+            money(self.price_per_t),
+            self.region,
+            self.vintage
+        )
+    }
+
+    /// What a bidder is told of a maximum far above this suggestion (see `far_bid`).
+    pub fn bid_warning(
+        &self,
+        max: Decimal,
+        minimum_bid: Decimal,
+        money: impl Fn(Decimal) -> String,
+    ) -> String {
+        format!(
+            "A maximum of {} per tonne is more than double the suggested price of {} for {} {} credits and the {} this auction takes now; leading, you may pay up to it. Check the amount before bidding it.",
+            money(max),
+            money(self.price_per_t),
+            self.region,
+            self.vintage,
+            money(minimum_bid)
+        )
+    }
+}
+
 /// Predicts each of the latest comparable trades from the trades before it (as of its day);
 /// answers the mean absolute error in percent and how many trades were predicted.
 fn backtest(
@@ -306,6 +381,33 @@ mod tests {
         // 8 trades had 5 before them: seven exact, the outlier off by 50,000 / 250,000 = 20 %.
         assert_eq!(s.backtest_trades, 8);
         assert_eq!(s.backtest_error_percent, Some(Decimal::new(25, 1)));
+    }
+
+    #[test]
+    fn prices_far_from_the_suggestion_are_told_apart() {
+        let s = suggest(&[], "VN", 2026, day(0), "VND");
+        let d = |n: i64| Decimal::from(n);
+        for (price, far) in [
+            (215, Some(Far::Below)),
+            (99_999, Some(Far::Below)),
+            (100_000, None),
+            (215_000, None),
+            (400_000, None),
+            (400_001, Some(Far::Above)),
+            (2_150_000, Some(Far::Above)),
+        ] {
+            assert_eq!(s.far_listing_price(d(price)), far, "{price}");
+        }
+        // A bid is far above only beyond double both the suggestion and the auction's minimum.
+        assert!(!s.far_bid(d(400_000), d(100_000)));
+        assert!(s.far_bid(d(400_001), d(100_000)));
+        assert!(!s.far_bid(d(900_000), d(450_000)));
+        assert!(s.far_bid(d(900_001), d(450_000)));
+        let money = |v: Decimal| crate::domain::market::format_money(v, "VND");
+        assert_eq!(
+            s.listing_warning(d(215), Far::Below, money),
+            "215 ₫ per tonne is less than half the suggested price of 200.000 ₫ for VN 2026 credits: check the amount before listing at it."
+        );
     }
 
     proptest! {

@@ -124,6 +124,34 @@ pub fn check_quantity(kg: i64, minimum_lot_kg: i64, left_kg: i64) -> Result<(), 
     Ok(())
 }
 
+/// A price that rose between the page the buyer saw and their click.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceRose {
+    pub seen: Decimal,
+    pub now: Decimal,
+}
+
+impl PriceRose {
+    pub fn message(&self, money: impl Fn(Decimal) -> String) -> String {
+        format!(
+            "The price changed from {} to {} per tonne since you opened the page; nothing was bought. Check the new price and buy again if it suits you.",
+            money(self.seen),
+            money(self.now)
+        )
+    }
+}
+
+/// A purchase goes through at no more than the price per tonne its buyer saw: a price raised
+/// since (the seller repricing between the page and the click) is refused; a lower one is the
+/// buyer's gain and goes through at the lower price.
+pub fn check_price_seen(seen: Decimal, now: Decimal) -> Result<(), PriceRose> {
+    if now > seen {
+        Err(PriceRose { seen, now })
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,6 +206,17 @@ mod tests {
         assert_eq!(
             QuantityProblem::MoreThanLeft { left_kg: 40 }.message(),
             "Only 40 kg are left in this listing."
+        );
+    }
+
+    #[test]
+    fn a_purchase_never_costs_more_per_tonne_than_was_seen() {
+        assert_eq!(check_price_seen(dec("100000.00"), dec("100000.00")), Ok(()));
+        assert_eq!(check_price_seen(dec("100000.00"), dec("90000.00")), Ok(()));
+        let rose = check_price_seen(dec("100000.00"), dec("10000000.00")).unwrap_err();
+        assert_eq!(
+            rose.message(|v| crate::domain::market::format_money(v, "VND")),
+            "The price changed from 100.000 ₫ to 10.000.000 ₫ per tonne since you opened the page; nothing was bought. Check the new price and buy again if it suits you."
         );
     }
 

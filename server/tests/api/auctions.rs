@@ -6,7 +6,7 @@ use super::support::{grant_credits, reconciled, TestApp};
 use app::domain::auction::{self, Increment, State, Terms};
 use app::domain::user::Role;
 use app::error::AppError;
-use app::server::services::auctions::{self, NewAuction};
+use app::server::services::auctions::{self, BidInput, NewAuction};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::PgPool;
@@ -50,6 +50,7 @@ pub(super) async fn auction(app: &TestApp, reserve: &str) -> (Uuid, String) {
     grant_credits(app, seller, 1_000, "VN", 2026).await;
     let number = auctions::create(
         &app.pool,
+        "VND",
         seller,
         NewAuction {
             class: "VN:2026",
@@ -242,6 +243,7 @@ async fn buy_now_ends_the_auction_with_an_order(pool: PgPool) {
     grant_credits(&app, seller, 2_000, "VN", 2026).await;
     let number = auctions::create(
         &app.pool,
+        "VND",
         seller,
         NewAuction {
             class: "VN:2026",
@@ -260,7 +262,8 @@ async fn buy_now_ends_the_auction_with_an_order(pool: PgPool) {
     auctions::bid(&app.state, a, &number, "120000", false, None)
         .await
         .unwrap();
-    auctions::bid(&app.state, b, &number, "", true, None)
+    // Buy-now at the price shown.
+    auctions::bid(&app.state, b, &number, "180000.00", true, None)
         .await
         .unwrap();
     // 2 t at 180,000 = 360,000 + 9,000 fee.
@@ -665,16 +668,46 @@ async fn bidding_through_the_api_with_retries_watching_and_the_auctions_page(poo
     assert_eq!(dec(&open["auctions"][0]["price"]), 125_000);
     assert_eq!(open["auctions"][0]["reserve_met"], false);
 
-    // Buy-now ends it at once: Alice pays 1.5 × 400,000 + 2.5 %, Bob's hold is released.
-    let (status, body) = json(
-        alice
-            .post(
-                "/api/auctions/buy-now",
-                &[("auction", number.as_str()), ("idempotency_key", "k4")],
+    // Buy-now carries the price the buyer saw: without it, or having seen less than the
+    // buy-now price, nothing is bought.
+    let buy_now = |seen: &'static str| {
+        let (alice, number) = (alice.clone(), number.clone());
+        async move {
+            json(
+                alice
+                    .post(
+                        "/api/auctions/buy-now",
+                        &[
+                            ("auction", number.as_str()),
+                            ("expected_price", seen),
+                            ("idempotency_key", "k4"),
+                        ],
+                    )
+                    .await,
             )
-            .await,
-    )
-    .await;
+            .await
+        }
+    };
+    let before = money(&app, a, "available").await;
+    let (status, body) = buy_now("").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(field_error(&body, "expected_price").is_some(), "{body}");
+    let (status, body) = buy_now("300000.00").await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("price_changed")),
+        "{body}"
+    );
+    assert_eq!(body["price_per_t"], "400000.00");
+    assert_eq!(
+        body["message"],
+        "The price changed from 300.000 ₫ to 400.000 ₫ per tonne since you opened the page; nothing was bought. Check the new price and buy again if it suits you."
+    );
+    assert_eq!(money(&app, a, "available").await, before);
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 0);
+
+    // Buy-now ends it at once: Alice pays 1.5 × 400,000 + 2.5 %, Bob's hold is released.
+    let (status, body) = buy_now("400000.00").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(money(&app, a, "available").await, "385000.00");
     let (_, seen) = json(
@@ -892,27 +925,31 @@ async fn a_winner_who_asked_to_retire_gets_the_lot_retired_with_a_certificate(po
     let a = buyer(&app, "1000000").await;
     let b = buyer(&app, "1000000").await;
     // A bad beneficiary is refused and places nothing.
-    let refused = auctions::bid_retiring(
+    let refused = auctions::place(
         &app.state,
         a,
-        &number,
-        "150000",
-        false,
-        None,
-        Some(("", "Offsetting our delivery fleet")),
+        BidInput {
+            auction: &number,
+            price: "150000",
+            key: None,
+            retire: Some(("", "Offsetting our delivery fleet")),
+            ..BidInput::default()
+        },
     )
     .await
     .unwrap_err();
     assert!(message(refused).contains("beneficiary"));
     assert_eq!(app.count("SELECT count(*) FROM bids").await, 0);
-    auctions::bid_retiring(
+    auctions::place(
         &app.state,
         a,
-        &number,
-        "150000",
-        false,
-        None,
-        Some(("Trường Tiểu học Xanh", "Offsetting the school run")),
+        BidInput {
+            auction: &number,
+            price: "150000",
+            key: None,
+            retire: Some(("Trường Tiểu học Xanh", "Offsetting the school run")),
+            ..BidInput::default()
+        },
     )
     .await
     .unwrap();
@@ -1184,30 +1221,114 @@ async fn control_characters_in_a_bid_are_refused_before_it_joins_the_queue(pool:
         .await
         .unwrap_err();
     assert!(message(key).contains("idempotency_key"));
-    let named = auctions::bid_retiring(
+    let named = auctions::place(
         &app.state,
         a,
-        &number,
-        "150000",
-        false,
-        Some("key-one"),
-        Some(("Acme\0 Ltd", "Offsetting 2026")),
+        BidInput {
+            auction: &number,
+            price: "150000",
+            key: Some("key-one"),
+            retire: Some(("Acme\0 Ltd", "Offsetting 2026")),
+            ..BidInput::default()
+        },
     )
     .await
     .unwrap_err();
     assert!(message(named).contains("beneficiary"));
     assert_eq!(app.count("SELECT count(*) FROM bids").await, 0);
     // The same bid, well formed, is placed.
-    auctions::bid_retiring(
+    auctions::place(
         &app.state,
         a,
-        &number,
-        "150000",
-        false,
-        Some("key-one"),
-        Some(("Acme Ltd", "Offsetting 2026\nfor the fleet")),
+        BidInput {
+            auction: &number,
+            price: "150000",
+            key: Some("key-one"),
+            retire: Some(("Acme Ltd", "Offsetting 2026\nfor the fleet")),
+            ..BidInput::default()
+        },
     )
     .await
     .unwrap();
     assert_eq!(app.count("SELECT count(*) FROM bids").await, 1);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn bids_read_as_the_site_writes_them_and_a_far_maximum_is_confirmed_first(pool: PgPool) {
+    use super::support::{field_error, json};
+    let app = TestApp::spawn(pool).await;
+    let (_, number) = auction(&app, "").await;
+    let (alice, a) = app.signed_in(Role::Buyer).await;
+    alice.top_up("5000000").await;
+    let (bob, b) = app.signed_in(Role::Buyer).await;
+    bob.top_up("5000000").await;
+    let bid = |api: &super::support::Api, max: &'static str, key: &'static str| {
+        let (api, number) = (api.clone(), number.clone());
+        async move {
+            json(
+                api.post(
+                    "/api/auctions/bid",
+                    &[
+                        ("auction", number.as_str()),
+                        ("max", max),
+                        ("idempotency_key", key),
+                    ],
+                )
+                .await,
+            )
+            .await
+        }
+    };
+
+    // "300.000" as the site shows it is a maximum of 300,000 ₫ a tonne: the whole lot at it,
+    // with the 2.5 % fee, is held.
+    let (status, placed) = bid(&alice, "300.000", "dots-1").await;
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(placed["leading"], true);
+    assert_eq!(money(&app, a, "held").await, "307500.00");
+    let max: Decimal = sqlx::query_scalar("SELECT max_price FROM bids")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(max, Decimal::from(300_000));
+    // What could be two amounts is refused, naming both.
+    let (status, body) = bid(&bob, "150.5", "dots-2").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        field_error(&body, "max").as_deref(),
+        Some("“150.5” is not a whole amount of đồng: did you mean 150.500 ₫ or 150 ₫?")
+    );
+
+    // Far above both the suggestion and where the auction stands: asked to confirm, nothing
+    // placed or held.
+    let (status, body) = bid(&bob, "3.000.000", "far-1").await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("confirm_price")),
+        "{body}"
+    );
+    assert_eq!(
+        body["message"],
+        "A maximum of 3.000.000 ₫ per tonne is more than double the suggested price of 200.000 ₫ for VN 2026 credits and the 105.000 ₫ this auction takes now; leading, you may pay up to it. Check the amount before bidding it."
+    );
+    assert_eq!(app.count("SELECT count(*) FROM bids").await, 1);
+    assert_eq!(money(&app, b, "held").await, "0.00");
+    // "Bid 3.000.000 ₫ anyway" posts back what the server read, confirmed.
+    let resubmit: Vec<(String, String)> = serde_json::from_value(body["resubmit"].clone()).unwrap();
+    assert!(resubmit.contains(&("max".into(), "3.000.000".into())));
+    assert!(resubmit.contains(&("confirm_price".into(), "true".into())));
+    let (status, placed) = json(
+        bob.http
+            .post(app.url("/api/auctions/bid"))
+            .form(&resubmit)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{placed}");
+    assert_eq!(placed["leading"], true);
+    assert_eq!(money(&app, b, "held").await, "3075000.00");
+    assert_eq!(money(&app, a, "held").await, "0.00");
+    reconciled(&app.pool).await;
 }

@@ -374,6 +374,7 @@ async fn stuck_orders_suspended_listings_and_kyc(pool: PgPool) {
                         &[
                             ("listing", listing.as_str()),
                             ("quantity", "0.1"),
+                            ("expected_price", "200000.00"),
                             ("idempotency_key", key),
                             ("pay_with", "gateway"),
                         ],

@@ -84,13 +84,40 @@ pub(super) async fn seller_with_listing(
     (owner, owner_id, body.as_str().unwrap().to_owned())
 }
 
+/// The price per tonne a listing's page shows now ("1.00" for a listing that is not there).
+pub(super) async fn shown_price(api: &Api, listing: &str) -> String {
+    let (_, detail) = json(
+        api.post("/api/market/listing", &[("number", listing)])
+            .await,
+    )
+    .await;
+    detail["listing"]["price_per_t"]
+        .as_str()
+        .unwrap_or("1.00")
+        .to_owned()
+}
+
+/// Buys as the listing's page does: at the price it shows.
 pub(super) async fn buy(api: &Api, listing: &str, quantity: &str, key: &str) -> (u16, Value) {
+    let price = shown_price(api, listing).await;
+    buy_at(api, listing, quantity, &price, key).await
+}
+
+/// Buys having seen `expected_price` per tonne.
+pub(super) async fn buy_at(
+    api: &Api,
+    listing: &str,
+    quantity: &str,
+    expected_price: &str,
+    key: &str,
+) -> (u16, Value) {
     json(
         api.post(
             "/api/market/buy",
             &[
                 ("listing", listing),
                 ("quantity", quantity),
+                ("expected_price", expected_price),
                 ("idempotency_key", key),
             ],
         )
@@ -492,6 +519,7 @@ async fn a_checkout_reserves_then_completes_or_gives_everything_back(pool: PgPoo
             let mut form = vec![
                 ("listing", listing.as_str()),
                 ("quantity", "0.05"),
+                ("expected_price", "200000.00"),
                 ("idempotency_key", key),
                 ("pay_with", "gateway"),
             ];
@@ -1118,9 +1146,11 @@ fn buying(
 ) -> tokio::task::JoinHandle<Result<Purchase, AppError>> {
     let (state, listing) = (app.state.clone(), listing.to_owned());
     tokio::spawn(async move {
+        // Every listing of these tests sells at 100,000 per tonne.
         let input = BuyInput {
             listing: &listing,
             quantity,
+            expected_price: "100000.00",
             idempotency_key: key,
             ..BuyInput::default()
         };
@@ -1306,5 +1336,289 @@ async fn a_wallet_emptied_while_its_batch_waits_is_refused_and_the_rest_settle(p
     assert_eq!(app.count("SELECT count(*) FROM orders").await, 2);
     // 3 kg at 100 a tonne, less the 2.5 % fee.
     assert_eq!(money(&app, seller_id, "available").await, "292.50");
+    reconciled(&app.pool).await;
+}
+
+/// The listing as everyone sees it.
+async fn listing_detail(app: &TestApp, listing: &str) -> Value {
+    json(
+        app.client()
+            .post("/api/market/listing", &[("number", listing)])
+            .await,
+    )
+    .await
+    .1
+}
+
+/// Posts a refusal's `resubmit` form back, as the page's "… anyway" button does.
+async fn resubmit(app: &TestApp, api: &Api, path: &str, refusal: &Value) -> (u16, Value) {
+    let form: Vec<(String, String)> = serde_json::from_value(refusal["resubmit"].clone()).unwrap();
+    assert!(
+        form.contains(&("confirm_price".into(), "true".into())),
+        "{refusal}"
+    );
+    json(
+        api.http
+            .post(app.url(path))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn prices_and_quantities_read_as_the_site_writes_them(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
+    grant_credits(&app, owner_id, 1_000, "VN", 2026).await;
+    let create = |quantity: &'static str, price: &'static str| {
+        let owner = owner.clone();
+        async move {
+            json(
+                owner
+                    .post(
+                        "/api/listings/create",
+                        &[
+                            ("class", "VN:2026"),
+                            ("quantity", quantity),
+                            ("price", price),
+                            ("min_lot", "0,01"),
+                        ],
+                    )
+                    .await,
+            )
+            .await
+        }
+    };
+    // What could be two values is refused, naming both, and nothing is reserved.
+    let (status, body) = create("1,250", "215.5").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        field_error(&body, "price").as_deref(),
+        Some("“215.5” is not a whole amount of đồng: did you mean 215.500 ₫ or 215 ₫?")
+    );
+    assert_eq!(
+        field_error(&body, "quantity").as_deref(),
+        Some(
+            "“1,250” could be 1250 t or 1.25 t: write 1250 or 1.25 (the decimal mark is a point)."
+        )
+    );
+    assert_eq!(credits(&app, owner_id, "held").await, 0);
+
+    // "215.000" as the site shows it is 215,000 ₫ a tonne; "0,5" t is 500 kg, "0,01" 10 kg.
+    let (status, number) = create("0,5", "215.000").await;
+    assert_eq!(status, 200, "{number}");
+    let listing = number.as_str().unwrap().to_owned();
+    let detail = listing_detail(&app, &listing).await;
+    assert_eq!(detail["listing"]["price_per_t"], "215000.00");
+    assert_eq!(detail["listing"]["listed_kg"], 500);
+    assert_eq!(detail["listing"]["min_lot_kg"], 10);
+    assert_eq!(credits(&app, owner_id, "held").await, 500);
+
+    // A buyer tops up "100.000 ₫" (100,000 ₫) and buys "0,01" t: 10 kg at 215,000 ₫ a tonne is
+    // 2,150 ₫ plus the 53,75 ₫ fee.
+    let (buyer, buyer_id) = app.signed_in(Role::Buyer).await;
+    buyer.top_up("100.000 ₫").await;
+    assert_eq!(money(&app, buyer_id, "available").await, "100000.00");
+    let (status, body) = buy(&buyer, &listing, "0,01", "comma-quantity-1").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(credits(&app, buyer_id, "available").await, 10);
+    assert_eq!(money(&app, buyer_id, "available").await, "97796.25");
+    reconciled(&app.pool).await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_price_far_from_the_suggestion_is_listed_only_once_confirmed(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
+    grant_credits(&app, owner_id, 1_000, "VN", 2026).await;
+    // 215 ₫ a tonne next to a suggested 200.000 ₫ (no trades yet: the rule-based default).
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/listings/create",
+                &[
+                    ("class", "VN:2026"),
+                    ("quantity", "0.5"),
+                    ("price", "215"),
+                    ("description", "Xe máy điện"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("confirm_price")),
+        "{body}"
+    );
+    assert_eq!(
+        body["message"],
+        "215 ₫ per tonne is less than half the suggested price of 200.000 ₫ for VN 2026 credits: check the amount before listing at it."
+    );
+    assert_eq!(body["price_per_t"], "215.00");
+    assert_eq!(body["suggested_per_t"], "200000");
+    assert_eq!(app.count("SELECT count(*) FROM listings").await, 0);
+    assert_eq!(credits(&app, owner_id, "held").await, 0);
+
+    // "List at 215 ₫ anyway": the same form, confirmed.
+    let (status, number) = resubmit(&app, &owner, "/api/listings/create", &body).await;
+    assert_eq!(status, 200, "{number}");
+    let listing = number.as_str().unwrap().to_owned();
+    let detail = listing_detail(&app, &listing).await;
+    assert_eq!(detail["listing"]["price_per_t"], "215.00");
+    assert_eq!(detail["listing"]["listed_kg"], 500);
+    assert_eq!(detail["listing"]["description"], "Xe máy điện");
+    assert_eq!(credits(&app, owner_id, "held").await, 500);
+
+    // Repricing far from the suggestion asks the same; a price near it does not.
+    let reprice = |price: &'static str| {
+        let (owner, listing) = (owner.clone(), listing.clone());
+        async move {
+            json(
+                owner
+                    .post(
+                        "/api/listings/price",
+                        &[("listing", listing.as_str()), ("price", price)],
+                    )
+                    .await,
+            )
+            .await
+        }
+    };
+    let (status, body) = reprice("2.000.000").await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("confirm_price")),
+        "{body}"
+    );
+    assert!(body["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("2.000.000 ₫ per tonne is more than double the suggested price of 200.000 ₫"));
+    assert_eq!(
+        listing_detail(&app, &listing).await["listing"]["price_per_t"],
+        "215.00"
+    );
+    let (status, body) = resubmit(&app, &owner, "/api/listings/price", &body).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        listing_detail(&app, &listing).await["listing"]["price_per_t"],
+        "2000000.00"
+    );
+    let (status, body) = reprice("215.000").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        listing_detail(&app, &listing).await["listing"]["price_per_t"],
+        "215000.00"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_price_raised_after_the_buyer_looked_is_refused_with_the_new_price(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id, listing) = seller_with_listing(&app, 1_000, "100000", "0.001").await;
+    let (buyer, buyer_id) = app.signed_in(Role::Buyer).await;
+    buyer.top_up("1000000").await;
+    let seen = shown_price(&buyer, &listing).await;
+    assert_eq!(seen, "100000.00");
+
+    // The seller raises the price a hundredfold before the buyer clicks.
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/listings/price",
+                &[
+                    ("listing", listing.as_str()),
+                    ("price", "10000000"),
+                    ("confirm_price", "true"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let changed = "The price changed from 100.000 ₫ to 10.000.000 ₫ per tonne since you opened the page; nothing was bought. Check the new price and buy again if it suits you.";
+    let (status, body) = buy_at(&buyer, &listing, "0.01", &seen, "front-run-1").await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("price_changed")),
+        "{body}"
+    );
+    assert_eq!(body["message"], changed);
+    assert_eq!(body["price_per_t"], "10000000.00");
+    // At checkout just the same.
+    let (status, body) = json(
+        buyer
+            .post(
+                "/api/market/buy",
+                &[
+                    ("listing", listing.as_str()),
+                    ("quantity", "0.01"),
+                    ("expected_price", seen.as_str()),
+                    ("idempotency_key", "front-run-2"),
+                    ("pay_with", "gateway"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (409, Some(changed)),
+        "{body}"
+    );
+    // Without the price seen, nothing is bought either.
+    let (status, body) = buy_at(&buyer, &listing, "0.01", "", "front-run-3").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(field_error(&body, "expected_price").is_some(), "{body}");
+    // Nothing was written: no order, no money moved, nothing reserved.
+    assert_eq!(app.count("SELECT count(*) FROM orders").await, 0);
+    assert_eq!(money(&app, buyer_id, "available").await, "1000000.00");
+    assert_eq!(money(&app, buyer_id, "held").await, "0.00");
+    assert_eq!(money(&app, owner_id, "available").await, "0.00");
+    let detail = listing_detail(&app, &listing).await;
+    assert_eq!(
+        (
+            &detail["listing"]["available_kg"],
+            &detail["listing"]["pending_kg"]
+        ),
+        (&Value::from(1000), &Value::from(0))
+    );
+
+    // Having seen the new price, the buyer buys at it: 10 kg for 100,000 ₫ + 2,500 ₫ fee.
+    let (status, body) = buy(&buyer, &listing, "0.01", "front-run-4").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(money(&app, buyer_id, "available").await, "897500.00");
+    // A price lowered since the buyer looked is their gain: bought at the lower price.
+    let (status, body) = json(
+        owner
+            .post(
+                "/api/listings/price",
+                &[
+                    ("listing", listing.as_str()),
+                    ("price", "90000"),
+                    ("confirm_price", "true"),
+                ],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = buy_at(&buyer, &listing, "0.01", "10000000.00", "front-run-5").await;
+    assert_eq!(status, 200, "{body}");
+    let (_, order) = json(
+        buyer
+            .post(
+                "/api/orders/get",
+                &[("number", body["order"].as_str().unwrap())],
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(order["price_per_t"], "90000.00");
+    assert_eq!(money(&app, buyer_id, "available").await, "896577.50");
     reconciled(&app.pool).await;
 }

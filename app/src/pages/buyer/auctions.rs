@@ -9,7 +9,7 @@ use crate::api::auctions::{
 };
 use crate::components::auth::urlencode;
 use crate::components::errors::ErrorPanel;
-use crate::components::form::{error_of, FormError, Submit};
+use crate::components::form::{error_of, price_to_confirm, ConfirmFields, FormError, Submit};
 use crate::components::live::{ending_soon, follow_auction, seconds_left, server_clock};
 use crate::domain::auction::{check_bid, time_left, Increment, INCREMENT_TABLE};
 use crate::domain::market::{format_money, parse_money, percent, tonnes};
@@ -434,7 +434,7 @@ fn BidForms(
                 if raw.trim().is_empty() {
                     return (false, minimum);
                 }
-                let value = match parse_money(&raw) {
+                let value = match parse_money(&raw, &currency) {
                     Ok(v) => v,
                     Err(e) => return (false, e),
                 };
@@ -447,7 +447,8 @@ fn BidForms(
                     Some(w) if w < commits => (
                         false,
                         format!(
-                            "This bid commits up to {} and your wallet has {} available.",
+                            "Read as {} per tonne: this bid commits up to {} and your wallet has {} available.",
+                            money(value),
                             money(commits),
                             money(w)
                         ),
@@ -455,7 +456,8 @@ fn BidForms(
                     _ => (
                         true,
                         format!(
-                            "Commits up to {} (the whole lot at your maximum, with the fee) while you lead.",
+                            "Read as {} per tonne: commits up to {} (the whole lot at your maximum, with the fee) while you lead.",
+                            money(value),
                             money(commits)
                         ),
                     ),
@@ -472,7 +474,18 @@ fn BidForms(
     let buy_now_price = move || live.with(|l| l.buy_now_price.filter(|_| l.open));
     let currency_b = currency.clone();
     let number_b = number.clone();
+    let confirm = price_to_confirm(error);
+    let currency_c = currency.clone();
     view! {
+        {move || confirm.get().map(|c| {
+            let label = format!("Bid {} per t anyway", format_money(c.price_per_t, &currency_c));
+            view! {
+                <ActionForm action=bid attr:class="confirm-price" attr:data-testid="confirm-bid">
+                    <ConfirmFields confirm=c />
+                    <button type="submit" class="button">{label}</button>
+                </ActionForm>
+            }
+        })}
         <ActionForm action=bid attr:class="stack" attr:data-testid="bid-form">
             <FormError error />
             <input type="hidden" name="auction" value=number.clone() />
@@ -499,6 +512,7 @@ fn BidForms(
                 <ActionForm action=buy_now attr:class="stack buy-now" attr:data-testid="buy-now-form">
                     <FormError error=buy_error />
                     <input type="hidden" name="auction" value=number_b.clone() />
+                    <input type="hidden" name="expected_price" value=crate::domain::trade::money(price).to_string() />
                     <input type="hidden" name="idempotency_key" value=buy_key.clone() />
                     <p class="muted small">{format!("Ends the auction at once: you pay {} with the fee.", format_money(total, &currency_b))}</p>
                     <RetireFields prefix="buy" error=buy_error />

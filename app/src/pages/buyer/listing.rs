@@ -7,8 +7,9 @@ use crate::components::auth::urlencode;
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, leave_for, FormError, Submit};
 use crate::domain::market::{format_money, parse_tonnes, percent, tonnes, tonnes_plain};
-use crate::domain::trade::{check_quantity, Settlement};
+use crate::domain::trade::{check_quantity, money, Settlement};
 use crate::domain::user::Role;
+use crate::error::AppError;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -23,9 +24,23 @@ pub fn ListingPage() -> impl IntoView {
             leave_for(&p.next);
         }
     });
+    // A purchase refused because the price rose: the listing is read again, so the form shows
+    // (and sends) the new price.
+    let repriced = Memo::new(move |seen: Option<&usize>| {
+        let seen = seen.copied().unwrap_or(0);
+        match buy.value().get() {
+            Some(Err(AppError::PriceChanged { .. })) => seen + 1,
+            _ => seen,
+        }
+    });
     let detail = Resource::new(
-        move || params.read().get("number").unwrap_or_default(),
-        get_listing,
+        move || {
+            (
+                params.read().get("number").unwrap_or_default(),
+                repriced.get(),
+            )
+        },
+        |(number, _)| get_listing(number),
     );
     view! {
         <Title text="Listing · EV Carbon Exchange" />
@@ -147,7 +162,9 @@ fn BuyPanel(d: ListingDetail, buy: ServerAction<BuyCredits>, open: bool) -> impl
                 Ok(()) => {
                     let s = Settlement::new(price, kg, fees);
                     format!(
-                        "{} + {} fee = {} to pay",
+                        "{} at {} per t: {} + {} fee = {} to pay",
+                        tonnes(kg),
+                        format_money(price, &currency),
                         format_money(s.amount, &currency),
                         format_money(s.buyer_fee, &currency),
                         format_money(s.buyer_pays, &currency)
@@ -160,6 +177,8 @@ fn BuyPanel(d: ListingDetail, buy: ServerAction<BuyCredits>, open: bool) -> impl
         .wallet_available
         .map(|w| format!("Your wallet: {}", format_money(w, &currency)));
     let number = l.number.clone();
+    // The price shown goes with the purchase: a higher one by the time it is decided is refused.
+    let seen_price = money(price).to_string();
     let key = d.purchase_key.clone();
     let here = format!("/market/{}", l.number);
     view! {
@@ -184,6 +203,7 @@ fn BuyPanel(d: ListingDetail, buy: ServerAction<BuyCredits>, open: bool) -> impl
                         <ActionForm action=buy attr:class="stack" attr:data-testid="buy-form">
                             <FormError error />
                             <input type="hidden" name="listing" value=number.clone() />
+                            <input type="hidden" name="expected_price" value=seen_price.clone() />
                             <input type="hidden" name="idempotency_key" value=key.clone() />
                             <div class="field" class:invalid=move || error.get().and_then(|e| e.field("quantity")).is_some()>
                                 <label for="buy-quantity">"Quantity (t)"</label>

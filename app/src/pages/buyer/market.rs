@@ -124,7 +124,7 @@ pub fn MarketPage() -> impl IntoView {
                     }.into_any(),
                     Ok(r) => {
                         let params: std::collections::BTreeMap<String, String> = query.read_untracked().clone().into_iter().map(|(k, v)| (k.into_owned(), v)).collect();
-                        let current = MarketQuery::parse(&params).unwrap_or_default();
+                        let current = MarketQuery::parse(&params, &r.currency).unwrap_or_default();
                         let count = if r.capped {
                             "More than 1,000 listings".to_owned()
                         } else {

@@ -7,8 +7,11 @@ use crate::api::market::{
 };
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
-use crate::components::form::{error_of, Field, FormError, Submit};
-use crate::domain::market::{format_money, percent, tonnes, tonnes_plain};
+use crate::components::form::{
+    error_of, price_to_confirm, reads_as_money, reads_as_tonnes, ConfirmFields, Field, FormError,
+    Submit,
+};
+use crate::domain::market::{format_money, money_plain, percent, tonnes, tonnes_plain};
 use crate::domain::user::Role;
 use crate::pages::orders::OrderTable;
 use leptos::form::ActionForm;
@@ -43,6 +46,8 @@ fn Sell() -> impl IntoView {
         |_| seller_listings(),
     );
     let create_error = error_of(*create);
+    let create_confirm = price_to_confirm(create_error);
+    let reprice_confirm = price_to_confirm(error_of(*reprice));
     let row_error = Signal::derive(move || {
         error_of(*reprice)
             .get()
@@ -59,7 +64,13 @@ fn Sell() -> impl IntoView {
                         let currency = d.currency.clone();
                         let has_credits = !d.classes.is_empty();
                         let auction_classes = d.classes.clone();
-                        let price_hint = format!("In {}, e.g. 250000.", d.currency);
+                        let price_hint = if d.currency == "VND" {
+                            "In whole đồng, as shown on the site: 250.000 or 250000.".to_owned()
+                        } else {
+                            format!("In {}, e.g. 1,250.50.", d.currency)
+                        };
+                        let (confirm_currency, reprice_currency) = (currency.clone(), currency.clone());
+                        let price_reads = reads_as_money(currency.clone(), " per tonne");
                         view! {
                             <section class="card" aria-labelledby="new-listing">
                                 <h2 id="new-listing">"List credits at a fixed price"</h2>
@@ -69,6 +80,15 @@ fn Sell() -> impl IntoView {
                                             "The quantity is reserved from your available credits at once and returns if the listing is withdrawn or expires unsold. Buyers pay a {} fee; {} is taken from your proceeds.",
                                             percent(d.fees.buyer_rate), percent(d.fees.seller_rate)
                                         )}</p>
+                                        {move || create_confirm.get().map(|c| {
+                                            let label = format!("List at {} per t anyway", format_money(c.price_per_t, &confirm_currency));
+                                            view! {
+                                                <ActionForm action=create attr:class="confirm-price" attr:data-testid="confirm-listing-price">
+                                                    <ConfirmFields confirm=c />
+                                                    <button type="submit" class="button">{label}</button>
+                                                </ActionForm>
+                                            }
+                                        })}
                                         <ActionForm action=create attr:class="grid two" attr:data-testid="create-listing">
                                             <FormError error=create_error />
                                             <div class="field" class:invalid=move || create_error.get().and_then(|e| e.field("class")).is_some()>
@@ -82,9 +102,9 @@ fn Sell() -> impl IntoView {
                                                 </select>
                                                 <p class="field-error">{move || create_error.get().and_then(|e| e.field("class"))}</p>
                                             </div>
-                                            <Field label="Quantity (t)" name="quantity" error=create_error inputmode="decimal" hint="Up to 3 decimals: 0.001 t = 1 kg." />
-                                            <Field label="Price per tonne" name="price" error=create_error inputmode="decimal" hint=price_hint.clone() />
-                                            <Field label="Minimum lot (t)" name="min_lot" error=create_error inputmode="decimal" value="0.001" hint="The smallest quantity one buyer may take." />
+                                            <Field label="Quantity (t)" name="quantity" error=create_error inputmode="decimal" hint="Up to 3 decimals: 0.001 t = 1 kg." reads=reads_as_tonnes() />
+                                            <Field label="Price per tonne" name="price" error=create_error inputmode="decimal" hint=price_hint.clone() reads=price_reads />
+                                            <Field label="Minimum lot (t)" name="min_lot" error=create_error inputmode="decimal" value="0.001" hint="The smallest quantity one buyer may take." reads=reads_as_tonnes() />
                                             <Field label="Ends on (optional)" name="expires_on" error=create_error kind="date" hint="At the end of that day (UTC); empty means until sold out or withdrawn." />
                                             <div class="field">
                                                 <label for="field-description">"Description (optional)"</label>
@@ -102,6 +122,15 @@ fn Sell() -> impl IntoView {
                             {has_credits.then(|| view! { <NewAuctionForm classes=auction_classes.clone() fees=d.fees currency=d.currency.clone() default_hours=d.auction_default_hours /> })}
                             <h2>"Your listings"</h2>
                             <FormError error=row_error />
+                            {move || reprice_confirm.get().map(|c| {
+                                let label = format!("Set the price to {} per t anyway", format_money(c.price_per_t, &reprice_currency));
+                                view! {
+                                    <ActionForm action=reprice attr:class="confirm-price" attr:data-testid="confirm-reprice">
+                                        <ConfirmFields confirm=c />
+                                        <button type="submit" class="button">{label}</button>
+                                    </ActionForm>
+                                }
+                            })}
                             {if d.listings.is_empty() {
                                 view! { <p class="muted">"No listings yet."</p> }.into_any()
                             } else {
@@ -120,7 +149,7 @@ fn Sell() -> impl IntoView {
                                                 let (n1, n2, n3, n4) = (l.number.clone(), l.number.clone(), l.number.clone(), l.number.clone());
                                                 let (price_id, qty_id) = (format!("price-{}", l.number), format!("qty-{}", l.number));
                                                 let (price_label, qty_label) = (format!("New price for {}", l.number), format!("New quantity for {} (t)", l.number));
-                                                let price_now = l.price_per_t.normalize().to_string();
+                                                let price_now = money_plain(l.price_per_t, &currency);
                                                 let qty_now = tonnes_plain(l.quantity_kg);
                                                 view! {
                                                     <tr id=l.number.clone()>
@@ -210,7 +239,17 @@ fn NewAuctionForm(
         lengths.sort();
     }
     let error = error_of(*create);
-    let money_hint = move |what: &str| format!("{what} per tonne, in {currency}.");
+    let money_hint = {
+        let currency = currency.clone();
+        move |what: &str| {
+            if currency == "VND" {
+                format!("{what} per tonne, in whole đồng (250.000 or 250000).")
+            } else {
+                format!("{what} per tonne, in {currency}.")
+            }
+        }
+    };
+    let money_reads = reads_as_money(currency.clone(), " per tonne");
     view! {
         <section class="card" aria-labelledby="new-auction">
             <h2 id="new-auction">"Auction a lot"</h2>
@@ -231,11 +270,11 @@ fn NewAuctionForm(
                     </select>
                     <p class="field-error">{move || error.get().and_then(|e| e.field("class"))}</p>
                 </div>
-                <Field label="Lot (t)" name="quantity" id="auction-quantity" error inputmode="decimal" hint="Sold whole, to one buyer." />
-                <Field label="Starting price" name="starting_price" id="auction-start" error inputmode="decimal" hint=money_hint("The first bid's least") />
-                <Field label="Reserve (optional, hidden)" name="reserve" id="auction-reserve" error inputmode="decimal" hint="Bidders only see whether it is met." />
-                <Field label="Buy-now price (optional)" name="buy_now" id="auction-buy-now" error inputmode="decimal" hint="A buyer may end the auction at this price until the bidding passes it." />
-                <Field label="Increment (optional)" name="increment" id="auction-increment" error inputmode="decimal" hint="A fixed step per bid; empty: steps that grow with the price." />
+                <Field label="Lot (t)" name="quantity" id="auction-quantity" error inputmode="decimal" hint="Sold whole, to one buyer." reads=reads_as_tonnes() />
+                <Field label="Starting price" name="starting_price" id="auction-start" error inputmode="decimal" hint=money_hint("The first bid's least") reads=money_reads />
+                <Field label="Reserve (optional, hidden)" name="reserve" id="auction-reserve" error inputmode="decimal" hint="Bidders only see whether it is met." reads=money_reads />
+                <Field label="Buy-now price (optional)" name="buy_now" id="auction-buy-now" error inputmode="decimal" hint="A buyer may end the auction at this price until the bidding passes it." reads=money_reads />
+                <Field label="Increment (optional)" name="increment" id="auction-increment" error inputmode="decimal" hint="A fixed step per bid; empty: steps that grow with the price." reads=money_reads />
                 <div class="field" class:invalid=move || error.get().and_then(|e| e.field("duration_minutes")).is_some()>
                     <label for="auction-duration">"Runs for"</label>
                     <select id="auction-duration" name="duration_minutes">

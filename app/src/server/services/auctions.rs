@@ -7,7 +7,9 @@ use crate::api::auctions::{
     AuctionDetail, AuctionLine, AuctionList, AuctionLive, BidLine, BidPlaced,
 };
 use crate::domain::auction::{self, BidProblem, Increment, Outcome, Placed, State, Terms};
-use crate::domain::market::{format_money, parse_money, parse_tonnes, tonnes};
+use crate::domain::market::{
+    format_money, money_plain, parse_money, parse_plain_amount, parse_tonnes, tonnes,
+};
 use crate::domain::notification::Kind;
 use crate::domain::trade::{Fees, Settlement};
 use crate::domain::user::Role;
@@ -57,15 +59,20 @@ struct Parsed {
     description: String,
 }
 
-fn optional_money(errors: &mut FieldErrors, field: &str, raw: &str) -> Option<Decimal> {
+fn optional_money(
+    errors: &mut FieldErrors,
+    field: &str,
+    raw: &str,
+    currency: &str,
+) -> Option<Decimal> {
     if raw.trim().is_empty() {
         None
     } else {
-        errors.check(field, parse_money(raw))
+        errors.check(field, parse_money(raw, currency))
     }
 }
 
-fn parse(input: &NewAuction<'_>) -> Result<Parsed, AppError> {
+fn parse(input: &NewAuction<'_>, currency: &str) -> Result<Parsed, AppError> {
     let mut errors = FieldErrors::new();
     let class = errors.check(
         "class",
@@ -78,10 +85,13 @@ fn parse(input: &NewAuction<'_>) -> Result<Parsed, AppError> {
             .ok_or_else(|| "Choose which credits to auction.".to_owned()),
     );
     let kg = errors.check("quantity", parse_tonnes(input.quantity));
-    let start = errors.check("starting_price", parse_money(input.starting_price));
-    let reserve = optional_money(&mut errors, "reserve", input.reserve);
-    let increment = optional_money(&mut errors, "increment", input.increment);
-    let buy_now = optional_money(&mut errors, "buy_now", input.buy_now);
+    let start = errors.check(
+        "starting_price",
+        parse_money(input.starting_price, currency),
+    );
+    let reserve = optional_money(&mut errors, "reserve", input.reserve, currency);
+    let increment = optional_money(&mut errors, "increment", input.increment, currency);
+    let buy_now = optional_money(&mut errors, "buy_now", input.buy_now, currency);
     if let (Some(start), Some(reserve)) = (start, reserve) {
         if reserve < start {
             errors.add("reserve", "The reserve cannot be below the starting price.");
@@ -130,14 +140,15 @@ fn parse(input: &NewAuction<'_>) -> Result<Parsed, AppError> {
 }
 
 /// Lists a lot for auction; answers its listing number. The credits are reserved at once, the
-/// fees and the soft-close window are those of today.
+/// fees and the soft-close window are those of today; amounts are read in `currency`.
 #[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn create(
     pool: &PgPool,
+    currency: &str,
     seller: Uuid,
     input: NewAuction<'_>,
 ) -> Result<String, AppError> {
-    let p = parse(&input)?;
+    let p = parse(&input, currency)?;
     let mut tx = pool.begin().await?;
     let id = Uuid::new_v4();
     let number = format!(
@@ -272,8 +283,11 @@ impl Locked {
     }
 }
 
-/// Places a proxy bid (`max` per tonne, as typed) or, with `buy_now`, buys the lot outright.
-/// A retry with the same `key` answers the first bid's result and places nothing.
+/// Places a proxy bid (`max` per tonne, as typed) or, with `buy_now`, buys the lot outright
+/// at no more than `max` (the buy-now price the buyer saw, written plain: "400000.00"). A retry
+/// with the same `key` answers the first bid's result and places nothing. A bid made by code
+/// (the demo, tests): its maximum is taken as meant, with no confirmation against the price
+/// suggestion — forms go through `place`.
 pub async fn bid(
     state: &AppState,
     bidder: Uuid,
@@ -282,22 +296,43 @@ pub async fn bid(
     buy_now: bool,
     key: Option<&str>,
 ) -> Result<BidPlaced, AppError> {
-    bid_retiring(state, bidder, number, max, buy_now, key, None).await
+    let input = BidInput {
+        auction: number,
+        price: max,
+        buy_now,
+        key,
+        retire: None,
+        confirm_price: true,
+    };
+    place(state, bidder, input).await
 }
 
-/// `bid`, asking (with `retire` = (beneficiary, reason)) that the lot be retired at once for
-/// the beneficiary should this bidder win; their latest bid's choice holds.
+/// The bid and buy-now forms, as typed.
+#[derive(Debug, Clone, Default)]
+pub struct BidInput<'a> {
+    pub auction: &'a str,
+    /// A bid: the maximum per tonne, as typed. Buy-now: the buy-now price per tonne the buyer
+    /// saw, written plain ("400000.00"); a higher one is refused.
+    pub price: &'a str,
+    pub buy_now: bool,
+    pub key: Option<&'a str>,
+    /// (beneficiary, reason): should this bidder win, the lot is retired at once for the
+    /// beneficiary; their latest bid's choice holds.
+    pub retire: Option<(&'a str, &'a str)>,
+    /// The bidder confirmed a maximum far above the price suggestion (`confirm_price=true`).
+    pub confirm_price: bool,
+}
+
+/// Places a bid or buys now (see `BidInput`). A maximum far above both the price suggestion
+/// and the auction's current minimum (`Suggestion::far_bid`) is refused with
+/// `AppError::ConfirmPrice` unless confirmed.
 #[tracing::instrument(skip(state), err(level = "info"))]
-pub async fn bid_retiring(
+pub async fn place(
     state: &AppState,
     bidder: Uuid,
-    number: &str,
-    max: &str,
-    buy_now: bool,
-    key: Option<&str>,
-    retire: Option<(&str, &str)>,
+    input: BidInput<'_>,
 ) -> Result<BidPlaced, AppError> {
-    let key = key.map(str::trim).filter(|k| !k.is_empty());
+    let key = input.key.map(str::trim).filter(|k| !k.is_empty());
     if key.is_some_and(|k| k.chars().count() > 100 || k.chars().any(char::is_control)) {
         return Err(AppError::invalid(
             "idempotency_key",
@@ -307,15 +342,21 @@ pub async fn bid_retiring(
     let currency = state.config.payments.currency.clone();
     let money = |d: Decimal| format_money(d, &currency);
     let mut errors = FieldErrors::new();
-    let max = if buy_now {
-        None
+    let offer = if input.buy_now {
+        errors
+            .check("expected_price", buy_now_seen(input.price))
+            .map(|seen| Offer::BuyNow { seen })
     } else {
-        errors.check("max", parse_money(max))
+        errors
+            .check("max", parse_money(input.price, &currency))
+            .map(Offer::Bid)
     };
-    let retire =
-        retire.map(|(b, r)| crate::server::services::wallet::check_retirement(&mut errors, b, r));
+    let retire = input
+        .retire
+        .map(|(b, r)| crate::server::services::wallet::check_retirement(&mut errors, b, r));
     errors.finish()?;
-    let number = number.trim().to_uppercase();
+    let offer = offer.expect("checked");
+    let number = input.auction.trim().to_uppercase();
     // Before joining the auction's queue: a retry answers from its stored bid, and a bid that
     // is already too low is refused (the price and the minimum only ever rise, so it would be
     // refused in turn too) — neither waits.
@@ -326,28 +367,94 @@ pub async fn bid_retiring(
     {
         return Ok(r);
     }
-    if let (Some(p), Some(max)) = (&pre, max) {
-        if p.open && p.seller != bidder && !p.i_lead {
-            let check = auction::check_bid(
+    if let (Some(p), Offer::Bid(max)) = (&pre, offer) {
+        if p.open && p.seller != bidder {
+            let minimum = auction::minimum_bid(
                 p.starting_price,
                 p.increment.map_or(Increment::Table, Increment::Fixed),
                 p.price,
                 p.has_leader,
-                None,
-                max,
             );
-            if let Err(problem @ BidProblem::TooLow { .. }) = check {
-                return Err(refusal(&problem, &money));
+            if !p.i_lead {
+                let check = auction::check_bid(
+                    p.starting_price,
+                    p.increment.map_or(Increment::Table, Increment::Fixed),
+                    p.price,
+                    p.has_leader,
+                    None,
+                    max,
+                );
+                if let Err(problem @ BidProblem::TooLow { .. }) = check {
+                    return Err(refusal(&problem, &money));
+                }
+            }
+            if !input.confirm_price {
+                confirm_far_bid(state, p, &number, max, minimum, &input, key).await?;
             }
         }
     }
     let bid = NewBid {
         bidder,
-        max,
+        offer,
         key: key.map(str::to_owned),
         retire: retire.map(|(b, r)| (b.to_owned(), r.to_owned())),
     };
     state.bids.place(state, &number, bid).await
+}
+
+/// The buy-now price the buyer saw, which a buy-now carries (as `market/buy` does).
+fn buy_now_seen(raw: &str) -> Result<Decimal, String> {
+    if raw.trim().is_empty() {
+        return Err("Send the buy-now price per tonne you saw (e.g. 400000.00): buying is refused if the price is higher.".into());
+    }
+    parse_plain_amount(raw)
+}
+
+/// Refuses a maximum far above the suggestion and the auction's minimum (see
+/// `Suggestion::far_bid`) with `AppError::ConfirmPrice`, carrying the bid form to resubmit.
+/// The suggestion is read only for a maximum above double the minimum, so ordinary bidding
+/// never pays for it.
+async fn confirm_far_bid(
+    state: &AppState,
+    p: &Pre,
+    number: &str,
+    max: Decimal,
+    minimum: Decimal,
+    input: &BidInput<'_>,
+    key: Option<&str>,
+) -> Result<(), AppError> {
+    if max <= minimum * Decimal::from(crate::domain::pricing::FAR_FACTOR) {
+        return Ok(());
+    }
+    let currency = &state.config.payments.currency;
+    let mut conn = state.pool.acquire().await?;
+    let suggestion =
+        crate::server::services::pricing::suggestion(&mut conn, &p.region, p.vintage, currency)
+            .await?;
+    if !suggestion.far_bid(max, minimum) {
+        return Ok(());
+    }
+    let mut resubmit = vec![
+        ("auction".to_owned(), number.to_owned()),
+        ("max".to_owned(), money_plain(max, currency)),
+    ];
+    if let Some(key) = key {
+        resubmit.push(("idempotency_key".to_owned(), key.to_owned()));
+    }
+    if let Some((beneficiary, reason)) = input.retire {
+        resubmit.extend([
+            ("retire".to_owned(), "on".to_owned()),
+            ("beneficiary".to_owned(), beneficiary.trim().to_owned()),
+            ("reason".to_owned(), reason.trim().to_owned()),
+        ]);
+    }
+    resubmit.push(("confirm_price".to_owned(), "true".to_owned()));
+    Err(AppError::ConfirmPrice {
+        message: suggestion.bid_warning(max, minimum, |v| format_money(v, currency)),
+        price_per_t: max,
+        suggested_per_t: suggestion.price_per_t,
+        resubmit,
+    })
 }
 
 /// The bids of this instance waiting for their auction. Bids on one auction are decided in
@@ -375,10 +482,18 @@ struct Waiting {
 /// A bid as it waits for its turn.
 struct NewBid {
     bidder: Uuid,
-    /// None: buy now.
-    max: Option<Decimal>,
+    offer: Offer,
     key: Option<String>,
     retire: Option<(String, String)>,
+}
+
+/// What a bidder offers.
+#[derive(Debug, Clone, Copy)]
+enum Offer {
+    /// A proxy bid up to this maximum per tonne.
+    Bid(Decimal),
+    /// The buy-now price, provided it is not above the one the buyer saw.
+    BuyNow { seen: Decimal },
 }
 
 impl BidQueues {
@@ -667,9 +782,9 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
                 continue;
             }
         }
-        let placed = match b.max {
-            Some(max) => auction::place(&terms, &s, b.bidder, max, now),
-            None => auction::buy_now(&terms, &s, b.bidder, now),
+        let (placed, bid_max) = match b.offer {
+            Offer::Bid(max) => (auction::place(&terms, &s, b.bidder, max, now), Some(max)),
+            Offer::BuyNow { seen } => (auction::buy_now(&terms, &s, b.bidder, seen, now), None),
         };
         let placed: Placed = match placed {
             Ok(placed) => placed,
@@ -682,7 +797,7 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
             .state
             .leader
             .filter(|l| l.0 == b.bidder)
-            .map_or(b.max.unwrap_or(placed.state.price), |l| l.1);
+            .map_or(bid_max.unwrap_or(placed.state.price), |l| l.1);
         // Only the leader holds money: a bid must be one its bidder could pay. The leader the
         // batch began with counts what the auction holds for them: by this bid they either
         // raise their own maximum or no longer lead, and either way it is theirs again. The
@@ -710,7 +825,7 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
         w.bidders.push(b.bidder);
         w.aliases.push(alias);
         w.kinds
-            .push(if b.max.is_some() { "bid" } else { "buy_now" });
+            .push(if bid_max.is_some() { "bid" } else { "buy_now" });
         w.maxes.push(offered);
         w.prices.push(after.price);
         w.leading.push(placed.leading);
@@ -863,6 +978,8 @@ async fn decide_once(state: &AppState, number: &str, batch: &[Waiting]) -> Resul
 /// An auction as a bidder finds it before bidding (no lock: it may be a moment old).
 struct Pre {
     seller: Uuid,
+    region: String,
+    vintage: i32,
     open: bool,
     starting_price: Decimal,
     increment: Option<Decimal>,
@@ -884,6 +1001,8 @@ async fn pre_read(
     struct Row {
         number: String,
         seller_id: Uuid,
+        region: String,
+        vintage: i32,
         open: bool,
         starting_price: Decimal,
         increment: Option<Decimal>,
@@ -896,7 +1015,7 @@ async fn pre_read(
         replay_version: Option<i64>,
     }
     let row: Option<Row> = sqlx::query_as(
-        "SELECT l.number, l.seller_id, (a.closed_at IS NULL AND NOT a.bought_now AND a.ends_at > now()) AS open,
+        "SELECT l.number, l.seller_id, l.region, l.vintage, (a.closed_at IS NULL AND NOT a.bought_now AND a.ends_at > now()) AS open,
                 a.starting_price, a.increment, a.price, a.leader_id IS NOT NULL AS has_leader,
                 a.leader_id IS NOT DISTINCT FROM $2 AS i_lead, a.ends_at,
                 k.is_leading AS replay_leading, k.price_after AS replay_price, k.version AS replay_version
@@ -918,6 +1037,8 @@ async fn pre_read(
             r.replay_version,
         ),
         seller: r.seller_id,
+        region: r.region,
+        vintage: r.vintage,
         open: r.open,
         starting_price: r.starting_price,
         increment: r.increment,
@@ -936,6 +1057,10 @@ fn refusal(p: &BidProblem, money: &impl Fn(Decimal) -> String) -> AppError {
         BidProblem::Closed | BidProblem::OwnLot | BidProblem::NoBuyNow => {
             AppError::conflict(message)
         }
+        BidProblem::BuyNowPriceRose(rose) => AppError::PriceChanged {
+            message,
+            price_per_t: rose.now,
+        },
     }
 }
 

@@ -4,11 +4,14 @@
 //! the listing unsold goes back to the seller's available credits.
 
 use crate::api::market::{CreditClass, ListingLine};
-use crate::domain::market::{parse_money, parse_tonnes, tonnes, MAX_KG};
+use crate::domain::market::{
+    format_money, money_plain, parse_money, parse_tonnes, tonnes, tonnes_plain, MAX_KG,
+};
 use crate::domain::notification::Kind;
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{self, LedgerError, SerialClass};
 use crate::server::notify;
+use crate::server::services::pricing;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, PgPool};
@@ -47,6 +50,8 @@ pub struct NewListing<'a> {
     pub description: &'a str,
     /// YYYY-MM-DD, optional: the listing ends at the end of that day (UTC).
     pub expires_on: &'a str,
+    /// The seller confirmed a price far from the price suggestion (`confirm_price=true`).
+    pub confirm_price: bool,
 }
 
 struct Parsed {
@@ -59,7 +64,7 @@ struct Parsed {
     expires_at: Option<DateTime<Utc>>,
 }
 
-fn parse(input: &NewListing<'_>, now: DateTime<Utc>) -> Result<Parsed, AppError> {
+fn parse(input: &NewListing<'_>, currency: &str, now: DateTime<Utc>) -> Result<Parsed, AppError> {
     let mut errors = FieldErrors::new();
     let class = errors.check(
         "class",
@@ -72,7 +77,7 @@ fn parse(input: &NewListing<'_>, now: DateTime<Utc>) -> Result<Parsed, AppError>
             .ok_or_else(|| "Choose which credits to list.".to_owned()),
     );
     let kg = errors.check("quantity", parse_tonnes(input.quantity));
-    let price = errors.check("price", parse_money(input.price));
+    let price = errors.check("price", parse_money(input.price, currency));
     let min_lot = if input.min_lot.trim().is_empty() {
         Some(1)
     } else {
@@ -127,15 +132,17 @@ fn parse(input: &NewListing<'_>, now: DateTime<Utc>) -> Result<Parsed, AppError>
 }
 
 /// Lists credits for sale; answers the listing number. The quantity is reserved at once, so a
-/// seller can never list more than they have available.
+/// seller can never list more than they have available. The price is read in `currency`; one
+/// far from the price suggestion is refused (`AppError::ConfirmPrice`) unless confirmed.
 #[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn create(
     pool: &PgPool,
+    currency: &str,
     seller: Uuid,
     input: NewListing<'_>,
 ) -> Result<String, AppError> {
     let mut tx = pool.begin().await?;
-    let number = create_in(&mut tx, seller, input).await?;
+    let number = create_in(&mut tx, currency, seller, input).await?;
     tx.commit().await?;
     Ok(number)
 }
@@ -143,10 +150,11 @@ pub async fn create(
 /// `create` inside the caller's transaction (the benchmarks' seeding lists thousands at once).
 pub async fn create_in(
     conn: &mut PgConnection,
+    currency: &str,
     seller: Uuid,
     input: NewListing<'_>,
 ) -> Result<String, AppError> {
-    let p = parse(&input, Utc::now())?;
+    let p = parse(&input, currency, Utc::now())?;
     let id = Uuid::new_v4();
     let number = format!(
         "LST-{:06}",
@@ -178,6 +186,21 @@ pub async fn create_in(
         ),
         other => other.into(),
     })?;
+    // Last of the checks, so that confirming the price is the only step left.
+    if !input.confirm_price {
+        let resubmit = [
+            ("class", input.class.trim().to_owned()),
+            ("quantity", tonnes_plain(p.kg)),
+            ("price", money_plain(p.price, currency)),
+            ("min_lot", tonnes_plain(p.min_lot)),
+            ("description", p.description.clone()),
+            ("expires_on", input.expires_on.trim().to_owned()),
+        ];
+        confirm_far_price(
+            &mut *conn, currency, &p.region, p.vintage, p.price, &resubmit,
+        )
+        .await?;
+    }
     sqlx::query(
         "INSERT INTO listings (id, number, seller_id, region, vintage, listed_kg, quantity_kg, price_per_t,
                                min_lot_kg, description, expires_at, hold_id, account_id)
@@ -265,17 +288,59 @@ async fn lock_own_in(
     }
 }
 
-/// Sets a new price per tonne; orders already placed keep theirs.
+/// Refuses a listing price far from the suggestion for its credits (see
+/// `Suggestion::far_listing_price`) with `AppError::ConfirmPrice`: the seller is shown the
+/// suggestion and the form (`resubmit`, plus `confirm_price=true`) to list at it anyway.
+async fn confirm_far_price(
+    conn: &mut PgConnection,
+    currency: &str,
+    region: &str,
+    vintage: i32,
+    price: Decimal,
+    resubmit: &[(&str, String)],
+) -> Result<(), AppError> {
+    let suggestion = pricing::suggestion(conn, region, vintage, currency).await?;
+    match suggestion.far_listing_price(price) {
+        None => Ok(()),
+        Some(far) => Err(AppError::ConfirmPrice {
+            message: suggestion.listing_warning(price, far, |v| format_money(v, currency)),
+            price_per_t: price,
+            suggested_per_t: suggestion.price_per_t,
+            resubmit: resubmit
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .chain([("confirm_price".to_owned(), "true".to_owned())])
+                .collect(),
+        }),
+    }
+}
+
+/// Sets a new price per tonne (read in `currency`); orders already placed keep theirs. A price
+/// far from the suggestion needs `confirmed` (see `confirm_far_price`).
 #[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn change_price(
     pool: &PgPool,
+    currency: &str,
     seller: Uuid,
     number: &str,
     price: &str,
+    confirmed: bool,
 ) -> Result<(), AppError> {
-    let price = parse_money(price).map_err(|m| AppError::invalid("price", m))?;
+    let price = parse_money(price, currency).map_err(|m| AppError::invalid("price", m))?;
     let mut tx = pool.begin().await?;
     let l = lock_own(&mut tx, seller, number).await?;
+    if !confirmed {
+        let (listing, region, vintage): (String, String, i32) =
+            sqlx::query_as("SELECT number, region, vintage FROM listings WHERE id = $1")
+                .bind(l.id)
+                .fetch_one(&mut *tx)
+                .await?;
+        let resubmit = [
+            ("listing", listing),
+            ("price", money_plain(price, currency)),
+        ];
+        confirm_far_price(&mut tx, currency, &region, vintage, price, &resubmit).await?;
+    }
     sqlx::query("UPDATE listings SET price_per_t = $2, updated_at = now() WHERE id = $1")
         .bind(l.id)
         .bind(price)

@@ -6,10 +6,10 @@
 //! cancels it. Orders of both sides, and the invoice PDF.
 
 use crate::api::market::{Order, OrderLine, Purchase};
-use crate::domain::market::{format_money, parse_tonnes, tonnes};
+use crate::domain::market::{format_money, parse_plain_amount, parse_tonnes, tonnes};
 use crate::domain::notification::Kind;
 use crate::domain::serial::SerialRange;
-use crate::domain::trade::{check_quantity, Fees, Settlement};
+use crate::domain::trade::{check_price_seen, check_quantity, Fees, Settlement};
 use crate::domain::user::Role;
 use crate::error::{AppError, FieldErrors};
 use crate::server::ledger::{
@@ -34,6 +34,9 @@ pub struct BuyInput<'a> {
     pub listing: &'a str,
     /// Tonnes.
     pub quantity: &'a str,
+    /// The price per tonne the buyer saw, as the listing answered it ("215000.00"): the
+    /// purchase is refused if the price is higher when it is decided. Required.
+    pub expected_price: &'a str,
     pub idempotency_key: &'a str,
     /// Pay what the wallet does not cover on the gateway's page.
     pub checkout: bool,
@@ -94,13 +97,35 @@ pub(crate) fn check_key(key: &str) -> Result<&str, String> {
     }
 }
 
+/// The price the buyer saw, which every purchase carries: a script that buys blind would pay
+/// whatever the seller set a moment before (a "maximum" it is willing to pay is fine too).
+fn check_expected_price(raw: &str) -> Result<Decimal, String> {
+    if raw.trim().is_empty() {
+        return Err("Send the price per tonne you saw (the listing's price_per_t, e.g. 215000.00): the purchase is refused if the price is higher by then.".into());
+    }
+    parse_plain_amount(raw)
+}
+
+/// The answer to a buyer who saw a lower price than the listing's now.
+fn price_changed(seen: Decimal, now: Decimal, currency: &str) -> Option<AppError> {
+    check_price_seen(seen, now)
+        .err()
+        .map(|rose| AppError::PriceChanged {
+            message: rose.message(|v| format_money(v, currency)),
+            price_per_t: now,
+        })
+}
+
 /// Buys from a fixed-price listing; answers the order and where the buyer goes next. A
 /// purchase paid from the wallet waits for the instance's settlement worker (see
-/// `PurchaseQueue`); a checkout runs on its own (its payment comes later).
+/// `PurchaseQueue`); a checkout runs on its own (its payment comes later). Either is decided
+/// under the listing's row lock, price included: a price raised above `expected_price` before
+/// then is refused and nothing is written.
 #[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn buy(state: &AppState, buyer: Uuid, input: BuyInput<'_>) -> Result<Purchase, AppError> {
     let mut errors = FieldErrors::new();
     let kg = errors.check("quantity", parse_tonnes(input.quantity));
+    let expected = errors.check("expected_price", check_expected_price(input.expected_price));
     let key = errors.check("idempotency_key", check_key(input.idempotency_key));
     let retire = if input.retire {
         let (b, r) = wallet::check_retirement(&mut errors, input.beneficiary, input.reason);
@@ -110,19 +135,21 @@ pub async fn buy(state: &AppState, buyer: Uuid, input: BuyInput<'_>) -> Result<P
     };
     errors.finish()?;
     let (kg, key) = (kg.expect("checked"), key.expect("checked"));
+    let expected = expected.expect("checked");
     let listing = input.listing.trim().to_uppercase();
     if !input.checkout {
         let wanted = Wanted {
             buyer,
             listing,
             kg,
+            expected,
             key: key.to_owned(),
             retire: retire.map(|(b, r)| (b.to_owned(), r.to_owned())),
         };
         return state.purchases.place(state, wanted).await;
     }
     for _ in 0..8 {
-        match checkout(state, buyer, &listing, kg, key, retire).await {
+        match checkout(state, buyer, &listing, kg, expected, key, retire).await {
             Ok(p) => return Ok(p),
             Err(Stop::Retry) => continue,
             Err(Stop::Fail(e)) => return Err(e),
@@ -174,6 +201,8 @@ struct Wanted {
     buyer: Uuid,
     listing: String,
     kg: i64,
+    /// The price per tonne the buyer saw: at most this is paid.
+    expected: Decimal,
     key: String,
     retire: Option<(String, String)>,
 }
@@ -376,7 +405,7 @@ async fn settle_once(state: &AppState, batch: &[Waiting]) -> Result<Batch, Stop>
             outcomes.push(Outcome::Answer(Err(AppError::not_found("The listing"))));
             continue;
         };
-        if let Some(refused) = why_not(l, p.buyer, p.kg, now) {
+        if let Some(refused) = why_not(l, p, now, currency) {
             outcomes.push(Outcome::Answer(Err(refused)));
             continue;
         }
@@ -571,6 +600,7 @@ async fn checkout(
     buyer: Uuid,
     listing: &str,
     kg: i64,
+    expected: Decimal,
     key: &str,
     retire: Option<(&str, &str)>,
 ) -> Result<Purchase, Stop> {
@@ -580,22 +610,33 @@ async fn checkout(
         Replay::New(fees) => fees,
     };
     // The quantity leaves the listing in one conditional statement: it never goes below zero,
-    // and concurrent buyers queue on the row.
+    // never at a price above the one the buyer saw, and concurrent buyers queue on the row.
     let taken: Option<Taken> = sqlx::query_as(
         "UPDATE listings SET pending_kg = pending_kg + $2, updated_at = now()
          WHERE number = $1 AND status = 'active' AND kind = 'fixed' AND seller_id <> $3
            AND (expires_at IS NULL OR expires_at > now())
            AND quantity_kg - sold_kg - pending_kg >= $2
            AND ($2 >= min_lot_kg OR $2 = quantity_kg - sold_kg - pending_kg)
+           AND price_per_t <= $4
          RETURNING id, seller_id, price_per_t, hold_id, 'ORD-' || lpad(nextval('order_number_seq')::text, 6, '0') AS number",
     )
     .bind(listing)
     .bind(kg)
     .bind(buyer)
+    .bind(expected)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(taken) = taken else {
-        return Err(Stop::Fail(refusal(&mut tx, listing, buyer, kg).await?));
+        let refused = refusal(
+            &mut tx,
+            listing,
+            buyer,
+            kg,
+            expected,
+            &state.config.payments.currency,
+        )
+        .await?;
+        return Err(Stop::Fail(refused));
     };
     let settlement = Settlement::new(taken.price_per_t, kg, fees);
     let order_id = Uuid::new_v4();
@@ -881,8 +922,10 @@ const LISTING: &str =
                               min_lot_kg, expires_at, price_per_t, hold_id
                        FROM listings";
 
-/// Why a listing cannot sell `kg` to this buyer now, or None if it can.
-fn why_not(l: &Listing, buyer: Uuid, kg: i64, now: DateTime<Utc>) -> Option<AppError> {
+/// Why a listing cannot sell what this purchase wants now (at the price its buyer saw), or
+/// None if it can.
+fn why_not(l: &Listing, p: &Wanted, now: DateTime<Utc>, currency: &str) -> Option<AppError> {
+    let (buyer, kg) = (p.buyer, p.kg);
     if l.seller_id == buyer {
         return Some(AppError::conflict("This is your own listing."));
     }
@@ -906,17 +949,22 @@ fn why_not(l: &Listing, buyer: Uuid, kg: i64, now: DateTime<Utc>) -> Option<AppE
             }
         )));
     }
+    if let Some(changed) = price_changed(p.expected, l.price_per_t, currency) {
+        return Some(changed);
+    }
     check_quantity(kg, l.min_lot_kg, l.left_kg)
         .err()
         .map(|problem| AppError::invalid("quantity", problem.message()))
 }
 
-/// Says exactly why a listing could not sell `kg` to this buyer.
+/// Says exactly why a listing could not sell `kg` to this buyer at `expected` per tonne.
 async fn refusal(
     conn: &mut PgConnection,
     listing: &str,
     buyer: Uuid,
     kg: i64,
+    expected: Decimal,
+    currency: &str,
 ) -> Result<AppError, sqlx::Error> {
     let row: Option<Listing> = sqlx::query_as(&format!("{LISTING} WHERE number = $1"))
         .bind(listing)
@@ -925,10 +973,20 @@ async fn refusal(
     let Some(l) = row else {
         return Ok(AppError::not_found("The listing"));
     };
+    let wanted = Wanted {
+        buyer,
+        listing: listing.to_owned(),
+        kg,
+        expected,
+        key: String::new(),
+        retire: None,
+    };
     // Nothing in the way: it changed under us, and the buyer can simply try again.
-    Ok(why_not(&l, buyer, kg, Utc::now()).unwrap_or_else(|| {
-        AppError::conflict("The listing changed a moment ago. Please try again.")
-    }))
+    Ok(
+        why_not(&l, &wanted, Utc::now(), currency).unwrap_or_else(|| {
+            AppError::conflict("The listing changed a moment ago. Please try again.")
+        }),
+    )
 }
 
 struct Sale<'a> {

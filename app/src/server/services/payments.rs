@@ -120,7 +120,8 @@ pub(crate) async fn redirect_of(
 pub async fn top_up(state: &AppState, user: Uuid, amount: &str) -> Result<Created, AppError> {
     let config = &state.config.payments;
     gateway(config)?;
-    let amount = parse_money(amount).map_err(|m| AppError::invalid("amount", m))?;
+    let amount =
+        parse_money(amount, &config.currency).map_err(|m| AppError::invalid("amount", m))?;
     if amount > config.max_top_up {
         return Err(AppError::invalid(
             "amount",

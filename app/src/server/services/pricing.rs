@@ -10,13 +10,13 @@ use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 /// Completed trades of the last two years (a year to suggest from, a year more to back-test).
-async fn trades(pool: &PgPool) -> Result<Vec<Trade>, AppError> {
+async fn trades(conn: impl sqlx::PgExecutor<'_>) -> Result<Vec<Trade>, AppError> {
     let rows: Vec<(NaiveDate, Decimal, i64, String, i32)> = sqlx::query_as(
         "SELECT (o.completed_at AT TIME ZONE 'UTC')::date, o.price_per_t, o.quantity_kg, l.region, l.vintage
          FROM orders o JOIN listings l ON l.id = o.listing_id
          WHERE o.status = 'completed' AND o.completed_at >= now() - interval '730 days'",
     )
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows
         .into_iter()
@@ -45,6 +45,24 @@ pub async fn suggestions(
         .iter()
         .map(|(region, vintage)| pricing::suggest(&trades, region, *vintage, today, currency))
         .collect())
+}
+
+/// The suggestion for one class, read on the caller's connection (a listing's price is
+/// checked against it inside the listing's transaction).
+pub async fn suggestion(
+    conn: &mut sqlx::PgConnection,
+    region: &str,
+    vintage: i32,
+    currency: &str,
+) -> Result<Suggestion, AppError> {
+    let trades = trades(conn).await?;
+    Ok(pricing::suggest(
+        &trades,
+        region,
+        vintage,
+        Utc::now().date_naive(),
+        currency,
+    ))
 }
 
 /// Monthly prices of the last 12 months for every region and vintage that traded, each with its

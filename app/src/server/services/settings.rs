@@ -91,6 +91,7 @@ fn optional_number(
 #[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn update(
     pool: &PgPool,
+    currency: &str,
     admin: Uuid,
     input: SettingsInput<'_>,
 ) -> Result<Settings, AppError> {
@@ -100,18 +101,24 @@ pub async fn update(
         "seller_fee_percent",
         parse_percent(input.seller_fee_percent),
     );
-    let min = errors.check("withdrawal_min", parse_money(input.withdrawal_min));
-    let max = errors.check("withdrawal_max", parse_money(input.withdrawal_max));
+    let min = errors.check(
+        "withdrawal_min",
+        parse_money(input.withdrawal_min, currency),
+    );
+    let max = errors.check(
+        "withdrawal_max",
+        parse_money(input.withdrawal_max, currency),
+    );
     let daily = errors.check(
         "withdrawal_daily_max",
-        parse_money(input.withdrawal_daily_max),
+        parse_money(input.withdrawal_daily_max, currency),
     );
     let fee = errors.check(
         "withdrawal_fee",
         if input.withdrawal_fee.trim().parse::<Decimal>() == Ok(Decimal::ZERO) {
             Ok(Decimal::new(0, 2))
         } else {
-            parse_money(input.withdrawal_fee)
+            parse_money(input.withdrawal_fee, currency)
         },
     );
     let soft_close = errors.check(

@@ -59,7 +59,7 @@ pub async fn request(
 ) -> Result<String, AppError> {
     let currency = &state.config.payments.currency;
     let mut errors = FieldErrors::new();
-    let amount = errors.check("amount", parse_money(input.amount));
+    let amount = errors.check("amount", parse_money(input.amount, currency));
     let bank_name = input.bank_name.trim();
     if !(2..=100).contains(&bank_name.chars().count()) {
         errors.add("bank_name", "Name the bank (2–100 characters).");
