@@ -81,7 +81,16 @@ pub fn router(app: AppState) -> Router {
             let options = options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler_with_context::<ServerState, _>(context, shell))
+        // Files of the site (`/pkg/…`, the favicon), and the 404 page for anything else. Not
+        // `file_and_error_handler`: it serves a file under `Owner::new()`, a child of whatever
+        // owner a page render left current on this worker thread, and applies *that page's*
+        // ResponseOptions to the file, taking its CSP header with it; the page then arrived
+        // without its script nonce, its scripts were blocked and it never hydrated.
+        .fallback_service(
+            leptos_axum::site_pkg_dir_service(&options)
+                .call_fallback_on_method_not_allowed(true)
+                .fallback(leptos_axum::ErrorHandler::new_with_context(context, shell, options)),
+        )
         .route("/certificates/{file}", get(crate::documents::certificate_pdf))
         .route("/invoices/{file}", get(crate::documents::invoice_pdf))
         .route("/webhooks/payments/{gateway}", post(crate::gateway::webhook))

@@ -41,6 +41,14 @@ impl Auth {
 /// Renders `children` for a signed-in account with one of `roles`; a visitor is sent to the
 /// login page (and back afterwards); any other account gets the 403 page. The guard decides
 /// once per visit: a profile change refreshing the header does not rebuild the page under it.
+///
+/// The page is built inside this Suspend, which the server may run more than once (how often
+/// depends on when `caller` arrives). Each run gives the page's resources and Suspense
+/// boundaries fresh hydration ids, while the browser builds the page once. That is harmless
+/// only while the page creates all of them in its top component: every run then repeats the
+/// same sequence, and the browser's first copy matches the server's. A resource or Suspense
+/// created inside one of the page's own Suspends lands after a timing-dependent number of
+/// repeats, so the browser reads another resource's data in its place and hydration fails.
 #[component]
 pub fn RequireRole(roles: &'static [Role], children: ChildrenFn) -> impl IntoView {
     let caller = Resource::new(|| (), |_| current_user());

@@ -2,7 +2,7 @@
 
 use crate::api::vehicles::{
     get_vehicle, list_vehicles, vehicle_options, ArchiveVehicle, RegisterVehicle, UpdateVehicle,
-    Vehicle,
+    Vehicle, VehicleChoices,
 };
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
@@ -34,6 +34,7 @@ fn Vehicles() -> impl IntoView {
         move || (register.version().get(), archive.version().get()),
         |_| list_vehicles(Some("true".into())),
     );
+    let choices = Resource::new(|| (), |_| vehicle_options());
     let error = error_of(*register);
     view! {
         <h1>"Your vehicles"</h1>
@@ -50,13 +51,22 @@ fn Vehicles() -> impl IntoView {
         </Transition>
         <section class="card" aria-labelledby="register-heading">
             <h2 id="register-heading">"Register a vehicle"</h2>
-            <ActionForm action=register attr:class="grid two">
-                <FormError error />
-                <VehicleFields error vehicle=None />
-                <div class="form-actions">
-                    <Submit action=*register label="Register vehicle" busy="Registering…" />
-                </div>
-            </ActionForm>
+            <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match choices.await {
+                        Err(error) => view! { <div class="form-error" role="alert">{error.to_string()}</div> }.into_any(),
+                        Ok(choices) => view! {
+                            <ActionForm action=register attr:class="grid two">
+                                <FormError error />
+                                <VehicleFields error vehicle=None choices />
+                                <div class="form-actions">
+                                    <Submit action=*register label="Register vehicle" busy="Registering…" />
+                                </div>
+                            </ActionForm>
+                        }.into_any(),
+                    }
+                })}
+            </Suspense>
         </section>
     }
 }
@@ -106,9 +116,14 @@ fn VehicleTable(list: Vec<Vehicle>, archive: ServerAction<ArchiveVehicle>) -> im
 }
 
 /// The fields shared by the register and edit forms, pre-filled from `vehicle` when editing.
+/// The choices come in as data: a resource created here, inside the page's Suspend, would get
+/// a different hydration id on the server than in the browser (see `RequireRole`).
 #[component]
-fn VehicleFields(error: Signal<Option<AppError>>, vehicle: Option<Vehicle>) -> impl IntoView {
-    let options = Resource::new(|| (), |_| vehicle_options());
+fn VehicleFields(
+    error: Signal<Option<AppError>>,
+    vehicle: Option<Vehicle>,
+    choices: VehicleChoices,
+) -> impl IntoView {
     let v = vehicle.clone();
     let value = move |f: fn(&Vehicle) -> String| v.as_ref().map(f);
     let region = vehicle
@@ -128,38 +143,25 @@ fn VehicleFields(error: Signal<Option<AppError>>, vehicle: Option<Vehicle>) -> i
         <Field label="Licence plate" name="plate" error value=value(|v| v.plate.clone()).unwrap_or_default() />
         <Field label="Battery (kWh)" name="battery_kwh" error inputmode="decimal" value=value(|v| v.battery_kwh.to_string()).unwrap_or_default() />
         <Field label="Efficiency (kWh/100 km)" name="efficiency_kwh_per_100km" error inputmode="decimal" hint="Used when a trip has no measured energy." value=value(|v| v.efficiency_kwh_per_100km.to_string()).unwrap_or_default() />
-        <Suspense fallback=|| ()>
-            {move || {
-                let region = region.clone();
-                let zone = zone.clone();
-                Suspend::new(async move {
-                    let o = options.await.ok();
-                    let regions = o.as_ref().map(|o| o.grid_regions.clone()).unwrap_or_default();
-                    let zones = o.map(|o| o.time_zones).unwrap_or_default();
-                    view! {
-                        <div class="field">
-                            <label for="field-grid_region">"Grid region"</label>
-                            <select id="field-grid_region" name="grid_region">
-                                {regions.into_iter().map(|r| {
-                                    let selected = r == region;
-                                    view! { <option value=r.clone() selected=selected>{r.clone()}</option> }
-                                }).collect_view()}
-                            </select>
-                            <p class="field-error">{field_error("grid_region")}</p>
-                        </div>
-                        <div class="field">
-                            <label for="field-time_zone">"Time zone"</label>
-                            <input id="field-time_zone" name="time_zone" list="time-zones" value=zone.clone() />
-                            <datalist id="time-zones">
-                                {zones.into_iter().map(|z| view! { <option value=z /> }).collect_view()}
-                            </datalist>
-                            <small class="hint">"Local times in imported files are read in this zone."</small>
-                            <p class="field-error">{field_error("time_zone")}</p>
-                        </div>
-                    }
-                })
-            }}
-        </Suspense>
+        <div class="field">
+            <label for="field-grid_region">"Grid region"</label>
+            <select id="field-grid_region" name="grid_region">
+                {choices.grid_regions.into_iter().map(|r| {
+                    let selected = r == region;
+                    view! { <option value=r.clone() selected=selected>{r.clone()}</option> }
+                }).collect_view()}
+            </select>
+            <p class="field-error">{field_error("grid_region")}</p>
+        </div>
+        <div class="field">
+            <label for="field-time_zone">"Time zone"</label>
+            <input id="field-time_zone" name="time_zone" list="time-zones" value=zone />
+            <datalist id="time-zones">
+                {choices.time_zones.into_iter().map(|z| view! { <option value=z /> }).collect_view()}
+            </datalist>
+            <small class="hint">"Local times in imported files are read in this zone."</small>
+            <p class="field-error">{field_error("time_zone")}</p>
+        </div>
     }
 }
 
@@ -182,15 +184,17 @@ fn EditVehicle() -> impl IntoView {
         move || (id(), update.version().get()),
         |(id, _)| get_vehicle(id),
     );
+    // Created with the vehicle, not inside its Suspend (see `VehicleFields`).
+    let choices = Resource::new(|| (), |_| vehicle_options());
     let error = error_of(*update);
     let saved = succeeded(*update);
     view! {
         <p><a href="/vehicles">"← All vehicles"</a></p>
         <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
             {move || Suspend::new(async move {
-                match vehicle.await {
-                    Err(error) => view! { <ErrorPanel error /> }.into_any(),
-                    Ok(v) => {
+                match (vehicle.await, choices.await) {
+                    (Err(error), _) | (_, Err(error)) => view! { <ErrorPanel error /> }.into_any(),
+                    (Ok(v), Ok(choices)) => {
                         let label = v.label();
                         let id = v.id.to_string();
                         view! {
@@ -202,7 +206,7 @@ fn EditVehicle() -> impl IntoView {
                                 <ActionForm action=update attr:class="grid two">
                                     <FormError error />
                                     <input type="hidden" name="vehicle_id" value=id />
-                                    <VehicleFields error vehicle=Some(v) />
+                                    <VehicleFields error vehicle=Some(v) choices />
                                     <div class="form-actions">
                                         <Submit action=*update label="Save changes" busy="Saving…" />
                                     </div>
