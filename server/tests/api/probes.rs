@@ -391,11 +391,23 @@ async fn a_flood_of_sign_ins_hashes_one_password_per_core_at_a_time(pool: PgPool
         let api = app.client();
         async move {
             let email = format!("nobody{i}@example.com");
-            api.login(&email, "wrong password").await.status().as_u16()
+            let res = api.login(&email, "wrong password").await;
+            let status = res.status().as_u16();
+            // On a machine too busy to hash them all within the queue's wait, the rest are
+            // told to come back: busy, never a 500, never an unbounded pile of hashes.
+            if status == 503 {
+                assert!(res.headers().contains_key("retry-after"));
+            }
+            status
         }
     });
     let statuses = futures::future::join_all(attempts).await;
-    assert_eq!(count(&statuses, 401), 100, "{statuses:?}");
+    assert!(count(&statuses, 401) > 0, "{statuses:?}");
+    assert_eq!(
+        count(&statuses, 401) + count(&statuses, 503),
+        100,
+        "{statuses:?}"
+    );
     let cores = std::thread::available_parallelism().unwrap().get();
     let peak = app::server::password::peak_hashes_at_once();
     assert!(
