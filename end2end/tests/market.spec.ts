@@ -100,6 +100,8 @@ test('too much, and a wallet that does not cover it, are refused with the reason
 });
 
 test('a price raised while the buyer looks is refused with the new price, then bought at it', async ({ page, browser }) => {
+  // Two browsers, a sign-up and a top-up: more than the default minute on a busy machine.
+  test.setTimeout(120_000);
   // A seller lists a few kilograms at 199.000 ₫.
   const seller = await (await browser.newContext()).newPage();
   await login(seller, demo.owner.email, demo.owner.password);

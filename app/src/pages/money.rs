@@ -4,7 +4,7 @@
 use crate::api::payments::{get_money_wallet, get_payment, RequestWithdrawal, StartTopUp};
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
-use crate::components::form::{error_of, leave_for, Field, FormError, Submit};
+use crate::components::form::{error_of, leave_for, reads_as_money, Field, FormError, Submit};
 use crate::domain::market::format_money;
 use crate::domain::user::Role;
 use leptos::form::ActionForm;
@@ -78,6 +78,7 @@ fn Money() -> impl IntoView {
                             move |v| format_money(v, &c)
                         };
                         let rules = w.rules.clone();
+                        let amount_reads = reads_as_money(w.currency.clone(), "");
                         view! {
                             <dl class="stats">
                                 <div><dt>"Available"</dt><dd data-testid="money-available">{m(w.available)}</dd></div>
@@ -89,7 +90,7 @@ fn Money() -> impl IntoView {
                                     <p class="muted">"You pay on the payment gateway's page and come back here; the money is in your wallet as soon as the gateway confirms."</p>
                                     <ActionForm action=top_up attr:class="stack" attr:data-testid="top-up">
                                         <FormError error=top_up_error />
-                                        <Field label="Amount" name="amount" error=top_up_error inputmode="decimal" hint=format!("In {}", w.currency) />
+                                        <Field label="Amount" name="amount" error=top_up_error inputmode="decimal" hint=format!("In {}", w.currency) reads=amount_reads />
                                         <Submit action=*top_up label="Continue to payment" busy="Opening the payment page…" />
                                     </ActionForm>
                                 </section>
@@ -107,7 +108,7 @@ fn Money() -> impl IntoView {
                                     <ActionForm action=withdraw attr:class="stack" attr:data-testid="withdraw">
                                         <FormError error=withdraw_error />
                                         <input type="hidden" name="idempotency_key" value=w.withdrawal_key.clone() />
-                                        <Field label="Amount" name="amount" error=withdraw_error inputmode="decimal" id="withdraw-amount" />
+                                        <Field label="Amount" name="amount" error=withdraw_error inputmode="decimal" id="withdraw-amount" reads=amount_reads />
                                         <Field label="Bank" name="bank_name" error=withdraw_error />
                                         <Field label="Account holder" name="account_holder" error=withdraw_error autocomplete="name" />
                                         <Field label="Account number" name="account_number" error=withdraw_error inputmode="numeric" />

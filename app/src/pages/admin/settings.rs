@@ -4,7 +4,7 @@ use crate::api::settings::{get_fee_settings, UpdateFeeSettings};
 use crate::components::auth::RequireRole;
 use crate::components::errors::ErrorPanel;
 use crate::components::form::{error_of, succeeded, Field, FormError, Submit};
-use crate::domain::market::format_money;
+use crate::domain::market::{format_money, money_plain};
 use crate::domain::user::Role;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -46,10 +46,10 @@ fn Settings() -> impl IntoView {
                                 {move || saved.get().then(|| view! { <p class="notice success" role="status">"Saved."</p> })}
                                 <Field label="Buyer's fee (%)" name="buyer_fee_percent" error inputmode="decimal" value=plain(s.buyer_fee_rate * hundred) />
                                 <Field label="Seller's fee (%)" name="seller_fee_percent" error inputmode="decimal" value=plain(s.seller_fee_rate * hundred) />
-                                <Field label="Smallest withdrawal" name="withdrawal_min" error inputmode="decimal" value=plain(s.withdrawal_min) />
-                                <Field label="Largest withdrawal" name="withdrawal_max" error inputmode="decimal" value=plain(s.withdrawal_max) />
-                                <Field label="Withdrawals per user in 24 hours" name="withdrawal_daily_max" error inputmode="decimal" value=plain(s.withdrawal_daily_max) />
-                                <Field label="Fee per withdrawal" name="withdrawal_fee" error inputmode="decimal" value=plain(s.withdrawal_fee) />
+                                <Field label="Smallest withdrawal" name="withdrawal_min" error inputmode="decimal" value=money_plain(s.withdrawal_min, &s.currency) />
+                                <Field label="Largest withdrawal" name="withdrawal_max" error inputmode="decimal" value=money_plain(s.withdrawal_max, &s.currency) />
+                                <Field label="Withdrawals per user in 24 hours" name="withdrawal_daily_max" error inputmode="decimal" value=money_plain(s.withdrawal_daily_max, &s.currency) />
+                                <Field label="Fee per withdrawal" name="withdrawal_fee" error inputmode="decimal" value=money_plain(s.withdrawal_fee, &s.currency) />
                                 <Field label="Auction soft close (seconds)" name="soft_close_secs" error inputmode="numeric" value=s.soft_close_secs.to_string()
                                     hint="A bid this close to an auction's end moves the end this much later; 0 ends auctions on time. Applies to auctions listed from now on." />
                                 <Field label="New auctions last (hours)" name="auction_default_hours" error inputmode="numeric" value=s.auction_default_hours.to_string()
