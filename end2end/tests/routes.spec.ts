@@ -102,8 +102,8 @@ class Problems {
     const failed = new Promise<void>((resolve) => (this.onPageError = resolve));
     const taken = page
       .locator('html[data-hydrated="true"]')
-      .waitFor({ state: 'attached', timeout: 20_000 })
-      .catch(() => this.seen.push({ text: 'the page was not hydrated within 20 s', url: page.url() }));
+      .waitFor({ state: 'attached', timeout: 45_000 })
+      .catch(() => this.seen.push({ text: 'the page was not hydrated within 45 s', url: page.url() }));
     await Promise.race([taken, failed]);
     this.onPageError = undefined;
   }
