@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends
 
-.PHONY: run test setup setup-system setup-rust setup-node build build-release test-rust test-e2e bench bench-bin bench-wasm_size bench-trip_import bench-dashboard bench-purchase_distinct bench-purchase_race bench-ssr_market bench-bid_hot bench-bid_fanout fmt clean-data
+.PHONY: run test setup setup-system setup-rust setup-node build build-release test-rust test-e2e bench bench-bin bench-wasm_size bench-trip_import bench-dashboard bench-purchase_distinct bench-purchase_race bench-ssr_market bench-bid_hot bench-bid_fanout bench-generated_inputs fmt clean-data
 
 ## Start the platform with demo data on its embedded PostgreSQL: http://127.0.0.1:3000
 run: setup build-release
@@ -76,7 +76,7 @@ test-e2e: setup-node
 
 ## Benchmarks (../shared/BENCHMARKS.md); each prints `BENCH <name> <metric>=<value> …`.
 ## `make bench-X` runs one. Each starts (and stops) its own PostgreSQL with fsync on and the release server.
-bench: bench-wasm_size bench-trip_import bench-dashboard bench-purchase_distinct bench-purchase_race bench-ssr_market bench-bid_hot bench-bid_fanout
+bench: bench-wasm_size bench-trip_import bench-dashboard bench-purchase_distinct bench-purchase_race bench-ssr_market bench-bid_hot bench-bid_fanout bench-generated_inputs
 
 bench-wasm_size: setup build-release
 	node bench/wasm_size.mjs target/site/pkg
@@ -101,6 +101,11 @@ bench-bid_hot: setup build-release bench-bin
 
 bench-bid_fanout: setup build-release bench-bin
 	./target/release/evcx-bench bid_fanout
+
+## A million generated inputs for the file reader, form parsers and payment notifications
+## (no database or server; the short run is a unit test of `make test`).
+bench-generated_inputs: setup bench-bin
+	./target/release/evcx-bench generated_inputs --inputs 1000000
 
 bench-bin:
 	cargo build --release --package evcx-bench

@@ -104,6 +104,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=home::HomePage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=public::login::LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/signup") view=public::signup::SignUpPage ssr=SsrMode::Async />
+                    <Route path=path!("/signup/confirm") view=public::signup::FinishSignUpPage ssr=SsrMode::Async />
                     <Route
                         path=path!("/forgot-password")
                         view=public::password_reset::ForgotPasswordPage

@@ -5,6 +5,8 @@ pub mod audit;
 pub mod chart;
 pub mod db;
 pub mod demo;
+#[cfg(any(test, feature = "generated-inputs"))]
+pub mod generated_inputs;
 pub mod ledger;
 pub mod live;
 pub mod mail;

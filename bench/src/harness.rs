@@ -174,7 +174,9 @@ impl Session {
         Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
     }
 
-    /// Signs up a new account of `role` (ev_owner or buyer) and stays signed in.
+    /// Signs up a new account of `role` (ev_owner or buyer) as a person does: the form, then
+    /// the link the server mails (read from its outbox table), then the password; stays
+    /// signed in.
     pub async fn sign_up(base: &str, email: &str, role: &str) -> anyhow::Result<Session> {
         let s = Session::new(base);
         let password = "bench-password-2026";
@@ -182,11 +184,19 @@ impl Session {
             "users/register",
             &[
                 ("email", email),
-                ("password", password),
-                ("password_confirm", password),
                 ("full_name", "Bench User"),
                 ("phone", "+84 90 123 4567"),
                 ("role", role),
+            ],
+        )
+        .await?;
+        let token = mailed_token(email).await?;
+        s.call(
+            "users/register/confirm",
+            &[
+                ("token", token.as_str()),
+                ("password", password),
+                ("password_confirm", password),
             ],
         )
         .await?;
@@ -218,6 +228,30 @@ pub fn bench_line(name: &str, figures: &[(&str, String)]) {
         write!(line, " {k}={v}").ok();
     }
     println!("{line}");
+}
+
+/// The token of the link in the last message the server queued for `to`, once its mail job
+/// has written one (it runs every second).
+async fn mailed_token(to: &str) -> anyhow::Result<String> {
+    let query = format!(
+        "SELECT body_text FROM email_outbox WHERE to_address = '{}' ORDER BY created_at DESC LIMIT 1",
+        to.replace('\'', "''")
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = crate::market::sql(&query).await?;
+        if let Some(token) = text
+            .split("token=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            return Ok(token.to_owned());
+        }
+        if Instant::now() > deadline {
+            bail!("no sign-up link was mailed to {to} within 30 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// `psql` from the PostgreSQL installation the private server runs on.

@@ -13,6 +13,7 @@
 //! to have the plans of slow statements in the private server's log.
 
 mod auction;
+mod generated;
 mod harness;
 mod market;
 mod trip_import;
@@ -27,13 +28,14 @@ const BENCHMARKS: &[&str] = &[
     "ssr_market",
     "bid_hot",
     "bid_fanout",
+    "generated_inputs",
 ];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(name) = args.first().cloned() else {
         eprintln!(
-            "usage: evcx-bench <{}> [--rows N] [--concurrency N]",
+            "usage: evcx-bench <{}> [--rows N] [--concurrency N] [--inputs N]",
             BENCHMARKS.join("|")
         );
         return ExitCode::from(2);
@@ -61,6 +63,28 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if name == "generated_inputs" {
+        // Pure parsing: no database, no server.
+        let inputs = match option(&args, "--inputs").map(|v| v.parse::<u64>()) {
+            None => 1_000_000,
+            Some(Ok(n)) if n >= 1 => n,
+            Some(_) => {
+                eprintln!("--inputs takes a whole number ≥ 1");
+                return ExitCode::from(2);
+            }
+        };
+        return match generated::run(inputs) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("{name}: a correctness check FAILED (see above)");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("{name}: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if std::env::var_os("DATABASE_URL").is_none() {
         return harness::rerun_under_private_postgres(&args);
     }

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { demo, gotoHydrated, login, uniqueEmail } from './helpers';
+import { demo, gotoHydrated, login, signUp, uniqueEmail } from './helpers';
 
 test('a buyer opening the admin users page gets the 403 page', async ({ page }) => {
   await login(page, demo.buyer.email, demo.buyer.password);
@@ -15,15 +15,7 @@ test('an admin creates a CVA account and suspends a user, whose session ends at 
   const buyerContext = await browser.newContext();
   const buyer = await buyerContext.newPage();
   const buyerEmail = uniqueEmail('suspend-me');
-  await gotoHydrated(buyer, '/signup');
-  await buyer.getByLabel('A buyer').check();
-  await buyer.getByLabel('Full name').fill('Soon Suspended');
-  await buyer.getByLabel('E-mail').fill(buyerEmail);
-  await buyer.getByLabel('Phone').fill('0901234000');
-  await buyer.getByLabel('Password', { exact: true }).fill('offsetting my flights');
-  await buyer.getByLabel('Repeat the password').fill('offsetting my flights');
-  await buyer.getByRole('button', { name: 'Create account' }).click();
-  await expect(buyer.getByRole('heading', { name: 'Your buyer home' })).toBeVisible();
+  await signUp(buyer, { role: 'buyer', name: 'Soon Suspended', email: buyerEmail, phone: '0901234000', password: 'offsetting my flights' });
 
   // The admin, in another browser.
   const adminContext = await browser.newContext();

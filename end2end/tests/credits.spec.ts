@@ -1,16 +1,9 @@
 import { test, expect, Browser, Page } from '@playwright/test';
-import { demo, gotoHydrated, hydrated, login, randomVin, uniqueEmail } from './helpers';
+import { demo, gotoHydrated, hydrated, login, randomVin, signUp, uniqueEmail } from './helpers';
 
 /** A fresh owner with one vehicle and ten 100 km trips in March 2026 (1,000 km). */
 async function ownerWithTrips(page: Page): Promise<void> {
-  await gotoHydrated(page, '/signup');
-  await page.getByLabel('Full name').fill('Lê Minh Châu');
-  await page.getByLabel('E-mail').fill(uniqueEmail('credits'));
-  await page.getByLabel('Phone').fill('+84 93 444 5566');
-  await page.getByLabel('Password', { exact: true }).fill('quiet electric miles');
-  await page.getByLabel('Repeat the password').fill('quiet electric miles');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page.getByRole('heading', { name: 'Your EV owner home' })).toBeVisible();
+  await signUp(page, { role: 'owner', name: 'Lê Minh Châu', email: uniqueEmail('credits'), phone: '+84 93 444 5566', password: 'quiet electric miles' });
 
   await gotoHydrated(page, '/vehicles');
   const form = page.locator('section', { hasText: 'Register a vehicle' });

@@ -1,5 +1,5 @@
 import { test, expect, Browser, Page } from '@playwright/test';
-import { demo, gotoHydrated, hydrated, login, uniqueEmail } from './helpers';
+import { demo, gotoHydrated, hydrated, login, signUp, uniqueEmail } from './helpers';
 
 async function signedIn(browser: Browser, who: { email: string; password: string }): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
@@ -9,15 +9,7 @@ async function signedIn(browser: Browser, who: { email: string; password: string
 
 test('a buyer disputes an order; an admin refunds it and the buyer sees it live', async ({ page, browser }) => {
   // A fresh buyer with money buys 10 kg from a fixed-price listing.
-  await gotoHydrated(page, '/signup');
-  await page.getByLabel('A buyer').check();
-  await page.getByLabel('Full name').fill('Dispute Tester');
-  await page.getByLabel('E-mail').fill(uniqueEmail('dispute'));
-  await page.getByLabel('Phone').fill('+84 90 333 5555');
-  await page.getByLabel('Password', { exact: true }).fill('fair is fair 2026');
-  await page.getByLabel('Repeat the password').fill('fair is fair 2026');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page.getByRole('heading', { name: 'Your buyer home' })).toBeVisible();
+  await signUp(page, { role: 'buyer', name: 'Dispute Tester', email: uniqueEmail('dispute'), phone: '+84 90 333 5555', password: 'fair is fair 2026' });
   await gotoHydrated(page, '/money');
   await page.getByTestId('top-up').getByLabel('Amount').fill('100000');
   await page.getByRole('button', { name: 'Continue to payment' }).click();

@@ -1,18 +1,11 @@
 import { test, expect, Page } from '@playwright/test';
 import * as path from 'path';
-import { gotoHydrated, hydrated, login, randomVin, uniqueEmail } from './helpers';
+import { gotoHydrated, hydrated, login, randomVin, signUp, uniqueEmail } from './helpers';
 
 const fixture = path.join(__dirname, '..', 'fixtures', 'trips-with-bad-rows.csv');
 
 async function signUpOwner(page: Page): Promise<void> {
-  await gotoHydrated(page, '/signup');
-  await page.getByLabel('Full name').fill('Võ Thị Thu');
-  await page.getByLabel('E-mail').fill(uniqueEmail('driver'));
-  await page.getByLabel('Phone').fill('+84 93 111 2233');
-  await page.getByLabel('Password', { exact: true }).fill('quiet electric miles');
-  await page.getByLabel('Repeat the password').fill('quiet electric miles');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page.getByRole('heading', { name: 'Your EV owner home' })).toBeVisible();
+  await signUp(page, { role: 'owner', name: 'Võ Thị Thu', email: uniqueEmail('driver'), phone: '+84 93 111 2233', password: 'quiet electric miles' });
 }
 
 async function registerVehicle(page: Page, vin: string): Promise<void> {

@@ -1,17 +1,9 @@
 import { test, expect, Page } from '@playwright/test';
-import { demo, gotoHydrated, hydrated, login, uniqueEmail } from './helpers';
+import { demo, gotoHydrated, hydrated, login, signUp, uniqueEmail } from './helpers';
 
 /** A fresh buyer, signed in. */
 async function newBuyer(page: Page, name: string): Promise<void> {
-  await gotoHydrated(page, '/signup');
-  await page.getByLabel('A buyer').check();
-  await page.getByLabel('Full name').fill(name);
-  await page.getByLabel('E-mail').fill(uniqueEmail('market'));
-  await page.getByLabel('Phone').fill('+84 28 3822 1111');
-  await page.getByLabel('Password', { exact: true }).fill('offsets for the fleet');
-  await page.getByLabel('Repeat the password').fill('offsets for the fleet');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page.getByRole('heading', { name: 'Your buyer home' })).toBeVisible();
+  await signUp(page, { role: 'buyer', name: name, email: uniqueEmail('market'), phone: '+84 28 3822 1111', password: 'offsets for the fleet' });
 }
 
 /** Tops the wallet up through the sandbox gateway's own page. */
@@ -146,15 +138,7 @@ test.describe('without JavaScript', () => {
 
   test('a buyer tops up and buys with plain HTML forms', async ({ page }) => {
     const email = uniqueEmail('nojs-market');
-    await page.goto('/signup');
-    await page.getByLabel('A buyer').check();
-    await page.getByLabel('Full name').fill('Plain Forms Buyer');
-    await page.getByLabel('E-mail').fill(email);
-    await page.getByLabel('Phone').fill('+84 90 111 3333');
-    await page.getByLabel('Password', { exact: true }).fill('plain html forms');
-    await page.getByLabel('Repeat the password').fill('plain html forms');
-    await page.getByRole('button', { name: 'Create account' }).click();
-    await expect(page.getByRole('heading', { name: 'Your buyer home' })).toBeVisible();
+    await signUp(page, { role: 'buyer', name: 'Plain Forms Buyer', email, phone: '+84 90 111 3333', password: 'plain html forms' }, false);
 
     await page.goto('/money');
     await page.getByTestId('top-up').getByLabel('Amount').fill('50000');

@@ -1,5 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { demo, uniqueEmail } from './helpers';
+import { demo, mailedLink, uniqueEmail } from './helpers';
 
 test.use({ javaScriptEnabled: false });
 
@@ -9,19 +9,26 @@ test('sign up without JavaScript, with a mistake first', async ({ page }) => {
   await page.getByLabel('A buyer').check();
   await page.getByLabel('Full name').fill('No Script Buyer');
   await page.getByLabel('E-mail').fill(email);
-  await page.getByLabel('Phone').fill('+84 90 111 2222');
-  await page.getByLabel('Password', { exact: true }).fill('plain html forms');
-  await page.getByLabel('Repeat the password').fill('plain html form');
+  await page.getByLabel('Phone').fill('12');
   await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page.getByText('The two passwords do not match.')).toBeVisible();
+  await expect(page.getByText('A phone number has 7 to 15 digits (this one has 2).')).toBeVisible();
 
   await page.getByLabel('A buyer').check();
   await page.getByLabel('Full name').fill('No Script Buyer');
   await page.getByLabel('E-mail').fill(email);
   await page.getByLabel('Phone').fill('+84 90 111 2222');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page.getByTestId('sign-up-sent')).toContainText('Check your e-mail');
+
+  await page.goto(await mailedLink(email, '/signup/confirm'));
+  await page.getByLabel('Password', { exact: true }).fill('plain html forms');
+  await page.getByLabel('Repeat the password').fill('plain html form');
+  await page.getByRole('button', { name: 'Create my account' }).click();
+  await expect(page.getByText('The two passwords do not match.')).toBeVisible();
+
   await page.getByLabel('Password', { exact: true }).fill('plain html forms');
   await page.getByLabel('Repeat the password').fill('plain html forms');
-  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.getByRole('button', { name: 'Create my account' }).click();
   await expect(page.getByRole('heading', { name: 'Your buyer home' })).toBeVisible();
 });
 

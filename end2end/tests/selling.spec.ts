@@ -1,5 +1,5 @@
 import { test, expect, Browser, Page } from '@playwright/test';
-import { demo, gotoHydrated, login, uniqueEmail } from './helpers';
+import { demo, gotoHydrated, login, signUp, uniqueEmail } from './helpers';
 
 async function signedIn(browser: Browser, who: { email: string; password: string }): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
@@ -96,15 +96,7 @@ test.describe('without JavaScript', () => {
 
 test('a withdrawal is held, then an admin pays it out', async ({ page, browser }) => {
   const email = uniqueEmail('payout');
-  await gotoHydrated(page, '/signup');
-  await page.getByLabel('A buyer').check();
-  await page.getByLabel('Full name').fill('Payout Tester');
-  await page.getByLabel('E-mail').fill(email);
-  await page.getByLabel('Phone').fill('+84 90 222 4444');
-  await page.getByLabel('Password', { exact: true }).fill('money back please');
-  await page.getByLabel('Repeat the password').fill('money back please');
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await expect(page.getByRole('heading', { name: 'Your buyer home' })).toBeVisible();
+  await signUp(page, { role: 'buyer', name: 'Payout Tester', email: email, phone: '+84 90 222 4444', password: 'money back please' });
 
   await gotoHydrated(page, '/money');
   await page.getByTestId('top-up').getByLabel('Amount').fill('200000');

@@ -31,28 +31,67 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     .await
 }
 
-/// Creates an EV owner or buyer account and signs it in.
+/// Asks for an EV owner or buyer account: the address receives a link to choose the password
+/// and finish (or, when it has an account already, a note saying so). The answer is the same
+/// either way.
 #[server(endpoint = "users/register")]
 pub async fn register(
     email: String,
-    password: String,
-    password_confirm: String,
     full_name: String,
     phone: String,
     role: String,
-) -> Result<User, AppError> {
+) -> Result<(), AppError> {
     session::respond(async {
         let state = session::state();
-        let session = session::session().await?;
         let input = accounts::SignUp {
             email,
-            password,
-            password_confirm,
             full_name,
             phone,
             role,
         };
-        let user = accounts::sign_up(&state, &session::client_ip(), input).await?;
+        accounts::request_sign_up(&state, &session::client_ip(), input).await?;
+        leptos_axum::redirect("/signup?sent=1");
+        Ok(())
+    })
+    .await
+}
+
+/// The sign-up an e-mailed link finishes, while the link can be used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignUpDetails {
+    pub email: String,
+    pub full_name: String,
+    pub role: crate::domain::user::Role,
+}
+
+/// What the e-mailed sign-up link stands for (`invalid_token` once used or expired).
+#[server(endpoint = "users/register/link")]
+pub async fn sign_up_link(token: String) -> Result<SignUpDetails, AppError> {
+    session::respond(async {
+        let state = session::state();
+        let pending = accounts::pending_sign_up(&state.pool, &token).await?;
+        Ok(SignUpDetails {
+            email: pending.email,
+            full_name: pending.full_name,
+            role: pending.role,
+        })
+    })
+    .await
+}
+
+/// Finishes a sign-up with the e-mailed link: creates the account with the chosen password and
+/// signs it in.
+#[server(endpoint = "users/register/confirm")]
+pub async fn finish_sign_up(
+    token: String,
+    password: String,
+    password_confirm: String,
+) -> Result<User, AppError> {
+    session::respond(async {
+        let state = session::state();
+        let session = session::session().await?;
+        let user =
+            accounts::finish_sign_up(&state.pool, &token, &password, &password_confirm).await?;
         session::sign_in(&session, &user).await?;
         leptos_axum::redirect("/");
         Ok(User::from(user))

@@ -1,4 +1,4 @@
-//! Removes what has expired: sessions, rate-limit events, spent password links.
+//! Removes what has expired: sessions, rate-limit events, spent password links, handled account requests.
 
 use app::server::services::rate_limit;
 use sqlx::PgPool;
@@ -24,5 +24,12 @@ async fn sweep(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM password_reset_tokens WHERE expires_at < now() - interval '7 days'")
         .execute(pool)
         .await?;
+    // A request keeps what someone typed (name, phone): kept a week for support, then gone.
+    // A finished sign-up's link goes with its request; the account keeps its own copy.
+    sqlx::query(
+        "DELETE FROM account_requests WHERE handled_at < now() - interval '7 days'",
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -9,8 +9,6 @@ use uuid::Uuid;
 fn sign_up_form<'a>(email: &'a str, role: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("email", email),
-        ("password", "charging at night"),
-        ("password_confirm", "charging at night"),
         ("full_name", "  Lê   Minh "),
         ("phone", "+84 90 555 1234"),
         ("role", role),
@@ -18,17 +16,53 @@ fn sign_up_form<'a>(email: &'a str, role: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn sign_up_creates_the_account_and_signs_it_in(pool: PgPool) {
+async fn sign_up_mails_a_link_that_creates_the_account_with_the_chosen_password(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let api = app.client();
-    let (status, body) = json(
-        api.post(
+    let res = api
+        .post(
             "/api/users/register",
             &sign_up_form("Le.Minh@Example.com", "ev_owner"),
         )
-        .await,
+        .await;
+    assert_eq!(res.status(), 200);
+    // Nothing exists until the link is followed, and nobody is signed in.
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
+    assert_eq!(api.me().await, None);
+
+    let (subject, mail) = app.last_mail("le.minh@example.com").await.unwrap();
+    assert_eq!(subject, "Finish creating your EV Carbon Exchange account");
+    assert!(mail.contains(&app.url("/signup/confirm?token=")), "{mail}");
+    let token = app.mailed_token("le.minh@example.com").await;
+
+    let (status, link) = json(
+        app.client()
+            .post("/api/users/register/link", &[("token", &token)])
+            .await,
     )
     .await;
+    assert_eq!(status, 200, "{link}");
+    assert_eq!(link["email"], "le.minh@example.com");
+    assert_eq!(link["full_name"], "Lê Minh");
+    assert_eq!(link["role"], "ev_owner");
+
+    let mismatch = [
+        ("token", token.as_str()),
+        ("password", "charging at night"),
+        ("password_confirm", "charging at noon"),
+    ];
+    let (status, body) = json(api.post("/api/users/register/confirm", &mismatch).await).await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        field_error(&body, "password_confirm").unwrap(),
+        "The two passwords do not match."
+    );
+    let form = [
+        ("token", token.as_str()),
+        ("password", "charging at night"),
+        ("password_confirm", "charging at night"),
+    ];
+    let (status, body) = json(api.post("/api/users/register/confirm", &form).await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["email"], "le.minh@example.com");
     assert_eq!(body["full_name"], "Lê Minh");
@@ -45,6 +79,23 @@ async fn sign_up_creates_the_account_and_signs_it_in(pool: PgPool) {
         stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "{stored}"
     );
+
+    // The link works once.
+    let (status, body) = json(app.client().post("/api/users/register/confirm", &form).await).await;
+    assert_eq!((status, body["kind"].as_str()), (400, Some("invalid_token")));
+    let (status, _) = json(
+        app.client()
+            .post("/api/users/register/link", &[("token", &token)])
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
+    let fresh = app.client();
+    assert_eq!(
+        fresh.login("le.minh@example.com", "charging at night").await.status(),
+        200
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -52,8 +103,6 @@ async fn sign_up_names_every_bad_field_and_creates_nothing(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let form = [
         ("email", "not-an-email"),
-        ("password", "short"),
-        ("password_confirm", "short"),
         ("full_name", "   "),
         ("phone", "12ab"),
         ("role", "ev_owner"),
@@ -65,51 +114,79 @@ async fn sign_up_names_every_bad_field_and_creates_nothing(pool: PgPool) {
         field_error(&body, "email").unwrap(),
         "An e-mail address needs an @, like name@example.com."
     );
-    assert!(field_error(&body, "password")
-        .unwrap()
-        .contains("at least 10"));
     assert_eq!(
         field_error(&body, "full_name").unwrap(),
         "Enter your full name."
     );
     assert!(field_error(&body, "phone").unwrap().contains("“a”"));
+    assert_eq!(app.handle_account_requests().await, 0);
     assert_eq!(app.count("SELECT count(*) FROM users").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM email_outbox").await, 0);
 }
 
+/// Probe: sign-up said which addresses have accounts. Now a taken address gets the same answer
+/// as a new one, and its owner a note by e-mail.
 #[sqlx::test(migrations = "../migrations")]
-async fn sign_up_refuses_a_taken_address_mismatched_passwords_and_staff_roles(pool: PgPool) {
+async fn sign_up_answers_a_taken_address_like_a_new_one_and_tells_its_owner(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.user(Role::Buyer, "taken@example.com").await;
     let api = app.client();
 
-    let (status, body) = json(
-        api.post(
+    let taken = api
+        .post(
             "/api/users/register",
             &sign_up_form("TAKEN@example.com", "buyer"),
         )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 422);
-    assert_eq!(
-        field_error(&body, "email").unwrap(),
-        "An account with this e-mail address already exists."
-    );
+        .await;
+    let new = api
+        .post("/api/users/register", &sign_up_form("new@example.com", "buyer"))
+        .await;
+    assert_eq!((taken.status(), new.status()), (200, 200));
+    let answer = |res: reqwest::Response| async move {
+        let location = res.headers().get("location").cloned();
+        (location, res.text().await.unwrap())
+    };
+    assert_eq!(answer(taken).await, answer(new).await);
 
-    let mut form = sign_up_form("new@example.com", "buyer");
-    form[2] = ("password_confirm", "charging at noon");
-    let (status, body) = json(api.post("/api/users/register", &form).await).await;
-    assert_eq!(status, 422);
-    assert_eq!(
-        field_error(&body, "password_confirm").unwrap(),
-        "The two passwords do not match."
-    );
+    let (subject, mail) = app.last_mail("taken@example.com").await.unwrap();
+    assert_eq!(subject, "You already have an EV Carbon Exchange account");
+    assert!(mail.contains(&app.url("/forgot-password")), "{mail}");
+    assert!(!mail.contains("token="), "no way to make a second account: {mail}");
+    let (subject, _) = app.last_mail("new@example.com").await.unwrap();
+    assert_eq!(subject, "Finish creating your EV Carbon Exchange account");
+
+    // Both links of two sign-ups for one new address work, the second finds the account made.
+    api.post("/api/users/register", &sign_up_form("new@example.com", "buyer"))
+        .await;
+    let second = app.mailed_token("new@example.com").await;
+    let form = [
+        ("token", second.as_str()),
+        ("password", "charging at night"),
+        ("password_confirm", "charging at night"),
+    ];
+    assert_eq!(api.post("/api/users/register/confirm", &form).await.status(), 200);
+    let first: String = sqlx::query_scalar(
+        "SELECT body_text FROM email_outbox WHERE to_address = 'new@example.com'
+         ORDER BY created_at LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let first = first.split("token=").nth(1).unwrap().split_whitespace().next().unwrap();
+    let form = [
+        ("token", first),
+        ("password", "charging at night"),
+        ("password_confirm", "charging at night"),
+    ];
+    let (status, body) = json(app.client().post("/api/users/register/confirm", &form).await).await;
+    assert_eq!((status, body["kind"].as_str()), (409, Some("conflict")), "{body}");
+    assert_eq!(app.count("SELECT count(*) FROM users").await, 2);
 
     for role in ["admin", "cva", "superuser"] {
         let (status, body) = json(
             api.post(
                 "/api/users/register",
-                &sign_up_form("new@example.com", role),
+                &sign_up_form("other@example.com", role),
             )
             .await,
         )
@@ -117,7 +194,37 @@ async fn sign_up_refuses_a_taken_address_mismatched_passwords_and_staff_roles(po
         assert_eq!(status, 422, "role {role}");
         assert!(field_error(&body, "role").is_some(), "role {role}: {body}");
     }
-    assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
+}
+
+/// One address receives at most five links or notes an hour, however often the forms are sent.
+#[sqlx::test(migrations = "../migrations")]
+async fn an_address_is_not_flooded_with_mail(pool: PgPool) {
+    let app = TestApp::spawn_configured(pool, |c| {
+        c.limits.signup_per_ip.max = 100;
+        c.limits.reset_per_ip.max = 100;
+    })
+    .await;
+    app.user(Role::Buyer, "victim@example.com").await;
+    let api = app.client();
+    for _ in 0..4 {
+        let form = sign_up_form("victim@example.com", "buyer");
+        assert_eq!(api.post("/api/users/register", &form).await.status(), 200);
+        let form = [("email", "victim@example.com")];
+        assert_eq!(
+            api.post("/api/users/password-reset/request", &form).await.status(),
+            200
+        );
+    }
+    assert_eq!(app.handle_account_requests().await, 8);
+    assert_eq!(
+        app.count("SELECT count(*) FROM email_outbox WHERE to_address = 'victim@example.com'")
+            .await,
+        5
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM account_requests WHERE outcome = 'too_many'").await,
+        3
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -320,6 +427,7 @@ async fn password_reset_by_mailed_one_time_link(pool: PgPool) {
         .status(),
         200
     );
+    assert_eq!(app.handle_account_requests().await, 1);
     assert_eq!(app.count("SELECT count(*) FROM email_outbox").await, 0);
 
     assert_eq!(
@@ -331,12 +439,7 @@ async fn password_reset_by_mailed_one_time_link(pool: PgPool) {
         .status(),
         200
     );
-    let body: String = sqlx::query_scalar(
-        "SELECT body_text FROM email_outbox WHERE to_address = 'forgetful@example.com'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let (_, body) = app.last_mail("forgetful@example.com").await.unwrap();
     let link = body
         .lines()
         .find(|l| l.contains("/reset-password?token="))

@@ -98,20 +98,10 @@ async fn admin_creates_a_cva_who_sets_a_password_by_the_mailed_link(pool: PgPool
     // No password yet: nobody can sign in until the link is used.
     let cva = app.client();
     assert_eq!(cva.login("verifier@cva.example", "").await.status(), 401);
-    let mail: String = sqlx::query_scalar(
-        "SELECT body_text FROM email_outbox WHERE to_address = 'verifier@cva.example'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let (_, mail) = app.last_mail("verifier@cva.example").await.unwrap();
     assert!(mail.contains("Verifier (CVA)"));
-    let token = mail
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap();
+    let token = app.mailed_token("verifier@cva.example").await;
+    let token = token.as_str();
     let form = [
         ("token", token),
         ("new_password", "checking every credit"),

@@ -26,14 +26,13 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     (
         "/api/users/register",
         Public,
-        &[
-            ("email", ""),
-            ("password", ""),
-            ("password_confirm", ""),
-            ("full_name", ""),
-            ("phone", ""),
-            ("role", ""),
-        ],
+        &[("email", ""), ("full_name", ""), ("phone", ""), ("role", "")],
+    ),
+    ("/api/users/register/link", Public, &[("token", "t")]),
+    (
+        "/api/users/register/confirm",
+        Public,
+        &[("token", "t"), ("password", ""), ("password_confirm", "")],
     ),
     (
         "/api/users/login",

@@ -171,6 +171,40 @@ impl TestApp {
     pub async fn count(&self, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }
+
+    /// Handles the queued sign-up and reset requests, as the server's mail job does.
+    pub async fn handle_account_requests(&self) -> usize {
+        accounts::handle_requests(&self.pool, &self.state.config.public_url, 1000)
+            .await
+            .unwrap()
+    }
+
+    /// The last message queued for `to` (after the queued requests are handled): subject and
+    /// text, or None.
+    pub async fn last_mail(&self, to: &str) -> Option<(String, String)> {
+        self.handle_account_requests().await;
+        sqlx::query_as(
+            "SELECT subject, body_text FROM email_outbox WHERE to_address = $1
+             ORDER BY created_at DESC, id LIMIT 1",
+        )
+        .bind(to)
+        .fetch_optional(&self.pool)
+        .await
+        .unwrap()
+    }
+
+    /// The token of the link in the last message to `to`.
+    pub async fn mailed_token(&self, to: &str) -> String {
+        let (subject, body) = self
+            .last_mail(to)
+            .await
+            .unwrap_or_else(|| panic!("no mail to {to}"));
+        body.split("token=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no link in the mail {subject:?} to {to}: {body}"))
+            .to_owned()
+    }
 }
 
 #[derive(Clone)]

@@ -15,20 +15,20 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-/// Raw sign-up input, as typed.
+/// Raw sign-up input, as typed. The password is chosen later, on the page the e-mailed link
+/// opens: only whoever reads the address's mail can finish the account.
 pub struct SignUp {
     pub email: String,
-    pub password: String,
-    pub password_confirm: String,
     pub full_name: String,
     pub phone: String,
     pub role: String,
 }
 
-/// Creates a self-service account (EV owner or buyer). Every field is checked and every
-/// problem reported at once.
+/// Asks for a self-service account (EV owner or buyer). Every field is checked and every
+/// problem reported at once; then the request is queued and the answer is the same whether or
+/// not the address has an account, after the same work (`handle_requests` mails its owner).
 #[tracing::instrument(skip_all, err(level = "info"))]
-pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRow, AppError> {
+pub async fn request_sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<(), AppError> {
     // Counted before anything else is done, refused sign-ups included.
     let signups = [Rule::new(
         Kind::SignupIp,
@@ -38,10 +38,6 @@ pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRo
     let _counted = rate_limit::take(&state.pool, &signups).await??;
     let mut errors = FieldErrors::new();
     let email = errors.check("email", Email::parse(&input.email));
-    let password = errors.check("password", Password::parse(&input.password, email.as_ref()));
-    if password.is_some() && input.password != input.password_confirm {
-        errors.add("password_confirm", "The two passwords do not match.");
-    }
     let full_name = errors.check("full_name", FullName::parse(&input.full_name));
     let phone = errors.check("phone", Phone::parse(&input.phone));
     let role = match Role::parse(&input.role) {
@@ -56,24 +52,97 @@ pub async fn sign_up(state: &AppState, ip: &str, input: SignUp) -> Result<UserRo
         }
     };
     errors.finish()?;
-    let (email, password, full_name, phone, role) = (
+    let (email, full_name, phone, role) = (
         email.unwrap(),
-        password.unwrap(),
         full_name.unwrap(),
         phone.unwrap(),
         role.unwrap(),
     );
+    sqlx::query(
+        "INSERT INTO account_requests (id, kind, email, full_name, phone, role)
+         VALUES ($1, 'sign_up', $2, $3, $4, $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(email.as_str())
+    .bind(full_name.as_str())
+    .bind(phone.as_str())
+    .bind(role.as_str())
+    .execute(&state.pool)
+    .await?;
+    Ok(())
+}
 
-    // A taken address is refused before the costly hash.
-    if users::by_email(&state.pool, email.as_str())
-        .await?
-        .is_some()
-    {
-        return Err(email_taken());
+/// What the page of a sign-up link shows before the password is chosen.
+pub struct PendingSignUp {
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+}
+
+/// The sign-up a link finishes, while it can still be used.
+pub async fn pending_sign_up(pool: &PgPool, token: &str) -> Result<PendingSignUp, AppError> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT r.email, r.full_name, r.role
+         FROM sign_up_links l JOIN account_requests r ON r.id = l.request_id
+         WHERE l.token_hash = $1 AND l.used_at IS NULL AND l.expires_at > now()",
+    )
+    .bind(token_hash(token.trim()))
+    .fetch_optional(pool)
+    .await?;
+    let (email, full_name, role) = row.ok_or(AppError::InvalidToken)?;
+    let role = Role::parse(&role).map_err(|_| AppError::InvalidToken)?;
+    Ok(PendingSignUp {
+        email,
+        full_name,
+        role,
+    })
+}
+
+/// Creates the account a sign-up link stands for, with the password chosen now. The link is
+/// spent in the same transaction.
+#[tracing::instrument(skip_all, err(level = "info"))]
+pub async fn finish_sign_up(
+    pool: &PgPool,
+    token: &str,
+    password: &str,
+    confirm: &str,
+) -> Result<UserRow, AppError> {
+    let pending = pending_sign_up(pool, token).await?;
+    let email = Email::parse(&pending.email).map_err(|_| AppError::InvalidToken)?;
+    let full_name = FullName::parse(&pending.full_name).map_err(|_| AppError::InvalidToken)?;
+    let mut errors = FieldErrors::new();
+    let checked = errors.check("password", Password::parse(password, Some(&email)));
+    if checked.is_some() && password != confirm {
+        errors.add("password_confirm", "The two passwords do not match.");
     }
-    let hash = password::hash(password).await?;
-    let mut tx = state.pool.begin().await?;
-    let user = insert_user(&mut tx, &email, &hash, role, &full_name, &phone).await?;
+    errors.finish()?;
+    let hash = password::hash(checked.unwrap()).await?;
+
+    let mut tx = pool.begin().await?;
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT l.request_id, r.phone
+         FROM sign_up_links l JOIN account_requests r ON r.id = l.request_id
+         WHERE l.token_hash = $1 AND l.used_at IS NULL AND l.expires_at > now()
+         FOR UPDATE OF l",
+    )
+    .bind(token_hash(token.trim()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (request_id, phone) = row.ok_or(AppError::InvalidToken)?;
+    let phone = Phone::parse(&phone).map_err(|_| AppError::InvalidToken)?;
+    let user = insert_user(&mut tx, &email, &hash, pending.role, &full_name, &phone)
+        .await
+        .map_err(|e| match e {
+            AppError::Invalid { .. } => AppError::conflict(
+                "An account with this e-mail address exists already. Sign in, or reset its password if you forgot it.",
+            ),
+            other => other,
+        })?;
+    sqlx::query("UPDATE sign_up_links SET used_at = now(), user_id = $2 WHERE request_id = $1")
+        .bind(request_id)
+        .bind(user.id)
+        .execute(&mut *tx)
+        .await?;
     audit::record(
         &mut tx,
         AuditEntry {
@@ -301,8 +370,9 @@ async fn issue_link(
     ))
 }
 
-/// Mails a one-time reset link when the address belongs to an active account. The answer is
-/// the same either way, so nobody can probe which addresses have accounts.
+/// Asks for a one-time reset link. The request is queued and the answer is the same, after the
+/// same work, whether or not the address has an account (`handle_requests` mails the link to an
+/// active account), so nobody can probe which addresses have accounts.
 #[tracing::instrument(skip(state), err(level = "info"))]
 pub async fn request_reset(state: &AppState, ip: &str, email: &str) -> Result<(), AppError> {
     let email = Email::parse(email).map_err(|m| AppError::invalid("email", m))?;
@@ -312,36 +382,134 @@ pub async fn request_reset(state: &AppState, ip: &str, email: &str) -> Result<()
         state.config.limits.reset_per_ip,
     )];
     let _counted = rate_limit::take(&state.pool, &resets).await??;
-    let Some(user) = users::by_email(&state.pool, email.as_str()).await? else {
-        return Ok(());
-    };
-    if user.status() != AccountStatus::Active {
-        return Ok(());
-    }
-    let mut tx = state.pool.begin().await?;
-    let link = issue_link(
-        &mut tx,
-        &state.config.public_url,
-        user.id,
-        "reset",
-        RESET_LINK_HOURS,
-    )
-    .await?;
-    let body = format!(
-        "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your EV Carbon Exchange account.\n\
-         Open this link within {RESET_LINK_HOURS} hour to choose a new password:\n\n{link}\n\n\
-         The link works once. If you did not ask for this, ignore this message; your password stays as it is.\n",
-        user.full_name
-    );
-    mail::enqueue(
-        &mut tx,
-        &user.email,
-        "Reset your EV Carbon Exchange password",
-        &body,
-    )
-    .await?;
-    tx.commit().await?;
+    sqlx::query("INSERT INTO account_requests (id, kind, email) VALUES ($1, 'reset', $2)")
+        .bind(Uuid::new_v4())
+        .bind(email.as_str())
+        .execute(&state.pool)
+        .await?;
     Ok(())
+}
+
+/// How many links and notes one address receives in an hour at most; further requests for it
+/// are recorded and mail nothing (nobody can flood someone's mailbox through the forms).
+const MAILS_PER_ADDRESS_PER_HOUR: i64 = 5;
+const SIGN_UP_LINK_HOURS: i64 = 24;
+
+#[derive(sqlx::FromRow)]
+struct AccountRequest {
+    id: Uuid,
+    kind: String,
+    email: String,
+    full_name: Option<String>,
+}
+
+/// Handles up to `limit` queued sign-up and reset requests, oldest first, each in its own
+/// transaction (claimed with `FOR UPDATE SKIP LOCKED`, so any number of instances can run it),
+/// and returns how many were handled.
+pub async fn handle_requests(
+    pool: &PgPool,
+    public_url: &str,
+    limit: usize,
+) -> Result<usize, AppError> {
+    let mut handled = 0;
+    while handled < limit {
+        let mut tx = pool.begin().await?;
+        let request: Option<AccountRequest> = sqlx::query_as(
+            "SELECT id, kind, email, full_name FROM account_requests
+             WHERE handled_at IS NULL ORDER BY requested_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(request) = request else {
+            break;
+        };
+        let outcome = handle_request(&mut tx, public_url, &request).await?;
+        sqlx::query("UPDATE account_requests SET handled_at = now(), outcome = $2 WHERE id = $1")
+            .bind(request.id)
+            .bind(outcome)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        handled += 1;
+    }
+    Ok(handled)
+}
+
+async fn handle_request(
+    conn: &mut PgConnection,
+    public_url: &str,
+    request: &AccountRequest,
+) -> Result<&'static str, AppError> {
+    let mailed_this_hour: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM account_requests
+         WHERE email = $1 AND outcome IN ('link_sent', 'notice_sent')
+           AND handled_at > now() - interval '1 hour'",
+    )
+    .bind(&request.email)
+    .fetch_one(&mut *conn)
+    .await?;
+    let user: Option<UserRow> = sqlx::query_as("SELECT * FROM users WHERE email = $1")
+        .bind(&request.email)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let wants_mail = request.kind == "sign_up"
+        || user
+            .as_ref()
+            .is_some_and(|u| u.status() == AccountStatus::Active);
+    if !wants_mail {
+        return Ok("no_account");
+    }
+    if mailed_this_hour >= MAILS_PER_ADDRESS_PER_HOUR {
+        return Ok("too_many");
+    }
+    let site = public_url.trim_end_matches('/');
+    match (request.kind.as_str(), user) {
+        ("reset", Some(user)) => {
+            let link = issue_link(conn, public_url, user.id, "reset", RESET_LINK_HOURS).await?;
+            let body = format!(
+                "Hello {},\n\nSomeone (hopefully you) asked to reset the password of your EV Carbon Exchange account.\n\
+                 Open this link within {RESET_LINK_HOURS} hour to choose a new password:\n\n{link}\n\n\
+                 The link works once. If you did not ask for this, ignore this message; your password stays as it is.\n",
+                user.full_name
+            );
+            mail::enqueue(conn, &user.email, "Reset your EV Carbon Exchange password", &body).await?;
+            Ok("link_sent")
+        }
+        (_, Some(user)) => {
+            let body = format!(
+                "Hello {},\n\nSomeone (perhaps you) tried to create an EV Carbon Exchange account with this address. \
+                 You have an account already, so none was created.\n\n\
+                 Sign in: {site}/login\nForgot your password? Choose a new one: {site}/forgot-password\n\n\
+                 If it was not you, ignore this message; nothing changed.\n",
+                user.full_name
+            );
+            mail::enqueue(conn, &user.email, "You already have an EV Carbon Exchange account", &body)
+                .await?;
+            Ok("notice_sent")
+        }
+        (_, None) => {
+            let mut bytes = [0u8; 32];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            let token = hex::encode(bytes);
+            sqlx::query(
+                "INSERT INTO sign_up_links (token_hash, request_id, expires_at) VALUES ($1, $2, $3)",
+            )
+            .bind(token_hash(&token))
+            .bind(request.id)
+            .bind(Utc::now() + Duration::hours(SIGN_UP_LINK_HOURS))
+            .execute(&mut *conn)
+            .await?;
+            let body = format!(
+                "Hello {},\n\nThank you for signing up to EV Carbon Exchange. Open this link within {SIGN_UP_LINK_HOURS} hours \
+                 to choose your password and finish creating your account:\n\n{site}/signup/confirm?token={token}\n\n\
+                 If you did not sign up, ignore this message; no account is created without the link.\n",
+                request.full_name.as_deref().unwrap_or_default()
+            );
+            mail::enqueue(conn, &request.email, "Finish creating your EV Carbon Exchange account", &body)
+                .await?;
+            Ok("link_sent")
+        }
+    }
 }
 
 /// Sets a new password with a one-time link; the link is spent and every session ends.

@@ -6,7 +6,7 @@
 mod charging;
 mod copy_text;
 pub mod read;
-mod trips;
+pub(crate) mod trips;
 
 use crate::error::AppError;
 use crate::server::audit::{self, AuditEntry};
