@@ -40,7 +40,6 @@ const routes: Route[] = [
   { path: at('/'), roles: signedIn },
   { path: at('/login'), roles: everyone },
   { path: at('/signup'), roles: everyone },
-  { path: at('/signup/confirm?token=0'), roles: everyone },
   { path: at('/forgot-password'), roles: everyone },
   { path: at('/reset-password'), roles: everyone },
   { path: at('/profile'), roles: signedIn },
