@@ -658,8 +658,8 @@ impl Model {
         buy_now: bool,
         now: DateTime<Utc>,
     ) -> Result<BidPlan, Refusal> {
-        let listing = &self.listings[l];
-        let a = listing.auction.as_ref().ok_or(Refusal::Conflict)?;
+        // A fixed-price listing is no auction at all.
+        let a = self.listings[l].auction.as_ref().ok_or(Refusal::NotFound)?;
         let who = self.users[bidder].id;
         let placed = if buy_now {
             auction::buy_now(&a.terms, &a.state, who, max, now)
