@@ -59,6 +59,9 @@ enum Op {
     Issue { owner: User, class: Class, gross: i64 },
     List { seller: User, class: Class, kg: i64, price: i64, min_lot: i64 },
     Buy { buyer: User, l: ListingIx, kg: i64, expected: Decimal, retire: bool, checkout: Option<bool> },
+    /// Several buyers at once on one listing, unordered: the model takes the platform's order
+    /// (its order numbers) and checks every refusal against some point of it.
+    Race { l: ListingIx, bids: Vec<(User, i64)> },
     ChangePrice { seller: User, l: ListingIx, price: i64 },
     ChangeQuantity { seller: User, l: ListingIx, kg: i64 },
     Cancel { seller: User, l: ListingIx },
@@ -81,6 +84,7 @@ impl Op {
             Op::List { .. } => "list",
             Op::Buy { checkout: None, .. } => "buy",
             Op::Buy { .. } => "checkout",
+            Op::Race { .. } => "race",
             Op::ChangePrice { .. } => "change_price",
             Op::ChangeQuantity { .. } => "change_quantity",
             Op::Cancel { .. } => "cancel",
@@ -111,6 +115,7 @@ impl Op {
                 vec![*seller]
             }
             Op::Buy { buyer, l, .. } => vec![*buyer, seller(l)],
+            Op::Race { l, bids } => bids.iter().map(|b| b.0).chain([seller(l)]).collect(),
             Op::Expire { l } => {
                 job = true;
                 vec![seller(l)]
@@ -135,8 +140,8 @@ impl Op {
 #[derive(Debug)]
 enum Verdict {
     Ok,
-    /// Refused, as the model says it must be.
-    Refused,
+    /// Refused, as the model says it must be (how).
+    Refused(&'static str),
     /// Refused as busy (a deadlock retried out, a wallet that changed at that instant): nothing
     /// written, which the final comparison checks.
     Busy,
@@ -151,6 +156,8 @@ struct Tally {
     mismatches: AtomicUsize,
     notes: Mutex<Vec<String>>,
     per_op: Mutex<BTreeMap<&'static str, [usize; 3]>>,
+    /// Refusals per operation and kind.
+    refusals: Mutex<BTreeMap<(&'static str, &'static str), usize>>,
 }
 
 impl Tally {
@@ -160,8 +167,9 @@ impl Tally {
                 self.ok.fetch_add(1, Ordering::Relaxed);
                 0
             }
-            Verdict::Refused => {
+            Verdict::Refused(how) => {
                 self.refused.fetch_add(1, Ordering::Relaxed);
+                *self.refusals.lock().unwrap().entry((op, how)).or_default() += 1;
                 1
             }
             Verdict::Busy => {
@@ -210,7 +218,7 @@ fn judge<P, T: std::fmt::Debug>(
 ) -> Result<(P, T), Verdict> {
     match (expected, real) {
         (Ok(p), Ok(t)) => Ok((p, t)),
-        (Err(want), Err(e)) if refusal_of(&e) == Some(want) => Err(Verdict::Refused),
+        (Err(want), Err(e)) if refusal_of(&e) == Some(want) => Err(Verdict::Refused(want.name())),
         (Err(want), Err(e)) => Err(Verdict::Mismatch(format!(
             "the model refuses ({want:?}), the platform refused otherwise: {e:?}"
         ))),
@@ -280,6 +288,7 @@ impl Soak {
             Op::Buy { buyer, l, kg, expected, retire, checkout } => {
                 self.buy(buyer, l, kg, expected, retire, checkout).await
             }
+            Op::Race { l, bids } => self.race(l, bids).await,
             Op::ChangePrice { seller, l, price } => self.change_price(seller, l, price).await,
             Op::ChangeQuantity { seller, l, kg } => self.change_quantity(seller, l, kg).await,
             Op::Cancel { seller, l } => self.cancel(seller, l).await,
@@ -503,6 +512,78 @@ impl Soak {
         }
     }
 
+    /// Wallet-paid purchases of several buyers on one listing at the same moment (they settle
+    /// in the purchase queue's batches, in an order only the platform knows). The accepted ones
+    /// are applied in the order of their order numbers (drawn in settling order), each of which
+    /// the model must accept at that point; each refusal must be what the model says at some
+    /// point of that sequence (the buyers are distinct, so only the listing changes under them).
+    async fn race(&self, l: ListingIx, bids: Vec<(User, i64)>) -> Verdict {
+        let (number, price) = {
+            let m = self.model.lock().unwrap();
+            (m.listings[l].number.clone(), m.listings[l].price)
+        };
+        let expected = price.to_string();
+        let tries = bids.iter().map(|(buyer, kg)| {
+            let (id, quantity, key) = (self.id(*buyer), tonnes_plain(*kg), self.key("race"));
+            let (number, expected) = (number.clone(), expected.clone());
+            async move {
+                let input = BuyInput {
+                    listing: &number,
+                    quantity: &quantity,
+                    expected_price: &expected,
+                    idempotency_key: &key,
+                    ..BuyInput::default()
+                };
+                orders::buy(self.state(), id, input).await
+            }
+        });
+        let answers = futures::future::join_all(tries).await;
+        let mut accepted = Vec::new();
+        let mut refused = Vec::new();
+        for ((buyer, kg), answer) in bids.into_iter().zip(answers) {
+            match answer {
+                Ok(p) => accepted.push((p.order, buyer, kg)),
+                Err(e) if is_busy(&e) => {}
+                Err(e) => match refusal_of(&e) {
+                    Some(kind) => refused.push((buyer, kg, kind, BTreeSet::new())),
+                    None => return Verdict::Mismatch(format!("a racing purchase failed: {e:?}")),
+                },
+            }
+        }
+        let serial_of = |order: &str| order.trim_start_matches("ORD-").parse::<u64>().unwrap_or(u64::MAX);
+        accepted.sort_by_key(|(order, _, _)| serial_of(order));
+        let mut m = self.model.lock().unwrap();
+        let note = |m: &Model, refused: &mut Vec<(User, i64, Refusal, BTreeSet<Refusal>)>| {
+            for (buyer, kg, _, possible) in refused.iter_mut() {
+                if let Err(kind) = m.check_buy(*buyer, l, *kg, price, false) {
+                    possible.insert(kind);
+                }
+            }
+        };
+        note(&m, &mut refused);
+        for (order, buyer, kg) in &accepted {
+            match m.check_buy(*buyer, l, *kg, price, false) {
+                Ok(plan) => m.apply_sale(order.clone(), *buyer, l, *kg, plan, false),
+                Err(kind) => {
+                    return Verdict::Mismatch(format!(
+                        "racing purchase {order} of {kg} kg accepted, the model refuses it then ({kind:?})"
+                    ))
+                }
+            }
+            note(&m, &mut refused);
+        }
+        if let Some((_, kg, kind, possible)) = refused.iter().find(|r| !r.3.contains(&r.2)) {
+            return Verdict::Mismatch(format!(
+                "a racing purchase of {kg} kg refused ({kind:?}); the model would refuse it only as {possible:?}"
+            ));
+        }
+        if accepted.is_empty() {
+            Verdict::Refused("none_won")
+        } else {
+            Verdict::Ok
+        }
+    }
+
     async fn change_price(&self, seller: User, l: ListingIx, price: i64) -> Verdict {
         let expected = self.model.lock().unwrap().check_change_price(seller, l);
         let real = listings::change_price(
@@ -570,7 +651,7 @@ impl Soak {
                     self.model.lock().unwrap().apply_close(l, "expired");
                     Verdict::Ok
                 } else {
-                    Verdict::Refused
+                    Verdict::Refused("nothing_due")
                 }
             }
             other => Verdict::Mismatch(format!("the expiry job ended {other:?}, the model {expected}")),
@@ -689,7 +770,7 @@ impl Soak {
                     self.model.lock().unwrap().apply_auction_close(l, order);
                     Verdict::Ok
                 } else {
-                    Verdict::Refused
+                    Verdict::Refused("nothing_due")
                 }
             }
             other => Verdict::Mismatch(format!("the closing job closed {other:?}, the model {expected}")),
@@ -842,7 +923,7 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
             let u = one(rng, &buyers);
             Op::TopUp {
                 u,
-                amount: rng.gen_range(5..=200) * 100_000,
+                amount: rng.gen_range(1..=25) * 100_000,
                 pay: rng.gen_bool(0.9),
             }
         }
@@ -876,7 +957,11 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
                 0 => left + rng.gen_range(1..100),
                 1 => rng.gen_range(1..=listing.min_lot.max(1)),
                 2 => left,
-                _ => rng.gen_range(1..=left.min(3000)),
+                // Mostly from the minimum lot up to what is left (or 3 t).
+                _ => {
+                    let low = listing.min_lot.clamp(1, left);
+                    rng.gen_range(low..=left.min(3000).max(low))
+                }
             };
             let expected = match rng.gen_range(0..20) {
                 0 => (listing.price - Decimal::from(1000)).max(Decimal::ONE),
@@ -893,7 +978,20 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
                 checkout,
             }
         }
-        44..=47 if have_listings => {
+        44..=45 if have_listings && !fixed.is_empty() => {
+            let l = one(rng, &fixed);
+            let left = m.listings[l].left().max(1);
+            let mut racers = buyers.clone();
+            let n = rng.gen_range(2..=4);
+            let bids = (0..n)
+                .map(|_| {
+                    let buyer = racers.remove(rng.gen_range(0..racers.len()));
+                    (buyer, rng.gen_range(1..=left.min(3000)))
+                })
+                .collect();
+            Op::Race { l, bids }
+        }
+        46..=47 if have_listings => {
             let l = listing_of(rng, &fixed);
             Op::ChangePrice {
                 seller: if rng.gen_bool(0.95) { m.listings[l].seller } else { one(rng, &owners) },
@@ -945,10 +1043,15 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
             }
         }
         58..=74 if have_listings => {
-            let l = listing_of(rng, &open_auctions);
+            let buy_now = roll >= 73;
+            let with_buy_now: Vec<ListingIx> = open_auctions
+                .iter()
+                .copied()
+                .filter(|l| m.listings[*l].auction.as_ref().is_some_and(|a| a.terms.buy_now.is_some()))
+                .collect();
+            let l = listing_of(rng, if buy_now { &with_buy_now } else { &open_auctions });
             let listing = &m.listings[l];
             let bidder = if rng.gen_bool(0.02) { listing.seller } else { one(rng, &buyers) };
-            let buy_now = roll >= 73;
             let max = match &listing.auction {
                 Some(a) if buy_now => a.terms.buy_now.unwrap_or(listing.price),
                 Some(a) => {
@@ -1110,7 +1213,7 @@ async fn set_up(pool: PgPool) -> Soak {
     for u in buyers {
         opening.push(Op::TopUp {
             u,
-            amount: 50_000_000,
+            amount: 20_000_000,
             pay: true,
         });
     }
@@ -1170,7 +1273,18 @@ async fn soak_against_the_model(pool: PgPool) {
 
     let t = &soak.tally;
     for (op, [ok, refused, mismatched]) in t.per_op.lock().unwrap().iter() {
-        println!("soak: {op:<18} ok={ok:<6} refused={refused:<6} mismatches={mismatched}");
+        let how: Vec<String> = t
+            .refusals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|((o, _), _)| o == op)
+            .map(|((_, how), n)| format!("{how}:{n}"))
+            .collect();
+        println!(
+            "soak: {op:<18} ok={ok:<6} refused={refused:<6} mismatches={mismatched} ({})",
+            how.join(" ")
+        );
     }
     let m = soak.model.lock().unwrap();
     println!(

@@ -142,13 +142,25 @@ pub struct WithdrawalRules {
 }
 
 /// How the platform answers a refused operation (the kind of `AppError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Refusal {
     NotFound,
     Invalid,
     Conflict,
     Funds,
     PriceChanged,
+}
+
+impl Refusal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Refusal::NotFound => "not_found",
+            Refusal::Invalid => "invalid",
+            Refusal::Conflict => "conflict",
+            Refusal::Funds => "funds",
+            Refusal::PriceChanged => "price_changed",
+        }
+    }
 }
 
 pub struct Model {
