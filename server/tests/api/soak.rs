@@ -55,25 +55,92 @@ const CLASSES: [(&str, i32); 3] = [("VN", 2025), ("VN", 2026), ("VN-S", 2026)];
 /// One random operation, with the users, listings, orders… it names (model indices).
 #[derive(Debug, Clone)]
 enum Op {
-    TopUp { u: User, amount: i64, pay: bool },
-    Issue { owner: User, class: Class, gross: i64 },
-    List { seller: User, class: Class, kg: i64, price: i64, min_lot: i64 },
-    Buy { buyer: User, l: ListingIx, kg: i64, expected: Decimal, retire: bool, checkout: Option<bool> },
+    TopUp {
+        u: User,
+        amount: i64,
+        pay: bool,
+    },
+    Issue {
+        owner: User,
+        class: Class,
+        gross: i64,
+    },
+    List {
+        seller: User,
+        class: Class,
+        kg: i64,
+        price: i64,
+        min_lot: i64,
+    },
+    Buy {
+        buyer: User,
+        l: ListingIx,
+        kg: i64,
+        expected: Decimal,
+        retire: bool,
+        checkout: Option<bool>,
+    },
     /// Several buyers at once on one listing, unordered: the model takes the platform's order
     /// (its order numbers) and checks every refusal against some point of it.
-    Race { l: ListingIx, bids: Vec<(User, i64)> },
-    ChangePrice { seller: User, l: ListingIx, price: i64 },
-    ChangeQuantity { seller: User, l: ListingIx, kg: i64 },
-    Cancel { seller: User, l: ListingIx },
-    Expire { l: ListingIx },
-    Auction { seller: User, class: Class, kg: i64, start: i64, reserve: Option<i64>, buy_now: Option<i64>, increment: Option<i64> },
-    Bid { bidder: User, l: ListingIx, max: Decimal, buy_now: bool },
-    Close { l: ListingIx },
-    Retire { u: User, kg: i64 },
-    Withdraw { u: User, amount: i64 },
-    DecideWithdrawal { w: usize, approve: bool },
-    OpenDispute { buyer: User, o: usize },
-    DecideDispute { d: usize, refund: bool },
+    Race {
+        l: ListingIx,
+        bids: Vec<(User, i64)>,
+    },
+    ChangePrice {
+        seller: User,
+        l: ListingIx,
+        price: i64,
+    },
+    ChangeQuantity {
+        seller: User,
+        l: ListingIx,
+        kg: i64,
+    },
+    Cancel {
+        seller: User,
+        l: ListingIx,
+    },
+    Expire {
+        l: ListingIx,
+    },
+    Auction {
+        seller: User,
+        class: Class,
+        kg: i64,
+        start: i64,
+        reserve: Option<i64>,
+        buy_now: Option<i64>,
+        increment: Option<i64>,
+    },
+    Bid {
+        bidder: User,
+        l: ListingIx,
+        max: Decimal,
+        buy_now: bool,
+    },
+    Close {
+        l: ListingIx,
+    },
+    Retire {
+        u: User,
+        kg: i64,
+    },
+    Withdraw {
+        u: User,
+        amount: i64,
+    },
+    DecideWithdrawal {
+        w: usize,
+        approve: bool,
+    },
+    OpenDispute {
+        buyer: User,
+        o: usize,
+    },
+    DecideDispute {
+        d: usize,
+        refund: bool,
+    },
 }
 
 impl Op {
@@ -111,7 +178,9 @@ impl Op {
             Op::TopUp { u, .. } | Op::Retire { u, .. } | Op::Withdraw { u, .. } => vec![*u],
             Op::Issue { owner, .. } => vec![*owner],
             Op::List { seller, .. } | Op::Auction { seller, .. } => vec![*seller],
-            Op::ChangePrice { seller, .. } | Op::ChangeQuantity { seller, .. } | Op::Cancel { seller, .. } => {
+            Op::ChangePrice { seller, .. }
+            | Op::ChangeQuantity { seller, .. }
+            | Op::Cancel { seller, .. } => {
                 vec![*seller]
             }
             Op::Buy { buyer, l, .. } => vec![*buyer, seller(l)],
@@ -120,7 +189,10 @@ impl Op {
                 job = true;
                 vec![seller(l)]
             }
-            Op::Bid { bidder, l, .. } => [Some(*bidder), Some(seller(l)), leader(l)].into_iter().flatten().collect(),
+            Op::Bid { bidder, l, .. } => [Some(*bidder), Some(seller(l)), leader(l)]
+                .into_iter()
+                .flatten()
+                .collect(),
             Op::Close { l } => {
                 job = true;
                 [Some(seller(l)), leader(l)].into_iter().flatten().collect()
@@ -265,7 +337,11 @@ impl Soak {
     async fn run(&self, op: Op) -> Verdict {
         loop {
             let (users, job) = op.involves(&self.model.lock().unwrap());
-            let _job = if job { Some(self.jobs.lock().await) } else { None };
+            let _job = if job {
+                Some(self.jobs.lock().await)
+            } else {
+                None
+            };
             let mut guards = Vec::with_capacity(users.len());
             for u in &users {
                 guards.push(self.users[*u].clone().lock_owned().await);
@@ -281,22 +357,49 @@ impl Soak {
     async fn execute(&self, op: &Op) -> Verdict {
         match op.clone() {
             Op::TopUp { u, amount, pay } => self.top_up(u, amount, pay).await,
-            Op::Issue { owner, class, gross } => self.issue(owner, class, gross).await,
-            Op::List { seller, class, kg, price, min_lot } => {
-                self.list(seller, class, kg, price, min_lot).await
-            }
-            Op::Buy { buyer, l, kg, expected, retire, checkout } => {
-                self.buy(buyer, l, kg, expected, retire, checkout).await
-            }
+            Op::Issue {
+                owner,
+                class,
+                gross,
+            } => self.issue(owner, class, gross).await,
+            Op::List {
+                seller,
+                class,
+                kg,
+                price,
+                min_lot,
+            } => self.list(seller, class, kg, price, min_lot).await,
+            Op::Buy {
+                buyer,
+                l,
+                kg,
+                expected,
+                retire,
+                checkout,
+            } => self.buy(buyer, l, kg, expected, retire, checkout).await,
             Op::Race { l, bids } => self.race(l, bids).await,
             Op::ChangePrice { seller, l, price } => self.change_price(seller, l, price).await,
             Op::ChangeQuantity { seller, l, kg } => self.change_quantity(seller, l, kg).await,
             Op::Cancel { seller, l } => self.cancel(seller, l).await,
             Op::Expire { l } => self.expire(l).await,
-            Op::Auction { seller, class, kg, start, reserve, buy_now, increment } => {
-                self.auction(seller, class, kg, start, reserve, buy_now, increment).await
+            Op::Auction {
+                seller,
+                class,
+                kg,
+                start,
+                reserve,
+                buy_now,
+                increment,
+            } => {
+                self.auction(seller, class, kg, start, reserve, buy_now, increment)
+                    .await
             }
-            Op::Bid { bidder, l, max, buy_now } => self.bid(bidder, l, max, buy_now).await,
+            Op::Bid {
+                bidder,
+                l,
+                max,
+                buy_now,
+            } => self.bid(bidder, l, max, buy_now).await,
             Op::Close { l } => self.close(l).await,
             Op::Retire { u, kg } => self.retire(u, kg).await,
             Op::Withdraw { u, amount } => self.withdraw(u, amount).await,
@@ -316,14 +419,19 @@ impl Soak {
 
     /// A top-up through the sandbox gateway: its page, the payer's choice, the signed webhook.
     async fn top_up(&self, u: User, amount: i64, pay: bool) -> Verdict {
-        let expected = self.model.lock().unwrap().check_top_up(Decimal::from(amount));
+        let expected = self
+            .model
+            .lock()
+            .unwrap()
+            .check_top_up(Decimal::from(amount));
         let id = self.id(u);
         let real = async {
             let created = payments::top_up(self.state(), id, &amount.to_string()).await?;
             let page = payments::sandbox_payment(self.pool(), id, created.id)
                 .await?
                 .ok_or_else(|| AppError::not_found("The payment"))?;
-            payments::sandbox_choice(self.state(), &page, if pay { "succeed" } else { "fail" }).await
+            payments::sandbox_choice(self.state(), &page, if pay { "succeed" } else { "fail" })
+                .await
         }
         .await;
         match judge(expected, real) {
@@ -434,13 +542,11 @@ impl Soak {
         retire: bool,
         checkout: Option<bool>,
     ) -> Verdict {
-        let expected = self.model.lock().unwrap().check_buy(
-            buyer,
-            l,
-            kg,
-            expected_price,
-            checkout.is_some(),
-        );
+        let expected =
+            self.model
+                .lock()
+                .unwrap()
+                .check_buy(buyer, l, kg, expected_price, checkout.is_some());
         let (number, quantity, key) = (self.number(l), tonnes_plain(kg), self.key("buy"));
         let price = expected_price.to_string();
         let input = BuyInput {
@@ -480,11 +586,12 @@ impl Soak {
         else {
             return Verdict::Mismatch(format!("a checkout goes to {}", purchase.next));
         };
-        let asked: Option<Decimal> = sqlx::query_scalar("SELECT amount FROM payments WHERE id = $1")
-            .bind(payment)
-            .fetch_optional(self.pool())
-            .await
-            .unwrap();
+        let asked: Option<Decimal> =
+            sqlx::query_scalar("SELECT amount FROM payments WHERE id = $1")
+                .bind(payment)
+                .fetch_optional(self.pool())
+                .await
+                .unwrap();
         if asked != plan.gateway {
             return Verdict::Mismatch(format!(
                 "the checkout asks the gateway for {asked:?}, the model {:?}",
@@ -495,7 +602,8 @@ impl Soak {
             let page = payments::sandbox_payment(self.pool(), id, payment)
                 .await?
                 .ok_or_else(|| AppError::not_found("The payment"))?;
-            payments::sandbox_choice(self.state(), &page, if paid { "succeed" } else { "fail" }).await
+            payments::sandbox_choice(self.state(), &page, if paid { "succeed" } else { "fail" })
+                .await
         }
         .await;
         match paying {
@@ -550,7 +658,12 @@ impl Soak {
                 },
             }
         }
-        let serial_of = |order: &str| order.trim_start_matches("ORD-").parse::<u64>().unwrap_or(u64::MAX);
+        let serial_of = |order: &str| {
+            order
+                .trim_start_matches("ORD-")
+                .parse::<u64>()
+                .unwrap_or(u64::MAX)
+        };
         accepted.sort_by_key(|(order, _, _)| serial_of(order));
         let mut m = self.model.lock().unwrap();
         let note = |m: &Model, refused: &mut Vec<(User, i64, Refusal, BTreeSet<Refusal>)>| {
@@ -608,7 +721,11 @@ impl Soak {
     }
 
     async fn change_quantity(&self, seller: User, l: ListingIx, kg: i64) -> Verdict {
-        let expected = self.model.lock().unwrap().check_change_quantity(seller, l, kg);
+        let expected = self
+            .model
+            .lock()
+            .unwrap()
+            .check_change_quantity(seller, l, kg);
         let real = listings::change_quantity(
             self.pool(),
             self.id(seller),
@@ -654,7 +771,9 @@ impl Soak {
                     Verdict::Refused("nothing_due")
                 }
             }
-            other => Verdict::Mismatch(format!("the expiry job ended {other:?}, the model {expected}")),
+            other => Verdict::Mismatch(format!(
+                "the expiry job ended {other:?}, the model {expected}"
+            )),
         }
     }
 
@@ -719,13 +838,11 @@ impl Soak {
     }
 
     async fn bid(&self, bidder: User, l: ListingIx, max: Decimal, buy_now: bool) -> Verdict {
-        let expected = self.model.lock().unwrap().check_bid(
-            bidder,
-            l,
-            max,
-            buy_now,
-            chrono::Utc::now(),
-        );
+        let expected =
+            self.model
+                .lock()
+                .unwrap()
+                .check_bid(bidder, l, max, buy_now, chrono::Utc::now());
         let key = self.key("bid");
         let real = auctions::bid(
             self.state(),
@@ -738,13 +855,18 @@ impl Soak {
         .await;
         match judge(expected, real) {
             Ok((plan, placed)) => {
-                if placed.leading != plan.placed.leading || placed.price != plan.placed.state.price {
+                if placed.leading != plan.placed.leading || placed.price != plan.placed.state.price
+                {
                     return Verdict::Mismatch(format!(
                         "bid placed {placed:?}, the domain says leading {} at {}",
                         plan.placed.leading, plan.placed.state.price
                     ));
                 }
-                let order = if buy_now { self.auction_order(l).await } else { None };
+                let order = if buy_now {
+                    self.auction_order(l).await
+                } else {
+                    None
+                };
                 self.model.lock().unwrap().apply_bid(l, plan, order);
                 Verdict::Ok
             }
@@ -773,7 +895,9 @@ impl Soak {
                     Verdict::Refused("nothing_due")
                 }
             }
-            other => Verdict::Mismatch(format!("the closing job closed {other:?}, the model {expected}")),
+            other => Verdict::Mismatch(format!(
+                "the closing job closed {other:?}, the model {expected}"
+            )),
         }
     }
 
@@ -827,7 +951,10 @@ impl Soak {
     async fn decide_withdrawal(&self, w: usize, approve: bool) -> Verdict {
         let (expected, number) = {
             let m = self.model.lock().unwrap();
-            (m.check_decide_withdrawal(w), m.withdrawals[w].number.clone())
+            (
+                m.check_decide_withdrawal(w),
+                m.withdrawals[w].number.clone(),
+            )
         };
         let real = withdrawals::decide(
             self.pool(),
@@ -839,7 +966,10 @@ impl Soak {
         .await;
         match judge(expected, real) {
             Ok(((), ())) => {
-                self.model.lock().unwrap().apply_decide_withdrawal(w, approve);
+                self.model
+                    .lock()
+                    .unwrap()
+                    .apply_decide_withdrawal(w, approve);
                 Verdict::Ok
             }
             Err(v) => v,
@@ -851,7 +981,13 @@ impl Soak {
             let m = self.model.lock().unwrap();
             (m.check_open_dispute(buyer, o), m.orders[o].number.clone())
         };
-        let real = disputes::open(self.pool(), self.id(buyer), &number, "the soak disputes this order").await;
+        let real = disputes::open(
+            self.pool(),
+            self.id(buyer),
+            &number,
+            "the soak disputes this order",
+        )
+        .await;
         match judge(expected, real) {
             Ok(((), dispute)) => {
                 self.model.lock().unwrap().apply_open_dispute(dispute, o);
@@ -864,7 +1000,10 @@ impl Soak {
     async fn decide_dispute(&self, d: usize, refund: bool) -> Verdict {
         let (expected, number) = {
             let m = self.model.lock().unwrap();
-            (m.check_decide_dispute(d, refund), m.disputes[d].number.clone())
+            (
+                m.check_decide_dispute(d, refund),
+                m.disputes[d].number.clone(),
+            )
         };
         let real = disputes::decide(
             self.pool(),
@@ -946,7 +1085,11 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
                 class,
                 kg,
                 price: rng.gen_range(50..=400) * 1000,
-                min_lot: if rng.gen_bool(0.5) { 1 } else { rng.gen_range(1..=kg.min(2000)) },
+                min_lot: if rng.gen_bool(0.5) {
+                    1
+                } else {
+                    rng.gen_range(1..=kg.min(2000))
+                },
             }
         }
         14..=43 if have_listings => {
@@ -994,7 +1137,11 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
         46..=47 if have_listings => {
             let l = listing_of(rng, &fixed);
             Op::ChangePrice {
-                seller: if rng.gen_bool(0.95) { m.listings[l].seller } else { one(rng, &owners) },
+                seller: if rng.gen_bool(0.95) {
+                    m.listings[l].seller
+                } else {
+                    one(rng, &owners)
+                },
                 l,
                 price: rng.gen_range(50..=400) * 1000,
             }
@@ -1037,8 +1184,12 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
                 class,
                 kg: rng.gen_range(1..=20) * 250,
                 start,
-                reserve: rng.gen_bool(0.3).then(|| start + rng.gen_range(0..=100) * 1000),
-                buy_now: rng.gen_bool(0.3).then(|| start + rng.gen_range(101..=300) * 1000),
+                reserve: rng
+                    .gen_bool(0.3)
+                    .then(|| start + rng.gen_range(0..=100) * 1000),
+                buy_now: rng
+                    .gen_bool(0.3)
+                    .then(|| start + rng.gen_range(101..=300) * 1000),
                 increment: rng.gen_bool(0.3).then(|| rng.gen_range(1..=10) * 500),
             }
         }
@@ -1047,11 +1198,27 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
             let with_buy_now: Vec<ListingIx> = open_auctions
                 .iter()
                 .copied()
-                .filter(|l| m.listings[*l].auction.as_ref().is_some_and(|a| a.terms.buy_now.is_some()))
+                .filter(|l| {
+                    m.listings[*l]
+                        .auction
+                        .as_ref()
+                        .is_some_and(|a| a.terms.buy_now.is_some())
+                })
                 .collect();
-            let l = listing_of(rng, if buy_now { &with_buy_now } else { &open_auctions });
+            let l = listing_of(
+                rng,
+                if buy_now {
+                    &with_buy_now
+                } else {
+                    &open_auctions
+                },
+            );
             let listing = &m.listings[l];
-            let bidder = if rng.gen_bool(0.02) { listing.seller } else { one(rng, &buyers) };
+            let bidder = if rng.gen_bool(0.02) {
+                listing.seller
+            } else {
+                one(rng, &buyers)
+            };
             let max = match &listing.auction {
                 Some(a) if buy_now => a.terms.buy_now.unwrap_or(listing.price),
                 Some(a) => {
@@ -1064,13 +1231,22 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
                 }
                 None => listing.price,
             };
-            Op::Bid { bidder, l, max, buy_now }
+            Op::Bid {
+                bidder,
+                l,
+                max,
+                buy_now,
+            }
         }
         75..=77 if have_listings => Op::Close {
             l: listing_of(rng, &open_auctions),
         },
         78..=82 => {
-            let u = if rng.gen_bool(0.8) { one(rng, &buyers) } else { one(rng, &owners) };
+            let u = if rng.gen_bool(0.8) {
+                one(rng, &buyers)
+            } else {
+                one(rng, &owners)
+            };
             let have = m.kg(Acct::Available(u), None);
             Op::Retire {
                 u,
@@ -1082,7 +1258,11 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
             }
         }
         83..=87 => {
-            let u = if rng.gen_bool(0.7) { one(rng, &owners) } else { one(rng, &buyers) };
+            let u = if rng.gen_bool(0.7) {
+                one(rng, &owners)
+            } else {
+                one(rng, &buyers)
+            };
             let amount = match rng.gen_range(0..20) {
                 0 => 10_000,
                 1 => 300_000_000,
@@ -1106,7 +1286,11 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
         }
         93..=96 if !m.orders.is_empty() => {
             let o = rng.gen_range(0..m.orders.len());
-            let buyer = if rng.gen_bool(0.97) { m.orders[o].buyer } else { one(rng, &buyers) };
+            let buyer = if rng.gen_bool(0.97) {
+                m.orders[o].buyer
+            } else {
+                one(rng, &buyers)
+            };
             Op::OpenDispute { buyer, o }
         }
         97..=99 if !m.disputes.is_empty() => {
@@ -1341,7 +1525,10 @@ async fn compare(soak: &Soak) {
         let key = match acct {
             Acct::Available(u) => (Some(*u), "credit/available".to_owned()),
             Acct::Retired(u) => (Some(*u), "credit/retired".to_owned()),
-            Acct::Listing(l) => (Some(m.listings[*l].seller), "credit/held/listings".to_owned()),
+            Acct::Listing(l) => (
+                Some(m.listings[*l].seller),
+                "credit/held/listings".to_owned(),
+            ),
             Acct::BufferPool => (None, "credit/buffer_pool".to_owned()),
         };
         *want.entry(key).or_default() += Decimal::from(kg);
@@ -1349,7 +1536,10 @@ async fn compare(soak: &Soak) {
     want.insert((None, "money/platform_fees".into()), m.platform_fees);
     want.insert((None, "money/gateway_clearing".into()), m.clearing);
     let issued: i64 = m.issuances.values().map(|(r, _)| r.len()).sum();
-    want.insert((None, "credit/issuance_source".into()), Decimal::from(-issued));
+    want.insert(
+        (None, "credit/issuance_source".into()),
+        Decimal::from(-issued),
+    );
     for key in real.keys().chain(want.keys()).collect::<BTreeSet<_>>() {
         let (r, w) = (
             real.get(key).copied().unwrap_or_default(),
@@ -1375,21 +1565,29 @@ async fn compare(soak: &Soak) {
     let mut real: BTreeMap<Acct, BTreeMap<i64, Vec<SerialRange>>> = BTreeMap::new();
     for (owner, kind, listing, issuance, start, stop, stamped) in blocks {
         if start < end {
-            differ(format!("serial block {start}–{stop} overlaps the one before"));
+            differ(format!(
+                "serial block {start}–{stop} overlaps the one before"
+            ));
         }
         end = stop;
         let acct = match (owner.map(|o| user_of[&o]), kind.as_str(), listing) {
             (Some(u), "available", None) => Acct::Available(u),
             (Some(u), "retired", None) => Acct::Retired(u),
-            (Some(_), "held", Some(number)) => Acct::Listing(m.listing_of(&number).expect("a soak listing")),
+            (Some(_), "held", Some(number)) => {
+                Acct::Listing(m.listing_of(&number).expect("a soak listing"))
+            }
             (None, "buffer_pool", None) => Acct::BufferPool,
             other => {
-                differ(format!("serial block {start}–{stop} in an unexpected account {other:?}"));
+                differ(format!(
+                    "serial block {start}–{stop} in an unexpected account {other:?}"
+                ));
                 continue;
             }
         };
         if stamped != matches!(acct, Acct::Retired(_)) {
-            differ(format!("serial block {start}–{stop} in {acct:?} stamped retired: {stamped}"));
+            differ(format!(
+                "serial block {start}–{stop} in {acct:?} stamped retired: {stamped}"
+            ));
         }
         real.entry(acct)
             .or_default()
@@ -1422,7 +1620,19 @@ async fn compare(soak: &Soak) {
     }
 
     // Listings and auctions.
-    type ListingRow = (String, String, i64, i64, i64, i64, Decimal, i64, String, String, i32);
+    type ListingRow = (
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        Decimal,
+        i64,
+        String,
+        String,
+        i32,
+    );
     let rows: Vec<ListingRow> = sqlx::query_as(
         "SELECT number, status, listed_kg, quantity_kg, sold_kg, pending_kg, price_per_t, min_lot_kg, kind,
                 region, vintage
@@ -1432,7 +1642,11 @@ async fn compare(soak: &Soak) {
     .await
     .unwrap();
     if rows.len() != m.listings.len() {
-        differ(format!("{} listings, the model {}", rows.len(), m.listings.len()));
+        differ(format!(
+            "{} listings, the model {}",
+            rows.len(),
+            m.listings.len()
+        ));
     }
     for r in rows {
         let Some(l) = m.listing_of(&r.0) else {
@@ -1449,7 +1663,12 @@ async fn compare(soak: &Soak) {
             w.pending,
             w.price,
             w.min_lot,
-            if w.auction.is_some() { "auction" } else { "fixed" }.to_owned(),
+            if w.auction.is_some() {
+                "auction"
+            } else {
+                "fixed"
+            }
+            .to_owned(),
             w.class.region.clone(),
             w.class.vintage,
         );
@@ -1457,7 +1676,16 @@ async fn compare(soak: &Soak) {
             differ(format!("listing: platform {r:?}, model {want:?}"));
         }
     }
-    type AuctionRow = (String, Decimal, Option<Uuid>, Option<Decimal>, i32, bool, Option<String>, Option<String>);
+    type AuctionRow = (
+        String,
+        Decimal,
+        Option<Uuid>,
+        Option<Decimal>,
+        i32,
+        bool,
+        Option<String>,
+        Option<String>,
+    );
     let rows: Vec<AuctionRow> = sqlx::query_as(
         "SELECT l.number, a.price, a.leader_id, a.leader_max, a.bid_count, a.closed_at IS NOT NULL, a.outcome, o.number
          FROM auctions a JOIN listings l ON l.id = a.listing_id LEFT JOIN orders o ON o.id = a.order_id",
@@ -1466,7 +1694,10 @@ async fn compare(soak: &Soak) {
     .await
     .unwrap();
     for r in rows {
-        let Some(a) = m.listing_of(&r.0).and_then(|l| m.listings[l].auction.as_ref()) else {
+        let Some(a) = m
+            .listing_of(&r.0)
+            .and_then(|l| m.listings[l].auction.as_ref())
+        else {
             differ(format!("auction {} unknown to the model", r.0));
             continue;
         };
@@ -1491,7 +1722,21 @@ async fn compare(soak: &Soak) {
     }
 
     // Orders, with the serials each sale moved.
-    type OrderRow = (String, String, Uuid, Uuid, i64, Decimal, Decimal, Decimal, Decimal, Decimal, Decimal, String, bool);
+    type OrderRow = (
+        String,
+        String,
+        Uuid,
+        Uuid,
+        i64,
+        Decimal,
+        Decimal,
+        Decimal,
+        Decimal,
+        Decimal,
+        Decimal,
+        String,
+        bool,
+    );
     let rows: Vec<OrderRow> = sqlx::query_as(
         "SELECT o.number, l.number, o.buyer_id, o.seller_id, o.quantity_kg, o.price_per_t, o.amount, o.buyer_fee,
                 o.seller_fee, o.buyer_pays, o.seller_receives, o.status, o.retirement_id IS NOT NULL
@@ -1501,7 +1746,11 @@ async fn compare(soak: &Soak) {
     .await
     .unwrap();
     if rows.len() != m.orders.len() {
-        differ(format!("{} orders, the model {}", rows.len(), m.orders.len()));
+        differ(format!(
+            "{} orders, the model {}",
+            rows.len(),
+            m.orders.len()
+        ));
     }
     let by_number: HashMap<&str, usize> = m
         .orders
@@ -1551,12 +1800,17 @@ async fn compare(soak: &Soak) {
     .unwrap();
     let mut real: HashMap<String, Vec<SerialRange>> = HashMap::new();
     for (number, start, end) in moved {
-        real.entry(number).or_default().push(SerialRange::new(start, end));
+        real.entry(number)
+            .or_default()
+            .push(SerialRange::new(start, end));
     }
     for o in &m.orders {
         let r = serial::coalesce(real.remove(&o.number).unwrap_or_default());
         if r != serial::coalesce(o.serials.clone()) {
-            differ(format!("order {} moved serials {r:?}, the model {:?}", o.number, o.serials));
+            differ(format!(
+                "order {} moved serials {r:?}, the model {:?}",
+                o.number, o.serials
+            ));
         }
     }
 
@@ -1567,7 +1821,11 @@ async fn compare(soak: &Soak) {
             .await
             .unwrap();
     if rows.len() != m.withdrawals.len() {
-        differ(format!("{} withdrawals, the model {}", rows.len(), m.withdrawals.len()));
+        differ(format!(
+            "{} withdrawals, the model {}",
+            rows.len(),
+            m.withdrawals.len()
+        ));
     }
     for r in rows {
         match m.withdrawals.iter().find(|w| w.number == r.0) {
@@ -1582,11 +1840,17 @@ async fn compare(soak: &Soak) {
     .await
     .unwrap();
     if rows.len() != m.disputes.len() {
-        differ(format!("{} disputes, the model {}", rows.len(), m.disputes.len()));
+        differ(format!(
+            "{} disputes, the model {}",
+            rows.len(),
+            m.disputes.len()
+        ));
     }
     for r in rows {
         match m.disputes.iter().find(|d| d.number == r.0) {
-            Some(d) if (m.orders[d.order].number.as_str(), d.status, d.returned_kg) == (r.1.as_str(), r.2.as_str(), r.3) => {}
+            Some(d)
+                if (m.orders[d.order].number.as_str(), d.status, d.returned_kg)
+                    == (r.1.as_str(), r.2.as_str(), r.3) => {}
             d => differ(format!("dispute: platform {r:?}, model {d:?}")),
         }
     }

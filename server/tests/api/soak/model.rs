@@ -316,7 +316,13 @@ impl Model {
         }
     }
 
-    fn move_lowest(&mut self, from: Acct, to: Acct, kg: i64, class: Option<&Class>) -> Vec<SerialRange> {
+    fn move_lowest(
+        &mut self,
+        from: Acct,
+        to: Acct,
+        kg: i64,
+        class: Option<&Class>,
+    ) -> Vec<SerialRange> {
         let moved = self
             .take(from, kg, class)
             .expect("the model checked the quantity");
@@ -392,7 +398,12 @@ impl Model {
 
     /// A CVA approved an issuance of `serials` (the platform's counter drew them): checks they
     /// are new, then mints the owner's share and the pool's, as the issuance does.
-    pub fn apply_issuance(&mut self, owner: User, class: Class, serials: SerialRange) -> Result<(), String> {
+    pub fn apply_issuance(
+        &mut self,
+        owner: User,
+        class: Class,
+        serials: SerialRange,
+    ) -> Result<(), String> {
         if let Some((_, (r, _))) = self.issuances.range(..serials.end).next_back() {
             if r.end > serials.start {
                 return Err(format!("issued serials {serials:?} overlap {r:?}"));
@@ -528,7 +539,16 @@ impl Model {
             listing.status = "sold";
         }
         let seller = listing.seller;
-        self.settle(number, buyer, seller, l, kg, plan.price, plan.settlement, retire);
+        self.settle(
+            number,
+            buyer,
+            seller,
+            l,
+            kg,
+            plan.price,
+            plan.settlement,
+            retire,
+        );
     }
 
     /// Money against credits: the buyer pays, the seller receives, the platform keeps the
@@ -570,7 +590,14 @@ impl Model {
     }
 
     /// A checkout whose payment failed: the order is cancelled, nothing else changed.
-    pub fn apply_cancelled_checkout(&mut self, number: String, buyer: User, l: ListingIx, kg: i64, plan: SalePlan) {
+    pub fn apply_cancelled_checkout(
+        &mut self,
+        number: String,
+        buyer: User,
+        l: ListingIx,
+        kg: i64,
+        plan: SalePlan,
+    ) {
         let seller = self.listings[l].seller;
         self.orders.push(OrderM {
             number,
@@ -608,7 +635,12 @@ impl Model {
         self.listings[l].price = price;
     }
 
-    pub fn check_change_quantity(&self, seller: User, l: ListingIx, kg: i64) -> Result<(), Refusal> {
+    pub fn check_change_quantity(
+        &self,
+        seller: User,
+        l: ListingIx,
+        kg: i64,
+    ) -> Result<(), Refusal> {
         self.check_own_open(seller, l, &["active"])?;
         let listing = &self.listings[l];
         if kg > listing.quantity || kg < listing.sold + listing.pending {
@@ -622,7 +654,12 @@ impl Model {
         if kg == quantity {
             return;
         }
-        self.move_lowest(Acct::Listing(l), Acct::Available(seller), quantity - kg, None);
+        self.move_lowest(
+            Acct::Listing(l),
+            Acct::Available(seller),
+            quantity - kg,
+            None,
+        );
         let listing = &mut self.listings[l];
         listing.quantity = kg;
         listing.min_lot = listing.min_lot.min(kg.max(1));
@@ -679,9 +716,9 @@ impl Model {
             auction::place(&a.terms, &a.state, who, max, now)
         }
         .map_err(|p| match p {
-            BidProblem::NotAnAmount | BidProblem::TooLow { .. } | BidProblem::NotAboveOwnMaximum { .. } => {
-                Refusal::Invalid
-            }
+            BidProblem::NotAnAmount
+            | BidProblem::TooLow { .. }
+            | BidProblem::NotAboveOwnMaximum { .. } => Refusal::Invalid,
             BidProblem::Closed | BidProblem::OwnLot | BidProblem::NoBuyNow => Refusal::Conflict,
             BidProblem::BuyNowPriceRose(_) => Refusal::PriceChanged,
         })?;
@@ -717,7 +754,11 @@ impl Model {
             let held = self.commitment(l, max);
             self.users[new].money -= held;
             self.users[new].held += held;
-            self.listings[l].auction.as_mut().expect("an auction").leader = Some(new);
+            self.listings[l]
+                .auction
+                .as_mut()
+                .expect("an auction")
+                .leader = Some(new);
         }
         let auction = self.listings[l].auction.as_mut().expect("an auction");
         auction.state = after;
