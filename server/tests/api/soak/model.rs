@@ -111,6 +111,19 @@ pub struct OrderM {
     pub serials: Vec<SerialRange>,
     pub retired: bool,
     pub dispute: Option<usize>,
+    /// A checkout waiting for its payment.
+    pub pending: Option<Checkout>,
+    /// A checkout's payment.
+    pub payment: Option<Uuid>,
+}
+
+/// What a checkout waiting for its payment holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkout {
+    /// The buyer's own money, held.
+    pub own: Decimal,
+    /// What the gateway collects.
+    pub gateway: Decimal,
 }
 
 #[derive(Debug, Clone)]
@@ -530,9 +543,7 @@ impl Model {
         plan: SalePlan,
         retire: bool,
     ) {
-        if let Some(paid) = plan.gateway {
-            self.apply_top_up(buyer, paid, true);
-        }
+        assert!(plan.gateway.is_none(), "a checkout waits for its payment");
         let listing = &mut self.listings[l];
         listing.sold += kg;
         if listing.sold + listing.pending == listing.quantity && listing.pending == 0 {
@@ -565,15 +576,7 @@ impl Model {
         s: Settlement,
         retire: bool,
     ) {
-        self.users[buyer].money -= s.buyer_pays;
-        self.users[seller].money += s.seller_receives;
-        self.platform_fees += s.fees();
-        let to = if retire {
-            Acct::Retired(buyer)
-        } else {
-            Acct::Available(buyer)
-        };
-        let serials = self.move_lowest(Acct::Listing(l), to, kg, None);
+        let serials = self.pay(buyer, seller, l, kg, s, retire);
         self.orders.push(OrderM {
             number,
             listing: l,
@@ -586,18 +589,51 @@ impl Model {
             serials,
             retired: retire,
             dispute: None,
+            pending: None,
+            payment: None,
         });
     }
 
-    /// A checkout whose payment failed: the order is cancelled, nothing else changed.
-    pub fn apply_cancelled_checkout(
+    /// Money against credits: the buyer pays, the seller receives, the platform keeps the
+    /// fees, the listing's lowest serials go to the buyer (their retired account, if asked);
+    /// answers the serials.
+    fn pay(
+        &mut self,
+        buyer: User,
+        seller: User,
+        l: ListingIx,
+        kg: i64,
+        s: Settlement,
+        retire: bool,
+    ) -> Vec<SerialRange> {
+        self.users[buyer].money -= s.buyer_pays;
+        self.users[seller].money += s.seller_receives;
+        self.platform_fees += s.fees();
+        let to = if retire {
+            Acct::Retired(buyer)
+        } else {
+            Acct::Available(buyer)
+        };
+        self.move_lowest(Acct::Listing(l), to, kg, None)
+    }
+
+    /// A checkout the wallet does not cover: the quantity is reserved on the listing, the
+    /// buyer's own money held, the order waits for the gateway's payment.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_pending_checkout(
         &mut self,
         number: String,
         buyer: User,
         l: ListingIx,
         kg: i64,
         plan: SalePlan,
-    ) {
+        retire: bool,
+        payment: Uuid,
+    ) -> usize {
+        let own = self.users[buyer].money.max(Decimal::ZERO);
+        self.users[buyer].money -= own;
+        self.users[buyer].held += own;
+        self.listings[l].pending += kg;
         let seller = self.listings[l].seller;
         self.orders.push(OrderM {
             number,
@@ -607,11 +643,71 @@ impl Model {
             kg,
             price: plan.price,
             settlement: plan.settlement,
-            status: "cancelled",
+            status: "pending",
             serials: Vec::new(),
-            retired: false,
+            retired: retire,
             dispute: None,
+            payment: Some(payment),
+            pending: Some(Checkout {
+                own,
+                gateway: plan.gateway.expect("a checkout the wallet does not cover"),
+            }),
         });
+        self.orders.len() - 1
+    }
+
+    /// The checkout's payment came in: the order completes with the quantity it reserved
+    /// (also on a listing closed meanwhile).
+    pub fn apply_checkout_paid(&mut self, o: usize) {
+        let order = self.orders[o].clone();
+        let c = order.pending.expect("a pending checkout");
+        let buyer = &mut self.users[order.buyer];
+        buyer.held -= c.own;
+        buyer.money += c.own;
+        self.apply_top_up(order.buyer, c.gateway, true);
+        let listing = &mut self.listings[order.listing];
+        listing.pending -= order.kg;
+        listing.sold += order.kg;
+        if listing.status == "active" && listing.sold == listing.quantity && listing.pending == 0 {
+            listing.status = "sold";
+        }
+        let serials = self.pay(
+            order.buyer,
+            order.seller,
+            order.listing,
+            order.kg,
+            order.settlement,
+            order.retired,
+        );
+        let order = &mut self.orders[o];
+        order.serials = serials;
+        order.status = "completed";
+        order.pending = None;
+    }
+
+    /// The checkout's payment failed or expired: the order is cancelled, the buyer's money
+    /// released, the quantity back on sale — or back to the seller if the listing has closed.
+    pub fn apply_checkout_failed(&mut self, o: usize) {
+        let order = self.orders[o].clone();
+        let c = order.pending.expect("a pending checkout");
+        let buyer = &mut self.users[order.buyer];
+        buyer.held -= c.own;
+        buyer.money += c.own;
+        let listing = &mut self.listings[order.listing];
+        listing.pending -= order.kg;
+        if listing.status != "active" {
+            listing.quantity -= order.kg;
+            let seller = listing.seller;
+            self.move_lowest(
+                Acct::Listing(order.listing),
+                Acct::Available(seller),
+                order.kg,
+                None,
+            );
+        }
+        let order = &mut self.orders[o];
+        order.status = "cancelled";
+        order.pending = None;
     }
 
     /// `listings::change_price` and friends find only the seller's own listing, open.
