@@ -1,7 +1,8 @@
 //! The soak (issue 22 B2): random concurrent operations over every money and credit flow —
-//! issuance, top-ups, listings (buy, checkout paid, failed or expired later, retire on
-//! purchase, price and quantity changes, cancel, expiry), auctions (bids, buy-now, the close), retirements,
-//! withdrawals and their decisions, disputes and refunds — driven through the real services
+//! issuance, top-ups, listings (buy, racing buyers, checkouts paid, failed, or expired by the
+//! payment job and paid late, retire on purchase, price and quantity changes, cancel, expiry),
+//! auctions (bids, buy-now, the close), retirements, withdrawals and their decisions, disputes
+//! and refunds — driven through the real services
 //! against PostgreSQL by several workers at once, each checked against a pure reference model
 //! (`soak::model`) and, at the end, every balance, serial block, listing, auction, order,
 //! withdrawal and dispute compared with it, and the ledger reconciled.
@@ -13,7 +14,10 @@
 //! sees; operations on different users run at the same time in the platform (their purchases
 //! settle in shared batches, their bids and sales share the fee accounts and sequences). The
 //! closing and expiry jobs run one at a time, on the one auction or listing whose time is made
-//! up (`ends_at`/`expires_at` moved to the past, as the auction tests do).
+//! up (`ends_at`/`expires_at` moved to the past, as the auction tests do). One operation is
+//! deliberately unordered: racing buyers on one listing (`Op::Race`) are checked against
+//! the order the platform settled them in (their order numbers) and every refusal against
+//! some point of it.
 //!
 //! `EVCX_SOAK_OPS` operations (1,000 by default; `make bench-soak` runs 100,000 against a
 //! PostgreSQL with fsync on), `EVCX_SOAK_WORKERS` workers (8), `EVCX_SOAK_SEED` (printed; the
@@ -638,82 +642,76 @@ impl Soak {
 
     /// A checkout's payment succeeds or fails on the gateway's page (a signed webhook), or,
     /// `Pay::Later`, its time is made to be up and the payment job expires it. A payment settled
-    /// before changes nothing.
+    /// before changes nothing — but one that expired still succeeds late: its money stays in
+    /// the wallet (its order stays cancelled).
     async fn settle_checkout(&self, o: usize, how: Pay) -> Verdict {
-        let (payment, waiting, buyer) = {
+        let (payment, status, buyer) = {
             let m = self.model.lock().unwrap();
             let order = &m.orders[o];
-            (
-                order.payment,
-                order.pending.is_some(),
-                m.users[order.buyer].id,
-            )
+            (order.payment, order.payment_status, m.users[order.buyer].id)
         };
         let Some(payment) = payment else {
             return Verdict::Mismatch("a checkout without its payment".into());
         };
-        let applied = match how {
-            Pay::Later => {
-                // The payment's time is up (its row is otherwise immutable but for its
-                // outcome: the trigger that says so is bypassed for this one statement).
-                let mut tx = self.pool().begin().await.unwrap();
-                sqlx::query("SET LOCAL session_replication_role = replica")
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
-                sqlx::query(
-                    "UPDATE payments SET expires_at = now() - interval '1 second'
-                     WHERE id = $1 AND status = 'pending'",
-                )
-                .bind(payment)
+        let waiting = status == "pending";
+        if how == Pay::Later {
+            // The payment's time is up (its row is otherwise immutable but for its outcome:
+            // the trigger that says so is bypassed for this one statement).
+            let mut tx = self.pool().begin().await.unwrap();
+            sqlx::query("SET LOCAL session_replication_role = replica")
                 .execute(&mut *tx)
                 .await
                 .unwrap();
-                tx.commit().await.unwrap();
-                match payments::expire_due(self.pool()).await {
-                    Ok(n) if n == usize::from(waiting) => waiting,
-                    other => {
-                        return Verdict::Mismatch(format!(
-                            "the payment job expired {other:?}; the model waits for {}",
-                            usize::from(waiting)
-                        ))
-                    }
+            sqlx::query(
+                "UPDATE payments SET expires_at = now() - interval '1 second'
+                 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(payment)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            return match payments::expire_due(self.pool()).await {
+                Ok(1) if waiting => {
+                    self.model.lock().unwrap().apply_checkout_failed(o, true);
+                    Verdict::Ok
                 }
-            }
-            Pay::Succeed | Pay::Fail => {
-                let paying = async {
-                    let page = payments::sandbox_payment(self.pool(), buyer, payment)
-                        .await?
-                        .ok_or_else(|| AppError::not_found("The payment"))?;
-                    let choice = if how == Pay::Succeed {
-                        "succeed"
-                    } else {
-                        "fail"
-                    };
-                    payments::sandbox_choice(self.state(), &page, choice).await
-                }
-                .await;
-                match (paying, waiting) {
-                    (Ok(Some(payments::WebhookReply::Applied(_))), true) => true,
-                    (Ok(Some(payments::WebhookReply::AlreadySettled(_))), false) => false,
-                    (other, _) => {
-                        return Verdict::Mismatch(format!(
-                            "the checkout's payment: {other:?}; waiting in the model: {waiting}"
-                        ))
-                    }
-                }
-            }
-        };
-        if !applied {
-            return Verdict::Refused("settled_before");
+                Ok(0) if !waiting => Verdict::Refused("settled_before"),
+                other => Verdict::Mismatch(format!(
+                    "the payment job expired {other:?}; the model's payment is {status}"
+                )),
+            };
         }
-        let mut m = self.model.lock().unwrap();
-        if how == Pay::Succeed {
-            m.apply_checkout_paid(o);
-        } else {
-            m.apply_checkout_failed(o);
+        let paying = async {
+            let page = payments::sandbox_payment(self.pool(), buyer, payment)
+                .await?
+                .ok_or_else(|| AppError::not_found("The payment"))?;
+            let choice = if how == Pay::Succeed {
+                "succeed"
+            } else {
+                "fail"
+            };
+            payments::sandbox_choice(self.state(), &page, choice).await
         }
-        Verdict::Ok
+        .await;
+        let late = how == Pay::Succeed && status == "expired";
+        match paying {
+            Ok(Some(payments::WebhookReply::Applied(_))) if waiting || late => {
+                let mut m = self.model.lock().unwrap();
+                match how {
+                    Pay::Succeed if late => m.apply_late_payment(o),
+                    Pay::Succeed => m.apply_checkout_paid(o),
+                    _ => m.apply_checkout_failed(o, false),
+                }
+                Verdict::Ok
+            }
+            Ok(Some(payments::WebhookReply::AlreadySettled(_))) if !(waiting || late) => {
+                Verdict::Refused("settled_before")
+            }
+            other => Verdict::Mismatch(format!(
+                "the checkout's payment: {other:?}; the model's payment is {status}"
+            )),
+        }
     }
 
     /// Wallet-paid purchases of several buyers on one listing at the same moment (they settle
@@ -1398,7 +1396,7 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
             let waiting: Vec<usize> = checkouts
                 .iter()
                 .copied()
-                .filter(|o| m.orders[*o].pending.is_some())
+                .filter(|o| matches!(m.orders[*o].payment_status, "pending" | "expired"))
                 .collect();
             let o = if waiting.is_empty() || rng.gen_bool(0.05) {
                 one(rng, &checkouts)
@@ -1941,6 +1939,33 @@ async fn compare(soak: &Soak) {
             differ(format!(
                 "order {} moved serials {r:?}, the model {:?}",
                 o.number, o.serials
+            ));
+        }
+    }
+
+    // Checkouts' payments.
+    let rows: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT id, status FROM payments WHERE purpose = 'checkout'")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let statuses: HashMap<Uuid, &str> = m
+        .orders
+        .iter()
+        .filter_map(|o| o.payment.map(|p| (p, o.payment_status)))
+        .collect();
+    if rows.len() != statuses.len() {
+        differ(format!(
+            "{} checkout payments, the model {}",
+            rows.len(),
+            statuses.len()
+        ));
+    }
+    for (id, status) in rows {
+        if statuses.get(&id) != Some(&status.as_str()) {
+            differ(format!(
+                "checkout payment {id}: platform {status}, model {:?}",
+                statuses.get(&id)
             ));
         }
     }

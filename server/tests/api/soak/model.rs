@@ -113,8 +113,11 @@ pub struct OrderM {
     pub dispute: Option<usize>,
     /// A checkout waiting for its payment.
     pub pending: Option<Checkout>,
-    /// A checkout's payment.
+    /// A checkout's payment, and its status: pending, succeeded, failed or expired.
     pub payment: Option<Uuid>,
+    pub payment_status: &'static str,
+    /// What the gateway collects for a checkout.
+    pub gateway: Decimal,
 }
 
 /// What a checkout waiting for its payment holds.
@@ -591,6 +594,8 @@ impl Model {
             dispute: None,
             pending: None,
             payment: None,
+            payment_status: "",
+            gateway: Decimal::ZERO,
         });
     }
 
@@ -648,6 +653,8 @@ impl Model {
             retired: retire,
             dispute: None,
             payment: Some(payment),
+            payment_status: "pending",
+            gateway: plan.gateway.expect("a checkout the wallet does not cover"),
             pending: Some(Checkout {
                 own,
                 gateway: plan.gateway.expect("a checkout the wallet does not cover"),
@@ -683,11 +690,12 @@ impl Model {
         order.serials = serials;
         order.status = "completed";
         order.pending = None;
+        order.payment_status = "succeeded";
     }
 
     /// The checkout's payment failed or expired: the order is cancelled, the buyer's money
     /// released, the quantity back on sale — or back to the seller if the listing has closed.
-    pub fn apply_checkout_failed(&mut self, o: usize) {
+    pub fn apply_checkout_failed(&mut self, o: usize, expired: bool) {
         let order = self.orders[o].clone();
         let c = order.pending.expect("a pending checkout");
         let buyer = &mut self.users[order.buyer];
@@ -708,6 +716,15 @@ impl Model {
         let order = &mut self.orders[o];
         order.status = "cancelled";
         order.pending = None;
+        order.payment_status = if expired { "expired" } else { "failed" };
+    }
+
+    /// The payment of an expired checkout arrives after all: the order stays cancelled and the
+    /// money stays in the buyer's wallet.
+    pub fn apply_late_payment(&mut self, o: usize) {
+        let (buyer, gateway) = (self.orders[o].buyer, self.orders[o].gateway);
+        self.apply_top_up(buyer, gateway, true);
+        self.orders[o].payment_status = "succeeded";
     }
 
     /// `listings::change_price` and friends find only the seller's own listing, open.
