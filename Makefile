@@ -14,7 +14,7 @@ export PATH := $(CURDIR)/end2end/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends
 
-.PHONY: run test setup setup-system setup-rust setup-node build build-release test-rust test-e2e bench bench-bin bench-wasm_size bench-trip_import bench-dashboard bench-purchase_distinct bench-purchase_race bench-ssr_market bench-bid_hot bench-bid_fanout bench-generated_inputs fmt clean-data
+.PHONY: run test setup setup-system setup-rust setup-node build build-release test-rust test-e2e bench bench-bin bench-wasm_size bench-trip_import bench-dashboard bench-purchase_distinct bench-purchase_race bench-ssr_market bench-bid_hot bench-bid_fanout bench-generated_inputs bench-soak fmt clean-data
 
 ## Start the platform with demo data on its embedded PostgreSQL: http://127.0.0.1:3000
 run: setup build-release
@@ -76,7 +76,7 @@ test-e2e: setup-node
 
 ## Benchmarks (../shared/BENCHMARKS.md); each prints `BENCH <name> <metric>=<value> …`.
 ## `make bench-X` runs one. Each starts (and stops) its own PostgreSQL with fsync on and the release server.
-bench: bench-wasm_size bench-trip_import bench-dashboard bench-purchase_distinct bench-purchase_race bench-ssr_market bench-bid_hot bench-bid_fanout bench-generated_inputs
+bench: bench-wasm_size bench-trip_import bench-dashboard bench-purchase_distinct bench-purchase_race bench-ssr_market bench-bid_hot bench-bid_fanout bench-generated_inputs bench-soak
 
 bench-wasm_size: setup build-release
 	node bench/wasm_size.mjs target/site/pkg
@@ -106,6 +106,20 @@ bench-bid_fanout: setup build-release bench-bin
 ## (no database or server; the short run is a unit test of `make test`).
 bench-generated_inputs: setup bench-bin
 	./target/release/evcx-bench generated_inputs --inputs 1000000
+
+## 100,000 random concurrent operations over every money and credit flow through the real
+## services, checked against a pure reference model (server/tests/api/soak.rs; its
+## 1,000-operation version runs in `make test`), on a private PostgreSQL with fsync on.
+## EVCX_SOAK_OPS, EVCX_SOAK_WORKERS and EVCX_SOAK_SEED change the run.
+SOAK_ENV := LEPTOS_OUTPUT_NAME=evcx LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
+	LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 LEPTOS_LIB_DIR=frontend LEPTOS_BIN_DIR=server \
+	LEPTOS_HASH_FILES=false RUSTFLAGS="--cfg erase_components"
+SOAK_TEST := cargo test --release --package=server --no-default-features --test api
+
+bench-soak: setup
+	$(SOAK_ENV) $(SOAK_TEST) --no-run
+	$(SOAK_ENV) EVCX_SOAK_OPS=$${EVCX_SOAK_OPS:-100000} ./target/release/server pg-run --data-dir target/bench/pg-soak -- \
+		$(SOAK_TEST) -- --exact api::soak::soak_against_the_model --nocapture
 
 bench-bin:
 	cargo build --release --package evcx-bench

@@ -15,5 +15,6 @@ mod api {
     pub mod operations;
     pub mod probes;
     pub mod reports;
+    pub mod soak;
     pub mod support;
 }
