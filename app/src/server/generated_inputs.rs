@@ -21,7 +21,7 @@ use crate::server::services::import::read::{read_records, ReadLimits, Refusal, S
 use crate::server::services::import::trips;
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Timelike, Utc};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, RngAlgorithm, TestError, TestRng, TestRunner};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -183,7 +183,8 @@ fn vin(runner: &mut TestRunner) -> Result<(), String> {
             );
             let older = year.is_some_and(|y| y < SEVENTEEN_SINCE);
             prop_assert!(n == 17 || (older && (11..=16).contains(&n)), "{raw:?} read as {s:?}");
-            prop_assert_eq!(Vin::parse(s, year).as_ref(), Ok(&v));
+            let again = Vin::parse(s, year);
+            prop_assert!(again.as_ref() == Ok(&v), "{s:?} read again as {again:?}");
         }
         // A VIN of a region that computes the check digit: accepted with the right digit
         // (whatever the case and spacing it is typed with), refused with any other.
@@ -557,11 +558,11 @@ fn bodies() -> BoxedStrategy<Vec<u8>> {
 fn sandbox_notifications(runner: &mut TestRunner) -> Result<(), String> {
     let secret = b"generated sandbox secret".to_vec();
     let gateway = Sandbox::new(secret.clone());
-    let deliveries = (any::<u128>(), "[a-z0-9_-]{1,30}", prop_oneof![Just("succeeded"), Just("failed"), "[a-z]{0,10}"], ".{0,40}")
+    let deliveries = (any::<u128>(), "[a-z0-9_-]{1,30}", prop_oneof![Just("succeeded".to_owned()), Just("failed".to_owned()), "[a-z]{0,10}"], ".{0,40}")
         .prop_map(|(id, event_id, status, reason)| Delivery {
             event_id,
             payment_id: Uuid::from_u128(id),
-            status: status.to_owned(),
+            status,
             reason,
         });
     let times = prop_oneof![any::<i64>(), (NOW - 1_000..NOW + 1_000)];
@@ -584,10 +585,13 @@ fn sandbox_notifications(runner: &mut TestRunner) -> Result<(), String> {
             }
             (Ok(event), true, "failed") => {
                 prop_assert_eq!(event.payment_id, delivery.payment_id);
-                prop_assert!(matches!(event.outcome, Outcome::Failed { .. }));
+                let failed = matches!(event.outcome, Outcome::Failed { .. });
+                prop_assert!(failed, "a failed payment read as {:?}", event.outcome);
             }
             (Err(WebhookError::Ignored(_)), true, _) => {}
-            (answer, fresh, status) => prop_assert!(false, "{status} at {t} (fresh: {fresh}): {answer:?}"),
+            (answer, fresh, status) => {
+                return Err(TestCaseError::fail(format!("{status} at {t} (fresh: {fresh}): {answer:?}")));
+            }
         }
         Ok(())
     }))
@@ -597,10 +601,10 @@ fn stripe_notifications(runner: &mut TestRunner) -> Result<(), String> {
     let secret = "whsec_generated";
     let gateway = Stripe::new("sk_test_generated", secret);
     let kinds = prop_oneof![
-        Just("checkout.session.completed"),
-        Just("checkout.session.async_payment_succeeded"),
-        Just("checkout.session.async_payment_failed"),
-        Just("checkout.session.expired"),
+        Just("checkout.session.completed".to_owned()),
+        Just("checkout.session.async_payment_succeeded".to_owned()),
+        Just("checkout.session.async_payment_failed".to_owned()),
+        Just("checkout.session.expired".to_owned()),
         "[a-z._]{0,30}",
     ];
     let paid = prop_oneof![Just(Some("paid")), Just(Some("unpaid")), Just(None)];
@@ -615,8 +619,8 @@ fn stripe_notifications(runner: &mut TestRunner) -> Result<(), String> {
         } else {
             session["client_reference_id"] = reference.clone().into();
         }
-        let event = serde_json::json!({ "id": "evt_1", "type": kind, "data": { "object": session } });
-        (kind.to_owned(), paid, Uuid::parse_str(&reference).ok(), serde_json::to_vec(&event).expect("JSON"))
+        let event = serde_json::json!({ "id": "evt_1", "type": kind.clone(), "data": { "object": session } });
+        (kind, paid, Uuid::parse_str(&reference).ok(), serde_json::to_vec(&event).expect("JSON"))
     });
     let times = prop_oneof![any::<i64>(), (NOW - 1_000..NOW + 1_000)];
     report(runner.run(&(signature_headers(), bodies(), events, times), |(header, body, (kind, paid, payment, event), t)| {
