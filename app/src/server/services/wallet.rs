@@ -271,7 +271,7 @@ pub async fn retire(
         .bind(key)
         .execute(&mut *tx)
         .await?;
-    if let Some(number) = sqlx::query_scalar(
+    if let Some(number) = sqlx::query_scalar::<_, String>(
         "SELECT number FROM retirements WHERE owner_id = $1 AND idempotency_key = $2",
     )
     .bind(owner)
