@@ -25,7 +25,7 @@ use rand::{Rng, SeedableRng};
 use reqwest::cookie::Jar;
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,6 +96,8 @@ struct Op {
     /// What the server answered: an order, certificate, payment or withdrawal number, a listing
     /// number, a bid's version.
     answer: String,
+    /// A refusal's answer (its start), for the summary.
+    refusal: String,
     started: Instant,
     ended: Instant,
 }
@@ -205,6 +207,17 @@ impl Client {
     }
 }
 
+/// The start of a refusal's answer: its kind, or its first characters.
+fn refusal(outcome: &Outcome, body: &str) -> String {
+    match outcome {
+        Outcome::Failed(status) => {
+            let kind = json(body)["kind"].as_str().map(str::to_owned);
+            format!("{status} {}", kind.unwrap_or_else(|| body.chars().take(60).collect()))
+        }
+        _ => String::new(),
+    }
+}
+
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
 }
@@ -244,6 +257,7 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
             quantity_kg: 0,
             outcome: Outcome::Failed(0),
             answer: String::new(),
+            refusal: String::new(),
             started,
             ended: started,
         };
@@ -252,9 +266,10 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
         if let Some(payment) = to_pay.pop() {
             op.kind = Kind::Pay;
             op.key = payment.clone();
-            let (outcome, _) = c
+            let (outcome, body) = c
                 .post(base, &format!("/sandbox/pay/{payment}"), &[("choice", "succeed")])
                 .await;
+            op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         } else if roll < 40 || roll >= 94 {
             // A kilogram from a listing, paid from the wallet; now and then retired at once.
@@ -274,6 +289,7 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
             }
             let (outcome, body) = c.post(base, "/api/market/buy", &form).await;
             op.answer = json(&body)["order"].as_str().unwrap_or_default().to_owned();
+            op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         } else if roll < 48 {
             // Half a tonne through the gateway when the wallet does not cover it.
@@ -301,6 +317,7 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                     to_pay.push(p.to_owned());
                 }
             }
+            op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         } else if roll < 66 {
             let Some((auction, max)) = next_bid(&mut rng, &shared) else {
@@ -319,6 +336,7 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                 .await;
             op.answer = json(&body)["version"].as_i64().map(|v| v.to_string()).unwrap_or_default();
             forget_closed(&shared, &auction, &outcome, &body);
+            op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         } else if roll < 69 {
             let Some((auction, _)) = next_bid(&mut rng, &shared) else {
@@ -342,6 +360,7 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                 shared.auctions.lock().unwrap().retain(|(n, _)| *n != auction);
             }
             forget_closed(&shared, &auction, &outcome, &body);
+            op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         } else if roll < 79 {
             op.kind = Kind::Retire;
@@ -359,6 +378,7 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                 )
                 .await;
             op.answer = json(&body)["number"].as_str().unwrap_or_default().to_owned();
+            op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         } else if roll < 89 {
             // A unique amount tells this top-up's payment apart.
@@ -373,6 +393,7 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                     to_pay.push(p.to_owned());
                 }
             }
+            op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         } else {
             op.kind = Kind::Withdraw;
@@ -392,6 +413,7 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                 )
                 .await;
             op.answer = json(&body).as_str().unwrap_or_default().to_owned();
+            op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         }
         op.ended = Instant::now();
@@ -488,6 +510,7 @@ async fn seller(shared: Arc<Shared>, index: usize, mut auctioneer: Client, mut l
                 shared.listings.lock().unwrap().push(number.clone());
             }
         }
+        let refused = refusal(&outcome, &body);
         shared.record(Op {
             client: index,
             kind,
@@ -496,6 +519,7 @@ async fn seller(shared: Arc<Shared>, index: usize, mut auctioneer: Client, mut l
             target: String::new(),
             quantity_kg: if kind == Kind::Auction { 1 } else { 10 },
             outcome,
+            refusal: refused,
             answer: number,
             started,
             ended: Instant::now(),
@@ -509,7 +533,6 @@ async fn seller(shared: Arc<Shared>, index: usize, mut auctioneer: Client, mut l
 
 struct Proc {
     child: tokio::process::Child,
-    dir: PathBuf,
 }
 
 impl Proc {
@@ -528,7 +551,7 @@ impl Proc {
             .kill_on_drop(true)
             .spawn()
             .context("starting the server")?;
-        let mut server = Proc { child, dir: dir.to_owned() };
+        let mut server = Proc { child };
         let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
@@ -1280,6 +1303,18 @@ async fn run(
     ] {
         let n = count(&|o| o.kind == kind && o.outcome == Outcome::Ok);
         write!(per_kind, "{}{}:{n}", if per_kind.is_empty() { "" } else { "," }, kind.name()).ok();
+    }
+    let mut refusals: HashMap<(Kind, String), usize> = HashMap::new();
+    for o in &history {
+        if !o.refusal.is_empty() {
+            *refusals.entry((o.kind, o.refusal.clone())).or_default() += 1;
+        }
+    }
+    let mut refusals: Vec<_> = refusals.into_iter().collect();
+    refusals.sort_by(|a, b| b.1.cmp(&a.1));
+    println!("refusals (expected ones: sold out, not enough money or credits, outbid, ended):");
+    for ((kind, why), n) in refusals.iter().take(15) {
+        println!("  {n:>6} {} {why}", kind.name());
     }
     let lost = tally.lost.max(fin.lost);
     let half_done = tally.half_done.max(fin.half_done);
