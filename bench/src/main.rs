@@ -13,6 +13,7 @@
 //! to have the plans of slow statements in the private server's log.
 
 mod auction;
+mod crash;
 mod generated;
 mod harness;
 mod market;
@@ -29,13 +30,14 @@ const BENCHMARKS: &[&str] = &[
     "bid_hot",
     "bid_fanout",
     "generated_inputs",
+    "crash",
 ];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(name) = args.first().cloned() else {
         eprintln!(
-            "usage: evcx-bench <{}> [--rows N] [--concurrency N] [--inputs N]",
+            "usage: evcx-bench <{}> [--rows N] [--concurrency N] [--inputs N] [--cycles N] [--seed N]",
             BENCHMARKS.join("|")
         );
         return ExitCode::from(2);
@@ -74,6 +76,41 @@ fn main() -> ExitCode {
             }
         };
         return match generated::run(inputs) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("{name}: a correctness check FAILED (see above)");
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("{name}: error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if name == "crash" {
+        // Its own embedded PostgreSQL, started by the server itself: it is one of the victims.
+        let cycles = match option(&args, "--cycles").map(|v| v.parse::<usize>()) {
+            None => 200,
+            Some(Ok(n)) if n >= 1 => n,
+            Some(_) => {
+                eprintln!("--cycles takes a whole number ≥ 1");
+                return ExitCode::from(2);
+            }
+        };
+        let seed = match option(&args, "--seed").map(|v| v.parse::<u64>()) {
+            None => None,
+            Some(Ok(n)) => Some(n),
+            Some(Err(_)) => {
+                eprintln!("--seed takes a whole number");
+                return ExitCode::from(2);
+            }
+        };
+        let clients = option(&args, "--concurrency").map_or(6, |_| concurrency);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        return match runtime.block_on(crash::crash(cycles, clients, seed)) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => {
                 eprintln!("{name}: a correctness check FAILED (see above)");

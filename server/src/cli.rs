@@ -183,7 +183,8 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
     let served = startup::serve(listener, startup::router(state), shutdown).await;
 
     stop_tx.send(true).ok();
-    while background.join_next().await.is_some() {}
+    // Bounded: with its database gone, a job can wait on the pool for many seconds.
+    jobs::wait_or_abort(&mut background, jobs::STOP_GRACE).await;
     tracing::info!("server stopped");
     served.context("serving HTTP")
 }

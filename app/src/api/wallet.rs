@@ -137,9 +137,11 @@ pub async fn retire_credits(
             idempotency_key: &idempotency_key,
             show_holder: show_holder.is_some_and(|v| v == "on" || v == "true"),
         };
-        let number = wallet::retire(&state.pool, caller.id, request).await?;
-        leptos_axum::redirect(&format!("/verify/{number}"));
-        wallet::certificate(&state.pool, &number).await
+        // Read with the retirement, in its transaction: an answer is a retirement that
+        // committed, an error one that did not.
+        let certificate = wallet::retire(&state.pool, caller.id, request).await?;
+        leptos_axum::redirect(&format!("/verify/{}", certificate.number));
+        Ok(certificate)
     })
     .await
 }

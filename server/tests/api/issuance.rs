@@ -600,6 +600,75 @@ async fn retiring_part_of_a_block_gives_a_verifiable_certificate(pool: PgPool) {
     reconciled(&app.pool).await;
 }
 
+/// A retirement's answer is read in the transaction that writes it: when the certificate
+/// cannot be read (here a column it needs is gone; in life, the database lost between the
+/// write and the read) the caller gets an error and nothing was retired — never an error for a
+/// retirement that happened, nor an answer for one that did not. The same key then retires once.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_retirement_whose_certificate_cannot_be_read_retires_nothing(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id, vehicle_id) = owner_with_trips(&app).await;
+    let (_, line) = submit(&owner, &vehicle_id).await;
+    let id = line["id"].as_str().unwrap().to_owned();
+    let (cva, _) = app.signed_in(Role::Cva).await;
+    let (status, _) = json(
+        cva.post(
+            "/api/cva/decide",
+            &[("request_id", &id), ("decision", "approve")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let form = [
+        ("quantity_kg", "20"),
+        ("beneficiary", "Green Co"),
+        ("reason", "2026 travel"),
+        ("idempotency_key", "retire-unreadable-1"),
+    ];
+
+    // Only the certificate's read needs this column.
+    sqlx::query("ALTER TABLE methodology_versions RENAME COLUMN methodology TO methodology_away")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, body) = json(owner.post("/api/wallet/retire", &form).await).await;
+    assert_eq!(status, 500, "{body}");
+    let retirements: i64 = sqlx::query_scalar("SELECT count(*) FROM retirements")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(retirements, 0, "an error answer left a retirement behind");
+    let mut conn = app.pool.acquire().await.unwrap();
+    assert_eq!(
+        ledger::balance(&mut conn, owner_id, Asset::Credit, AccountKind::Available)
+            .await
+            .unwrap(),
+        Decimal::from(51)
+    );
+    drop(conn);
+
+    sqlx::query("ALTER TABLE methodology_versions RENAME COLUMN methodology_away TO methodology")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, cert) = json(owner.post("/api/wallet/retire", &form).await).await;
+    assert_eq!(status, 200, "{cert}");
+    assert_eq!(cert["quantity_kg"], 20);
+    assert_eq!(cert["blocks"][0]["status"], "retired");
+    // A repeat answers the same certificate, read the same way.
+    let (status, again) = json(owner.post("/api/wallet/retire", &form).await).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["number"], cert["number"]);
+    assert_eq!(again["blocks"], cert["blocks"]);
+    let retirements: i64 = sqlx::query_scalar("SELECT count(*) FROM retirements")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(retirements, 1);
+    reconciled(&app.pool).await;
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn the_issuance_report_and_the_audit_trail_show_every_decision(pool: PgPool) {
     let app = TestApp::spawn(pool).await;

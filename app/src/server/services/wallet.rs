@@ -234,14 +234,18 @@ pub struct RetireRequest<'a> {
 }
 
 /// Retires the owner's available credits (lowest serials first) for a named beneficiary;
-/// answers the certificate number. Retired serials never move again. Retirements with one key
-/// queue on it, so a repeat (a double click, a retried request) answers the first certificate.
+/// answers the certificate. Retired serials never move again. Retirements with one key queue on
+/// it, so a repeat (a double click, a retried request) answers the first certificate.
+///
+/// The certificate is read inside the transaction that writes it: an answer is only ever a
+/// retirement that committed, and an error (the database lost between the write and the read
+/// included) is a retirement that did not.
 #[tracing::instrument(skip(pool), err(level = "info"))]
 pub async fn retire(
     pool: &PgPool,
     owner: Uuid,
     request: RetireRequest<'_>,
-) -> Result<String, AppError> {
+) -> Result<Certificate, AppError> {
     let mut errors = FieldErrors::new();
     let quantity = errors.check(
         "quantity_kg",
@@ -267,7 +271,7 @@ pub async fn retire(
         .bind(key)
         .execute(&mut *tx)
         .await?;
-    if let Some(number) = sqlx::query_scalar(
+    if let Some(number) = sqlx::query_scalar::<_, String>(
         "SELECT number FROM retirements WHERE owner_id = $1 AND idempotency_key = $2",
     )
     .bind(owner)
@@ -275,7 +279,9 @@ pub async fn retire(
     .fetch_optional(&mut *tx)
     .await?
     {
-        return Ok(number);
+        let certificate = certificate_in(&mut tx, &number).await?;
+        tx.commit().await?;
+        return Ok(certificate);
     }
     let available =
         ledger::user_account(&mut tx, owner, Asset::Credit, AccountKind::Available).await?;
@@ -321,12 +327,22 @@ pub async fn retire(
         },
     )
     .await?;
+    let certificate = certificate_in(&mut tx, &number).await?;
     tx.commit().await?;
-    Ok(number)
+    Ok(certificate)
 }
 
 /// The public facts of a certificate and the live status of its serials.
 pub async fn certificate(pool: &PgPool, number: &str) -> Result<Certificate, AppError> {
+    let mut conn = pool.acquire().await?;
+    certificate_in(&mut conn, number).await
+}
+
+/// `certificate` on a connection (inside a transaction: as that transaction sees it).
+pub(crate) async fn certificate_in(
+    conn: &mut PgConnection,
+    number: &str,
+) -> Result<Certificate, AppError> {
     // The holder's name is public only when they chose so.
     type Head = (
         Uuid,
@@ -343,7 +359,7 @@ pub async fn certificate(pool: &PgPool, number: &str) -> Result<Certificate, App
          FROM retirements r JOIN users u ON u.id = r.owner_id WHERE r.number = $1",
     )
     .bind(number.trim().to_uppercase())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let (id, number, owner_name, beneficiary, reason, quantity_kg, retired_at) =
         row.ok_or_else(|| AppError::not_found("The certificate"))?;
@@ -368,7 +384,7 @@ pub async fn certificate(pool: &PgPool, number: &str) -> Result<Certificate, App
          WHERE b.retirement_id = $1 ORDER BY lower(b.serials)",
     )
     .bind(id)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Certificate {
         number,
