@@ -158,7 +158,11 @@ impl Client {
             .form(&[("email", email), ("password", PASSWORD)])
             .send()
             .await?;
-        ensure!(r.status().is_success(), "signing in {email}: {}", r.status());
+        ensure!(
+            r.status().is_success(),
+            "signing in {email}: {}",
+            r.status()
+        );
         Ok(Client {
             jar,
             http,
@@ -190,7 +194,10 @@ impl Client {
                 let body = r.text().await;
                 match (status, body) {
                     (200..=399, Ok(body)) => (Outcome::Ok, body),
-                    (200..=399, Err(e)) => (Outcome::Unknown(format!("{status}, body lost: {e}")), String::new()),
+                    (200..=399, Err(e)) => (
+                        Outcome::Unknown(format!("{status}, body lost: {e}")),
+                        String::new(),
+                    ),
                     // Busy: the server says nothing was done (checked as a refusal).
                     (503, body) => (Outcome::Failed(503), body.unwrap_or_default()),
                     (500..=599, body) => (
@@ -212,7 +219,10 @@ fn refusal(outcome: &Outcome, body: &str) -> String {
     match outcome {
         Outcome::Failed(status) => {
             let kind = json(body)["kind"].as_str().map(str::to_owned);
-            format!("{status} {}", kind.unwrap_or_else(|| body.chars().take(60).collect()))
+            format!(
+                "{status} {}",
+                kind.unwrap_or_else(|| body.chars().take(60).collect())
+            )
         }
         _ => String::new(),
     }
@@ -267,7 +277,11 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
             op.kind = Kind::Pay;
             op.key = payment.clone();
             let (outcome, body) = c
-                .post(base, &format!("/sandbox/pay/{payment}"), &[("choice", "succeed")])
+                .post(
+                    base,
+                    &format!("/sandbox/pay/{payment}"),
+                    &[("choice", "succeed")],
+                )
                 .await;
             op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
@@ -285,7 +299,11 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                 ("idempotency_key", key.as_str()),
             ];
             if retire {
-                form.extend([("retire", "on"), ("beneficiary", "Crash Co"), ("reason", "crash test")]);
+                form.extend([
+                    ("retire", "on"),
+                    ("beneficiary", "Crash Co"),
+                    ("reason", "crash test"),
+                ]);
             }
             let (outcome, body) = c.post(base, "/api/market/buy", &form).await;
             op.answer = json(&body)["order"].as_str().unwrap_or_default().to_owned();
@@ -313,7 +331,10 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
             let answer = json(&body);
             op.answer = answer["order"].as_str().unwrap_or_default().to_owned();
             if outcome == Outcome::Ok {
-                if let Some(p) = answer["next"].as_str().and_then(|n| n.strip_prefix("/sandbox/pay/")) {
+                if let Some(p) = answer["next"]
+                    .as_str()
+                    .and_then(|n| n.strip_prefix("/sandbox/pay/"))
+                {
                     to_pay.push(p.to_owned());
                 }
             }
@@ -331,10 +352,17 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                 .post(
                     base,
                     "/api/auctions/bid",
-                    &[("auction", auction.as_str()), ("max", max.as_str()), ("idempotency_key", key.as_str())],
+                    &[
+                        ("auction", auction.as_str()),
+                        ("max", max.as_str()),
+                        ("idempotency_key", key.as_str()),
+                    ],
                 )
                 .await;
-            op.answer = json(&body)["version"].as_i64().map(|v| v.to_string()).unwrap_or_default();
+            op.answer = json(&body)["version"]
+                .as_i64()
+                .map(|v| v.to_string())
+                .unwrap_or_default();
             forget_closed(&shared, &auction, &outcome, &body);
             op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
@@ -357,7 +385,11 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                 )
                 .await;
             if outcome == Outcome::Ok {
-                shared.auctions.lock().unwrap().retain(|(n, _)| *n != auction);
+                shared
+                    .auctions
+                    .lock()
+                    .unwrap()
+                    .retain(|(n, _)| *n != auction);
             }
             forget_closed(&shared, &auction, &outcome, &body);
             op.refusal = refusal(&outcome, &body);
@@ -377,7 +409,10 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
                     ],
                 )
                 .await;
-            op.answer = json(&body)["number"].as_str().unwrap_or_default().to_owned();
+            op.answer = json(&body)["number"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
             op.refusal = refusal(&outcome, &body);
             op.outcome = outcome;
         } else if roll < 89 {
@@ -385,11 +420,16 @@ async fn buyer(shared: Arc<Shared>, index: usize, mut c: Client, seed: u64) {
             op.kind = Kind::TopUp;
             let amount = (100_000 + id).to_string();
             op.key = amount.clone();
-            let (outcome, body) = c.post(base, "/api/money/top-up", &[("amount", amount.as_str())]).await;
+            let (outcome, body) = c
+                .post(base, "/api/money/top-up", &[("amount", amount.as_str())])
+                .await;
             let answer = json(&body);
             op.answer = answer["payment"].as_str().unwrap_or_default().to_owned();
             if outcome == Outcome::Ok {
-                if let Some(p) = answer["pay_url"].as_str().and_then(|n| n.strip_prefix("/sandbox/pay/")) {
+                if let Some(p) = answer["pay_url"]
+                    .as_str()
+                    .and_then(|n| n.strip_prefix("/sandbox/pay/"))
+                {
                     to_pay.push(p.to_owned());
                 }
             }
@@ -446,13 +486,23 @@ fn next_bid(rng: &mut StdRng, shared: &Shared) -> Option<(String, i64)> {
 /// An auction that answered it has ended is bid on no more.
 fn forget_closed(shared: &Shared, auction: &str, outcome: &Outcome, body: &str) {
     if matches!(outcome, Outcome::Failed(409)) && !body.contains("busy") {
-        shared.auctions.lock().unwrap().retain(|(n, _)| n != auction);
+        shared
+            .auctions
+            .lock()
+            .unwrap()
+            .retain(|(n, _)| n != auction);
     }
 }
 
 /// The seller: new auctions of 1 kg (while fewer than `OPEN_AUCTIONS` are open) and new
 /// fixed-price listings of 10 kg, each told apart by its description.
-async fn seller(shared: Arc<Shared>, index: usize, mut auctioneer: Client, mut lister: Client, seed: u64) {
+async fn seller(
+    shared: Arc<Shared>,
+    index: usize,
+    mut auctioneer: Client,
+    mut lister: Client,
+    seed: u64,
+) {
     let mut rng = StdRng::seed_from_u64(seed);
     loop {
         tokio::time::sleep(Duration::from_millis(rng.gen_range(150..450))).await;
@@ -510,7 +560,11 @@ async fn seller(shared: Arc<Shared>, index: usize, mut auctioneer: Client, mut l
         let number = json(&body).as_str().unwrap_or_default().to_owned();
         if outcome == Outcome::Ok && !number.is_empty() {
             if kind == Kind::Auction {
-                shared.auctions.lock().unwrap().push((number.clone(), 100_000));
+                shared
+                    .auctions
+                    .lock()
+                    .unwrap()
+                    .push((number.clone(), 100_000));
             } else {
                 shared.listings.lock().unwrap().push(number.clone());
             }
@@ -543,7 +597,10 @@ struct Proc {
 impl Proc {
     async fn start(dir: &Path, port: u16, log: &Path) -> anyhow::Result<(Proc, Duration)> {
         let started = Instant::now();
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         let child = tokio::process::Command::new(harness::server_binary())
             .env_remove("DATABASE_URL")
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
@@ -557,10 +614,16 @@ impl Proc {
             .spawn()
             .context("starting the server")?;
         let mut server = Proc { child };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            if let Ok(r) = http.get(format!("http://127.0.0.1:{port}/health")).send().await {
+            if let Ok(r) = http
+                .get(format!("http://127.0.0.1:{port}/health"))
+                .send()
+                .await
+            {
                 if r.status().is_success() {
                     break;
                 }
@@ -619,7 +682,10 @@ async fn signal(name: &str, pid: u32) -> anyhow::Result<()> {
 fn postmaster(dir: &Path) -> Option<(u32, u16)> {
     let text = std::fs::read_to_string(dir.join("pg/postmaster.pid")).ok()?;
     let lines: Vec<&str> = text.lines().collect();
-    Some((lines.first()?.trim().parse().ok()?, lines.get(3)?.trim().parse().ok()?))
+    Some((
+        lines.first()?.trim().parse().ok()?,
+        lines.get(3)?.trim().parse().ok()?,
+    ))
 }
 
 fn alive(pid: u32) -> bool {
@@ -642,7 +708,18 @@ fn db_url(dir: &Path) -> anyhow::Result<String> {
 async fn rows(url: &str, sql: &str) -> anyhow::Result<Vec<Vec<String>>> {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(harness::psql()?)
-        .args([url, "-X", "-q", "-At", "-F", "|", "-v", "ON_ERROR_STOP=1", "-f", "-"])
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-At",
+            "-F",
+            "|",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-f",
+            "-",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -699,36 +776,56 @@ enum Found {
 }
 
 fn judge(t: &mut Tally, op: &Op, found: Found) {
-    let who = format!("{} {} by client {} ({})", op.kind.name(), op.key, op.client, op.target);
+    let who = format!(
+        "{} {} by client {} ({})",
+        op.kind.name(),
+        op.key,
+        op.client,
+        op.target
+    );
     match (&op.outcome, found) {
         (Outcome::Ok, Found::Complete(n)) => {
             if !op.answer.is_empty() && !n.is_empty() && n != op.answer {
                 t.lost += 1;
-                t.problem(format!("LOST: {who} answered {} but the database has {n}", op.answer));
+                t.problem(format!(
+                    "LOST: {who} answered {} but the database has {n}",
+                    op.answer
+                ));
             }
         }
         (Outcome::Ok, Found::Absent) => {
             t.lost += 1;
-            t.problem(format!("LOST: {who} was acknowledged ({}) but is not there", op.answer));
+            t.problem(format!(
+                "LOST: {who} was acknowledged ({}) but is not there",
+                op.answer
+            ));
         }
         (Outcome::Ok, Found::Partial(why)) => {
             t.lost += 1;
-            t.problem(format!("LOST: {who} was acknowledged but is incomplete: {why}"));
+            t.problem(format!(
+                "LOST: {who} was acknowledged but is incomplete: {why}"
+            ));
         }
         (Outcome::Failed(_), Found::Absent) => {}
         (Outcome::Failed(status), Found::Complete(n)) => {
             t.half_done += 1;
-            t.problem(format!("HALF-DONE: {who} was refused ({status}) but {n} is there"));
+            t.problem(format!(
+                "HALF-DONE: {who} was refused ({status}) but {n} is there"
+            ));
         }
         (Outcome::Failed(status), Found::Partial(why)) => {
             t.half_done += 1;
-            t.problem(format!("HALF-DONE: {who} was refused ({status}) but left: {why}"));
+            t.problem(format!(
+                "HALF-DONE: {who} was refused ({status}) but left: {why}"
+            ));
         }
         (Outcome::Unknown(_), Found::Absent) => t.unknown_absent += 1,
         (Outcome::Unknown(_), Found::Complete(_)) => t.unknown_done += 1,
         (Outcome::Unknown(e), Found::Partial(why)) => {
             t.half_done += 1;
-            t.problem(format!("HALF-DONE: {who} (answer lost: {e}) is incomplete: {why}"));
+            t.problem(format!(
+                "HALF-DONE: {who} (answer lost: {e}) is incomplete: {why}"
+            ));
         }
     }
 }
@@ -941,7 +1038,11 @@ async fn check_kind(
                     }
                 }
                 if wrong.is_empty() {
-                    Found::Complete(if kind == Kind::Bid { version.clone() } else { String::new() })
+                    Found::Complete(if kind == Kind::Bid {
+                        version.clone()
+                    } else {
+                        String::new()
+                    })
                 } else {
                     Found::Partial(wrong.join(", "))
                 }
@@ -1102,7 +1203,14 @@ async fn seed_market(dir: &Path, buyers: usize) -> anyhow::Result<()> {
     let out = dir.join("market.json");
     let status = tokio::process::Command::new(harness::server_binary())
         .arg("seed-market")
-        .args(["--sellers", "2", "--listings", "30", "--listing-kg", "200000"])
+        .args([
+            "--sellers",
+            "2",
+            "--listings",
+            "30",
+            "--listing-kg",
+            "200000",
+        ])
         .args(["--buyers", &buyers.to_string()])
         .args(["--money", MONEY, "--password", PASSWORD, "--out"])
         .arg(&out)
@@ -1127,11 +1235,17 @@ async fn run(
     let began = Instant::now();
     println!("seeding 2 sellers with 30 listings of 200 t and {clients} buyers…");
     seed_market(dir, clients).await?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let (mut server, _) = Proc::start(dir, port, log).await?;
     let url = db_url(dir)?;
     // Withdrawals need a checked identity.
-    rows(&url, "UPDATE users SET kyc_verified_at = now() WHERE email LIKE 'bench-buyer-%'").await?;
+    rows(
+        &url,
+        "UPDATE users SET kyc_verified_at = now() WHERE email LIKE 'bench-buyer-%'",
+    )
+    .await?;
     let users: HashMap<String, String> = rows(&url, "SELECT email, id FROM users")
         .await?
         .into_iter()
@@ -1143,9 +1257,20 @@ async fn run(
              WHERE u.email = 'bench-seller-{seller}@bench.evcx' ORDER BY l.number"
         )
     };
-    let th: Vec<String> = rows(&url, &numbers(0)).await?.into_iter().map(|r| r[0].clone()).collect();
-    let vn: Vec<String> = rows(&url, &numbers(1)).await?.into_iter().map(|r| r[0].clone()).collect();
-    ensure!(th.len() >= 3 && vn.len() >= 2, "seed-market made too few listings");
+    let th: Vec<String> = rows(&url, &numbers(0))
+        .await?
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    let vn: Vec<String> = rows(&url, &numbers(1))
+        .await?
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    ensure!(
+        th.len() >= 3 && vn.len() >= 2,
+        "seed-market made too few listings"
+    );
     let shared = Arc::new(Shared {
         base: format!("http://127.0.0.1:{port}"),
         up: AtomicBool::new(false),
@@ -1161,16 +1286,35 @@ async fn run(
     // The sellers free credits to auction (TH) and to list again (VN).
     let auctioneer = Client::login(&shared, "bench-seller-0@bench.evcx").await?;
     let lister = Client::login(&shared, "bench-seller-1@bench.evcx").await?;
-    for (c, listing) in [(&auctioneer, &th[0]), (&auctioneer, &th[1]), (&lister, &vn[0])] {
-        let (outcome, body) = c.post(&shared.base, "/api/listings/cancel", &[("listing", listing)]).await;
-        ensure!(outcome == Outcome::Ok, "cancelling {listing}: {outcome:?} {body}");
+    for (c, listing) in [
+        (&auctioneer, &th[0]),
+        (&auctioneer, &th[1]),
+        (&lister, &vn[0]),
+    ] {
+        let (outcome, body) = c
+            .post(
+                &shared.base,
+                "/api/listings/cancel",
+                &[("listing", listing)],
+            )
+            .await;
+        ensure!(
+            outcome == Outcome::Ok,
+            "cancelling {listing}: {outcome:?} {body}"
+        );
     }
     let mut tasks = tokio::task::JoinSet::new();
     for b in 0..clients {
         let c = Client::login(&shared, &format!("bench-buyer-{b}@bench.evcx")).await?;
         tasks.spawn(buyer(shared.clone(), b, c, seed ^ (b as u64 + 1)));
     }
-    tasks.spawn(seller(shared.clone(), clients, auctioneer, lister, seed ^ 0xabcdef));
+    tasks.spawn(seller(
+        shared.clone(),
+        clients,
+        auctioneer,
+        lister,
+        seed ^ 0xabcdef,
+    ));
     shared.up.store(true, SeqCst);
 
     let mut tally = Tally::default();
@@ -1229,7 +1373,10 @@ async fn run(
         let before = (tally.lost, tally.half_done, tally.violations);
         check(&url, &history[checked..], &mut tally).await?;
         checked = history.len();
-        let unknown = history.iter().filter(|o| matches!(o.outcome, Outcome::Unknown(_))).count();
+        let unknown = history
+            .iter()
+            .filter(|o| matches!(o.outcome, Outcome::Unknown(_)))
+            .count();
         println!(
             "cycle {cycle:>3}: killed {victim:?}, restarted in {:.1} s; {} operations so far ({unknown} unknown); lost {}, half-done {}, violations {}",
             took.as_secs_f64(),
@@ -1263,7 +1410,10 @@ async fn run(
         .iter()
         .filter(|o| matches!(o.outcome, Outcome::Ok | Outcome::Failed(1..=499)))
         .count();
-    for o in in_flight.iter().filter(|o| !matches!(o.outcome, Outcome::Ok | Outcome::Failed(1..=499))) {
+    for o in in_flight
+        .iter()
+        .filter(|o| !matches!(o.outcome, Outcome::Ok | Outcome::Failed(1..=499)))
+    {
         tally.problem(format!(
             "SIGTERM: {} {} in flight for {:.0} ms before the signal ended {:?}",
             o.kind.name(),
@@ -1309,7 +1459,13 @@ async fn run(
         Kind::List,
     ] {
         let n = count(&|o| o.kind == kind && o.outcome == Outcome::Ok);
-        write!(per_kind, "{}{}:{n}", if per_kind.is_empty() { "" } else { "," }, kind.name()).ok();
+        write!(
+            per_kind,
+            "{}{}:{n}",
+            if per_kind.is_empty() { "" } else { "," },
+            kind.name()
+        )
+        .ok();
     }
     let mut refusals: HashMap<(Kind, String), usize> = HashMap::new();
     for o in &history {
@@ -1327,7 +1483,12 @@ async fn run(
     let half_done = tally.half_done.max(fin.half_done);
     let violations = tally.violations + fin.violations;
     restarts.sort_by(f64::total_cmp);
-    let quantile = |q: f64| restarts.get(((restarts.len() as f64 - 1.0) * q) as usize).copied().unwrap_or(0.0);
+    let quantile = |q: f64| {
+        restarts
+            .get(((restarts.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
     let sigterm_ok = answered == in_flight.len() && exit.is_some_and(|d| d <= EXIT_LIMIT);
     bench_line(
         "crash",
@@ -1342,7 +1503,10 @@ async fn run(
             ("lost", lost.to_string()),
             ("half_done", half_done.to_string()),
             ("violations", violations.to_string()),
-            ("kills", format!("server:{by_server},postgres:{by_postgres},both:{by_both}")),
+            (
+                "kills",
+                format!("server:{by_server},postgres:{by_postgres},both:{by_both}"),
+            ),
             ("restart_p50_s", format!("{:.1}", quantile(0.5))),
             ("restart_max_s", format!("{:.1}", quantile(1.0))),
             ("slow_exits", slow_exits.to_string()),

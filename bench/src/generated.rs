@@ -43,7 +43,10 @@ pub fn run(inputs: u64) -> anyhow::Result<bool> {
                 let t0 = Instant::now();
                 let outcome = target.run(n, seed);
                 let seconds = t0.elapsed().as_secs_f64();
-                results.lock().expect("results").push((i, n, seconds, outcome));
+                results
+                    .lock()
+                    .expect("results")
+                    .push((i, n, seconds, outcome));
             });
         }
     });

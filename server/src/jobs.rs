@@ -73,17 +73,22 @@ mod tests {
         let (stop_tx, stop) = watch::channel(false);
         let mut jobs = JoinSet::new();
         let mut polite = stop.clone();
-        jobs.spawn(async move {
-            while tick(&mut polite, Duration::from_millis(10)).await {}
-        });
+        jobs.spawn(async move { while tick(&mut polite, Duration::from_millis(10)).await {} });
         jobs.spawn(async move {
             let _stop = stop;
             tokio::time::sleep(Duration::from_secs(60)).await;
         });
         stop_tx.send(true).unwrap();
         let started = Instant::now();
-        assert_eq!(wait_or_abort(&mut jobs, Duration::from_millis(300)).await, 1);
-        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        assert_eq!(
+            wait_or_abort(&mut jobs, Duration::from_millis(300)).await,
+            1
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
         assert!(jobs.is_empty());
     }
 

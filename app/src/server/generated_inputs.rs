@@ -21,7 +21,7 @@ use crate::server::services::import::read::{read_records, ReadLimits, Refusal, S
 use crate::server::services::import::trips;
 use chrono::{DateTime, Duration, FixedOffset, TimeZone, Timelike, Utc};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, RngAlgorithm, TestError, TestRng, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use uuid::Uuid;
@@ -51,17 +51,61 @@ impl Target {
 }
 
 pub const TARGETS: &[Target] = &[
-    Target { name: "money_typed", weight: 10, check: money_typed },
-    Target { name: "money_shown", weight: 10, check: money_shown },
-    Target { name: "tonnes", weight: 10, check: tonnes_typed },
-    Target { name: "plain_amount", weight: 5, check: plain_amount },
-    Target { name: "vin", weight: 10, check: vin },
-    Target { name: "redirect_after_sign_in", weight: 5, check: redirect },
-    Target { name: "file_numbers_and_times", weight: 10, check: file_values },
-    Target { name: "trip_files", weight: 1, check: trip_files },
-    Target { name: "arbitrary_files", weight: 2, check: arbitrary_files },
-    Target { name: "sandbox_notifications", weight: 5, check: sandbox_notifications },
-    Target { name: "stripe_notifications", weight: 5, check: stripe_notifications },
+    Target {
+        name: "money_typed",
+        weight: 10,
+        check: money_typed,
+    },
+    Target {
+        name: "money_shown",
+        weight: 10,
+        check: money_shown,
+    },
+    Target {
+        name: "tonnes",
+        weight: 10,
+        check: tonnes_typed,
+    },
+    Target {
+        name: "plain_amount",
+        weight: 5,
+        check: plain_amount,
+    },
+    Target {
+        name: "vin",
+        weight: 10,
+        check: vin,
+    },
+    Target {
+        name: "redirect_after_sign_in",
+        weight: 5,
+        check: redirect,
+    },
+    Target {
+        name: "file_numbers_and_times",
+        weight: 10,
+        check: file_values,
+    },
+    Target {
+        name: "trip_files",
+        weight: 1,
+        check: trip_files,
+    },
+    Target {
+        name: "arbitrary_files",
+        weight: 2,
+        check: arbitrary_files,
+    },
+    Target {
+        name: "sandbox_notifications",
+        weight: 5,
+        check: sandbox_notifications,
+    },
+    Target {
+        name: "stripe_notifications",
+        weight: 5,
+        check: stripe_notifications,
+    },
 ];
 
 fn report<T: std::fmt::Debug>(result: Result<(), TestError<T>>) -> Result<(), String> {
@@ -86,10 +130,18 @@ fn money_typed(runner: &mut TestRunner) -> Result<(), String> {
     report(runner.run(&(typed(), currencies), |(raw, currency)| {
         if let Ok(v) = parse_money(&raw, currency) {
             prop_assert!(v > Decimal::ZERO, "{raw:?} read as {v}");
-            prop_assert!(v < Decimal::from(1_000_000_000_000_000i64), "{raw:?} read as {v}");
+            prop_assert!(
+                v < Decimal::from(1_000_000_000_000_000i64),
+                "{raw:?} read as {v}"
+            );
             prop_assert_eq!(v.scale(), 2);
             if currency == "VND" {
-                prop_assert!(v.fract().is_zero(), "{:?} read as {} ₫: not whole đồng", raw, v);
+                prop_assert!(
+                    v.fract().is_zero(),
+                    "{:?} read as {} ₫: not whole đồng",
+                    raw,
+                    v
+                );
             }
             // What was read is shown again, and reads back the same.
             prop_assert_eq!(parse_money(&format_money(v, currency), currency), Ok(v));
@@ -113,7 +165,12 @@ fn money_shown(runner: &mut TestRunner) -> Result<(), String> {
             shown.push(v.trunc().to_string());
         }
         for shown in shown {
-            prop_assert_eq!(parse_money(&shown, currency), Ok(expected), "shown as {:?}", shown);
+            prop_assert_eq!(
+                parse_money(&shown, currency),
+                Ok(expected),
+                "shown as {:?}",
+                shown
+            );
         }
         Ok(())
     }))
@@ -132,14 +189,16 @@ fn tonnes_typed(runner: &mut TestRunner) -> Result<(), String> {
 }
 
 fn plain_amount(runner: &mut TestRunner) -> Result<(), String> {
-    report(runner.run(&(typed(), 1i64..99_999_999_999_999_999), |(raw, cents)| {
-        if let Ok(v) = parse_plain_amount(&raw) {
-            prop_assert!(v > Decimal::ZERO && v.scale() == 2, "{raw:?} read as {v}");
-        }
-        let v = Decimal::new(cents, 2);
-        prop_assert_eq!(parse_plain_amount(&v.to_string()), Ok(v));
-        Ok(())
-    }))
+    report(
+        runner.run(&(typed(), 1i64..99_999_999_999_999_999), |(raw, cents)| {
+            if let Ok(v) = parse_plain_amount(&raw) {
+                prop_assert!(v > Decimal::ZERO && v.scale() == 2, "{raw:?} read as {v}");
+            }
+            let v = Decimal::new(cents, 2);
+            prop_assert_eq!(parse_plain_amount(&v.to_string()), Ok(v));
+            Ok(())
+        }),
+    )
 }
 
 const VIN_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPRSTUVWXYZ0123456789";
@@ -173,31 +232,47 @@ fn vin(runner: &mut TestRunner) -> Result<(), String> {
         "[A-HJ-NPR-Z0-9]{11,17}",
     ];
     let years = prop_oneof![Just(None), (1950i32..2030).prop_map(Some)];
-    report(runner.run(&(typed_vin, chars, years), |(raw, mut generated, year)| {
-        if let Ok(v) = Vin::parse(&raw, year) {
-            let s = v.as_str();
-            let n = s.len();
-            prop_assert!(
-                s.bytes().all(|c| VIN_ALPHABET.contains(&c)),
-                "{raw:?} read as {s:?}"
+    report(
+        runner.run(&(typed_vin, chars, years), |(raw, mut generated, year)| {
+            if let Ok(v) = Vin::parse(&raw, year) {
+                let s = v.as_str();
+                let n = s.len();
+                prop_assert!(
+                    s.bytes().all(|c| VIN_ALPHABET.contains(&c)),
+                    "{raw:?} read as {s:?}"
+                );
+                let older = year.is_some_and(|y| y < SEVENTEEN_SINCE);
+                prop_assert!(
+                    n == 17 || (older && (11..=16).contains(&n)),
+                    "{raw:?} read as {s:?}"
+                );
+                let again = Vin::parse(s, year);
+                prop_assert!(again.as_ref() == Ok(&v), "{s:?} read again as {again:?}");
+            }
+            // A VIN of a region that computes the check digit: accepted with the right digit
+            // (whatever the case and spacing it is typed with), refused with any other.
+            generated[0] = b'1';
+            generated[8] = vin_check_digit(&generated);
+            let right = String::from_utf8(generated.clone()).expect("ascii");
+            let typed = format!(
+                "{}-{} {}",
+                &right[..3].to_lowercase(),
+                &right[3..9],
+                &right[9..]
             );
-            let older = year.is_some_and(|y| y < SEVENTEEN_SINCE);
-            prop_assert!(n == 17 || (older && (11..=16).contains(&n)), "{raw:?} read as {s:?}");
-            let again = Vin::parse(s, year);
-            prop_assert!(again.as_ref() == Ok(&v), "{s:?} read again as {again:?}");
-        }
-        // A VIN of a region that computes the check digit: accepted with the right digit
-        // (whatever the case and spacing it is typed with), refused with any other.
-        generated[0] = b'1';
-        generated[8] = vin_check_digit(&generated);
-        let right = String::from_utf8(generated.clone()).expect("ascii");
-        let typed = format!("{}-{} {}", &right[..3].to_lowercase(), &right[3..9], &right[9..]);
-        prop_assert_eq!(Vin::parse(&typed, Some(2024)).map(|v| v.as_str().to_owned()), Ok(right));
-        generated[8] = if generated[8] == b'X' { b'0' } else { b'X' };
-        let wrong = String::from_utf8(generated).expect("ascii");
-        prop_assert!(Vin::parse(&wrong, Some(2024)).is_err(), "{wrong} has a wrong check digit");
-        Ok(())
-    }))
+            prop_assert_eq!(
+                Vin::parse(&typed, Some(2024)).map(|v| v.as_str().to_owned()),
+                Ok(right)
+            );
+            generated[8] = if generated[8] == b'X' { b'0' } else { b'X' };
+            let wrong = String::from_utf8(generated).expect("ascii");
+            prop_assert!(
+                Vin::parse(&wrong, Some(2024)).is_err(),
+                "{wrong} has a wrong check digit"
+            );
+            Ok(())
+        }),
+    )
 }
 
 fn redirect(runner: &mut TestRunner) -> Result<(), String> {
@@ -211,7 +286,8 @@ fn redirect(runner: &mut TestRunner) -> Result<(), String> {
         prop_assert!(to.starts_with('/'), "{next:?} → {to:?}");
         prop_assert!(!to.starts_with("//"), "{next:?} → {to:?} leaves the site");
         prop_assert!(
-            !to.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace()),
+            !to.chars()
+                .any(|c| c == '\\' || c.is_control() || c.is_whitespace()),
             "{next:?} → {to:?}"
         );
         Ok(())
@@ -222,7 +298,11 @@ fn redirect(runner: &mut TestRunner) -> Result<(), String> {
 fn datetimes() -> impl Strategy<Value = DateTime<FixedOffset>> {
     (946_684_800i64..2_082_758_400, -56i32..=56).prop_map(|(secs, quarters)| {
         let offset = FixedOffset::east_opt(quarters * 15 * 60).expect("within a day");
-        offset.from_utc_datetime(&DateTime::from_timestamp(secs, 0).expect("in range").naive_utc())
+        offset.from_utc_datetime(
+            &DateTime::from_timestamp(secs, 0)
+                .expect("in range")
+                .naive_utc(),
+        )
     })
 }
 
@@ -231,15 +311,26 @@ fn written_time(t: DateTime<FixedOffset>, style: u8) -> (String, Timestamp) {
     let local = t.naive_local();
     match style % 5 {
         0 => (t.to_rfc3339(), Timestamp::Absolute(t)),
-        1 => (t.format("%Y-%m-%d %H:%M:%S%:z").to_string(), Timestamp::Absolute(t)),
-        2 => (
-            t.with_timezone(&Utc).format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        1 => (
+            t.format("%Y-%m-%d %H:%M:%S%:z").to_string(),
             Timestamp::Absolute(t),
         ),
-        3 => (local.format("%Y-%m-%d %H:%M:%S").to_string(), Timestamp::Local(local)),
+        2 => (
+            t.with_timezone(&Utc)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+            Timestamp::Absolute(t),
+        ),
+        3 => (
+            local.format("%Y-%m-%d %H:%M:%S").to_string(),
+            Timestamp::Local(local),
+        ),
         _ => {
             let minute = local.with_second(0).expect("second 0 exists");
-            (minute.format("%Y-%m-%dT%H:%M").to_string(), Timestamp::Local(minute))
+            (
+                minute.format("%Y-%m-%dT%H:%M").to_string(),
+                Timestamp::Local(minute),
+            )
         }
     }
 }
@@ -254,17 +345,27 @@ fn same_time(a: Timestamp, b: Timestamp) -> bool {
 
 fn file_values(runner: &mut TestRunner) -> Result<(), String> {
     let numbers = (any::<i64>(), 0u32..=8);
-    report(runner.run(&(typed(), any::<bool>(), datetimes(), any::<u8>(), numbers), |(raw, comma, t, style, (mantissa, scale))| {
-        // Anything is read or not, without a panic.
-        let _ = (parse_number(&raw, comma), Timestamp::parse(&raw));
-        let (shown, expected) = written_time(t, style);
-        let read = Timestamp::parse(&shown);
-        prop_assert!(read.is_some_and(|r| same_time(r, expected)), "{shown:?} read as {read:?}, not {expected:?}");
-        let n = Decimal::new(mantissa, scale);
-        let written = if comma { n.to_string().replace('.', ",") } else { n.to_string() };
-        prop_assert_eq!(parse_number(&written, comma), Some(n), "{:?}", written);
-        Ok(())
-    }))
+    report(runner.run(
+        &(typed(), any::<bool>(), datetimes(), any::<u8>(), numbers),
+        |(raw, comma, t, style, (mantissa, scale))| {
+            // Anything is read or not, without a panic.
+            let _ = (parse_number(&raw, comma), Timestamp::parse(&raw));
+            let (shown, expected) = written_time(t, style);
+            let read = Timestamp::parse(&shown);
+            prop_assert!(
+                read.is_some_and(|r| same_time(r, expected)),
+                "{shown:?} read as {read:?}, not {expected:?}"
+            );
+            let n = Decimal::new(mantissa, scale);
+            let written = if comma {
+                n.to_string().replace('.', ",")
+            } else {
+                n.to_string()
+            };
+            prop_assert_eq!(parse_number(&written, comma), Some(n), "{:?}", written);
+            Ok(())
+        },
+    ))
 }
 
 /// One generated trip: the text of each column present, and what it means.
@@ -281,9 +382,18 @@ fn trips() -> impl Strategy<Value = Vec<Trip>> {
     let note = prop_oneof![
         Just(None),
         "[a-zA-Z0-9 ,;\"'\n.ăđêôơưáàảãạ€]{1,40}".prop_map(Some),
-        any::<String>().prop_map(|s| Some(s.chars().filter(|c| *c != '\0' && *c != '\r').collect())),
+        any::<String>()
+            .prop_map(|s| Some(s.chars().filter(|c| *c != '\0' && *c != '\r').collect())),
     ];
-    let trip = (datetimes(), 1i64..24 * 60, any::<u8>(), 1i64..100_000, 0u32..=3, proptest::option::of(0i64..10_000), note)
+    let trip = (
+        datetimes(),
+        1i64..24 * 60,
+        any::<u8>(),
+        1i64..100_000,
+        0u32..=3,
+        proptest::option::of(0i64..10_000),
+        note,
+    )
         .prop_map(|(t, minutes, style, distance, scale, energy, notes)| Trip {
             start: written_time(t, style),
             end: written_time(t + Duration::minutes(minutes), style),
@@ -326,7 +436,8 @@ fn layouts() -> impl Strategy<Value = Layout> {
 
 fn csv_field(value: &str, layout: &Layout) -> String {
     let delimiter = if layout.semicolon { ';' } else { ',' };
-    let needs = value.contains([delimiter, '"', '\n', '\r']) || value.starts_with(char::is_whitespace);
+    let needs =
+        value.contains([delimiter, '"', '\n', '\r']) || value.starts_with(char::is_whitespace);
     if layout.quote_all || needs {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -346,7 +457,11 @@ fn number_text(n: Decimal, layout: &Layout) -> String {
 fn render(trips: &[Trip], layout: &Layout) -> Vec<u8> {
     let header = |f: TripField| {
         let name = f.name();
-        if layout.upper_headers { name.to_uppercase() } else { name.to_owned() }
+        if layout.upper_headers {
+            name.to_uppercase()
+        } else {
+            name.to_owned()
+        }
     };
     let text = if layout.json {
         let rows: Vec<serde_json::Value> = trips
@@ -355,7 +470,9 @@ fn render(trips: &[Trip], layout: &Layout) -> Vec<u8> {
                 let mut row = serde_json::Map::new();
                 row.insert(header(TripField::StartTime), t.start.0.clone().into());
                 row.insert(header(TripField::EndTime), t.end.0.clone().into());
-                let number = |d: Decimal| serde_json::Value::from_str(&d.to_string()).expect("a JSON number");
+                let number = |d: Decimal| {
+                    serde_json::Value::from_str(&d.to_string()).expect("a JSON number")
+                };
                 row.insert(header(TripField::DistanceKm), number(t.distance));
                 if let Some(e) = t.energy {
                     row.insert(header(TripField::EnergyKwh), number(e));
@@ -364,13 +481,20 @@ fn render(trips: &[Trip], layout: &Layout) -> Vec<u8> {
                     row.insert(header(TripField::Notes), n.clone().into());
                 }
                 if layout.extra_column {
-                    row.insert("battery_health".into(), serde_json::json!({ "soh": [98, 97] }));
+                    row.insert(
+                        "battery_health".into(),
+                        serde_json::json!({ "soh": [98, 97] }),
+                    );
                 }
                 serde_json::Value::Object(row)
             })
             .collect();
         let array = serde_json::Value::Array(rows);
-        let value = if layout.wrapped { serde_json::json!({ "trips": array }) } else { array };
+        let value = if layout.wrapped {
+            serde_json::json!({ "trips": array })
+        } else {
+            array
+        };
         let written = if layout.crlf {
             serde_json::to_string_pretty(&value)
         } else {
@@ -390,7 +514,11 @@ fn render(trips: &[Trip], layout: &Layout) -> Vec<u8> {
         if layout.extra_column {
             columns.insert(1, "Vehicle name".into());
         }
-        let mut lines = vec![columns.iter().map(|c| csv_field(c, layout)).collect::<Vec<_>>().join(delimiter)];
+        let mut lines = vec![columns
+            .iter()
+            .map(|c| csv_field(c, layout))
+            .collect::<Vec<_>>()
+            .join(delimiter)];
         for t in trips {
             let mut fields = vec![
                 t.start.0.clone(),
@@ -402,7 +530,13 @@ fn render(trips: &[Trip], layout: &Layout) -> Vec<u8> {
             if layout.extra_column {
                 fields.insert(1, "VF 8 (ô tô)".into());
             }
-            lines.push(fields.iter().map(|f| csv_field(f, layout)).collect::<Vec<_>>().join(delimiter));
+            lines.push(
+                fields
+                    .iter()
+                    .map(|f| csv_field(f, layout))
+                    .collect::<Vec<_>>()
+                    .join(delimiter),
+            );
         }
         let mut text = lines.join(newline);
         if layout.final_newline {
@@ -413,8 +547,14 @@ fn render(trips: &[Trip], layout: &Layout) -> Vec<u8> {
     match layout.encoding {
         0 => text.into_bytes(),
         1 => [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat(),
-        2 => [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(u16::to_le_bytes)).collect(),
-        _ => [0xFE, 0xFF].into_iter().chain(text.encode_utf16().flat_map(u16::to_be_bytes)).collect(),
+        2 => [0xFF, 0xFE]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_le_bytes))
+            .collect(),
+        _ => [0xFE, 0xFF]
+            .into_iter()
+            .chain(text.encode_utf16().flat_map(u16::to_be_bytes))
+            .collect(),
     }
 }
 
@@ -438,25 +578,34 @@ fn trip_files(runner: &mut TestRunner) -> Result<(), String> {
     report(runner.run(&(trips(), layouts()), |(trips, layout)| {
         let bytes = render(&trips, &layout);
         let mut read: Vec<Result<Trip, String>> = Vec::new();
-        let facts = read_records(&bytes[..], ReadLimits::default(), &trip_schema(), |_, values, comma| {
-            let Some(values) = values else {
-                read.push(Err("a row is not text".into()));
-                return true;
-            };
-            let text = |f: TripField| values[field_at(f)];
-            let time = |f| text(f).and_then(Timestamp::parse).ok_or(format!("{f:?}: {:?}", text(f)));
-            let number = |f| text(f).and_then(|v| parse_number(v, comma));
-            read.push((|| {
-                Ok(Trip {
-                    start: (String::new(), time(TripField::StartTime)?),
-                    end: (String::new(), time(TripField::EndTime)?),
-                    distance: number(TripField::DistanceKm).ok_or("distance")?,
-                    energy: number(TripField::EnergyKwh),
-                    notes: text(TripField::Notes).map(str::to_owned),
-                })
-            })());
-            true
-        });
+        let facts = read_records(
+            &bytes[..],
+            ReadLimits::default(),
+            &trip_schema(),
+            |_, values, comma| {
+                let Some(values) = values else {
+                    read.push(Err("a row is not text".into()));
+                    return true;
+                };
+                let text = |f: TripField| values[field_at(f)];
+                let time = |f| {
+                    text(f)
+                        .and_then(Timestamp::parse)
+                        .ok_or(format!("{f:?}: {:?}", text(f)))
+                };
+                let number = |f| text(f).and_then(|v| parse_number(v, comma));
+                read.push((|| {
+                    Ok(Trip {
+                        start: (String::new(), time(TripField::StartTime)?),
+                        end: (String::new(), time(TripField::EndTime)?),
+                        distance: number(TripField::DistanceKm).ok_or("distance")?,
+                        energy: number(TripField::EnergyKwh),
+                        notes: text(TripField::Notes).map(str::to_owned),
+                    })
+                })());
+                true
+            },
+        );
         match facts {
             Ok(facts) => {
                 prop_assert_eq!(facts.bytes, bytes.len() as u64);
@@ -469,13 +618,26 @@ fn trip_files(runner: &mut TestRunner) -> Result<(), String> {
         prop_assert_eq!(read.len(), trips.len(), "rows read: {:?}", read);
         for (got, want) in read.into_iter().zip(&trips) {
             let got = got.map_err(|e| TestCaseError::fail(e))?;
-            prop_assert!(same_time(got.start.1, want.start.1), "{:?} ≠ {:?}", got.start.1, want.start.1);
-            prop_assert!(same_time(got.end.1, want.end.1), "{:?} ≠ {:?}", got.end.1, want.end.1);
+            prop_assert!(
+                same_time(got.start.1, want.start.1),
+                "{:?} ≠ {:?}",
+                got.start.1,
+                want.start.1
+            );
+            prop_assert!(
+                same_time(got.end.1, want.end.1),
+                "{:?} ≠ {:?}",
+                got.end.1,
+                want.end.1
+            );
             prop_assert_eq!(got.distance, want.distance);
             prop_assert_eq!(got.energy, want.energy);
             // A note is kept as written (CSV and JSON alike), line breaks included; the reader's
             // users trim what surrounds it (a CSV line's last field keeps a CRLF's '\r').
-            prop_assert_eq!(got.notes.as_deref().map(str::trim), want.notes.as_deref().map(str::trim));
+            prop_assert_eq!(
+                got.notes.as_deref().map(str::trim),
+                want.notes.as_deref().map(str::trim)
+            );
         }
         Ok(())
     }))
@@ -484,7 +646,12 @@ fn trip_files(runner: &mut TestRunner) -> Result<(), String> {
 /// Arbitrary bytes, and generated files cut, spliced and flipped: the reader answers rows or a
 /// refusal, never panics, and keeps within its limits.
 fn arbitrary_files(runner: &mut TestRunner) -> Result<(), String> {
-    let mutated = (trips(), layouts(), proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8), any::<usize>())
+    let mutated = (
+        trips(),
+        layouts(),
+        proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+        any::<usize>(),
+    )
         .prop_map(|(trips, layout, flips, cut)| {
             let mut bytes = render(&trips, &layout);
             for (at, byte) in flips {
@@ -493,7 +660,11 @@ fn arbitrary_files(runner: &mut TestRunner) -> Result<(), String> {
                     bytes[at] = byte;
                 }
             }
-            let keep = if bytes.is_empty() { 0 } else { cut % (bytes.len() + 1) };
+            let keep = if bytes.is_empty() {
+                0
+            } else {
+                cut % (bytes.len() + 1)
+            };
             bytes.truncate(keep);
             bytes
         });
@@ -502,7 +673,10 @@ fn arbitrary_files(runner: &mut TestRunner) -> Result<(), String> {
         mutated,
         "[\\[\\]{}\",:0-9a-z_ \n-]{0,300}".prop_map(String::into_bytes),
     ];
-    let limits = ReadLimits { max_file_bytes: 1024, max_record_bytes: 256 };
+    let limits = ReadLimits {
+        max_file_bytes: 1024,
+        max_record_bytes: 256,
+    };
     report(runner.run(&files, |bytes| {
         let mut rows = 0u64;
         let mut last_line = 0u32;
@@ -521,7 +695,12 @@ fn arbitrary_files(runner: &mut TestRunner) -> Result<(), String> {
             Err(_) => {}
         }
         // A row is at least a newline (or a JSON object's two braces) long.
-        prop_assert!(rows <= bytes.len() as u64, "{} rows from {} bytes", rows, bytes.len());
+        prop_assert!(
+            rows <= bytes.len() as u64,
+            "{} rows from {} bytes",
+            rows,
+            bytes.len()
+        );
         Ok(())
     }))
 }
@@ -558,7 +737,16 @@ fn bodies() -> BoxedStrategy<Vec<u8>> {
 fn sandbox_notifications(runner: &mut TestRunner) -> Result<(), String> {
     let secret = b"generated sandbox secret".to_vec();
     let gateway = Sandbox::new(secret.clone());
-    let deliveries = (any::<u128>(), "[a-z0-9_-]{1,30}", prop_oneof![Just("succeeded".to_owned()), Just("failed".to_owned()), "[a-z]{0,10}"], ".{0,40}")
+    let deliveries = (
+        any::<u128>(),
+        "[a-z0-9_-]{1,30}",
+        prop_oneof![
+            Just("succeeded".to_owned()),
+            Just("failed".to_owned()),
+            "[a-z]{0,10}"
+        ],
+        ".{0,40}",
+    )
         .prop_map(|(id, event_id, status, reason)| Delivery {
             event_id,
             payment_id: Uuid::from_u128(id),
@@ -566,35 +754,42 @@ fn sandbox_notifications(runner: &mut TestRunner) -> Result<(), String> {
             reason,
         });
     let times = prop_oneof![any::<i64>(), (NOW - 1_000..NOW + 1_000)];
-    report(runner.run(&(signature_headers(), bodies(), deliveries, times), |(header, body, delivery, t)| {
-        // Forged: any header with any body is refused (never panics).
-        let forged = gateway.verify_webhook(&headers(sandbox::SIGNATURE_HEADER, &header), &body, NOW);
-        prop_assert!(forged.is_err(), "accepted a forged delivery {header:?}");
-        // Signed by the secret at any time: read when fresh and known, refused otherwise.
-        let (body, _) = gateway.delivery(&delivery, t);
-        let mut message = format!("{t}.").into_bytes();
-        message.extend_from_slice(&body);
-        let signature = format!("t={t},v1={}", hmac_sha256_hex(&secret, &message));
-        let answer = gateway.verify_webhook(&headers(sandbox::SIGNATURE_HEADER, &signature), &body, NOW);
-        let fresh = NOW.abs_diff(t) <= sandbox::TOLERANCE_SECS as u64;
-        match (answer, fresh, delivery.status.as_str()) {
-            (Err(WebhookError::Stale), false, _) => {}
-            (Ok(event), true, "succeeded") => {
-                prop_assert_eq!(event.payment_id, delivery.payment_id);
-                prop_assert_eq!(event.outcome, Outcome::Succeeded);
+    report(runner.run(
+        &(signature_headers(), bodies(), deliveries, times),
+        |(header, body, delivery, t)| {
+            // Forged: any header with any body is refused (never panics).
+            let forged =
+                gateway.verify_webhook(&headers(sandbox::SIGNATURE_HEADER, &header), &body, NOW);
+            prop_assert!(forged.is_err(), "accepted a forged delivery {header:?}");
+            // Signed by the secret at any time: read when fresh and known, refused otherwise.
+            let (body, _) = gateway.delivery(&delivery, t);
+            let mut message = format!("{t}.").into_bytes();
+            message.extend_from_slice(&body);
+            let signature = format!("t={t},v1={}", hmac_sha256_hex(&secret, &message));
+            let answer =
+                gateway.verify_webhook(&headers(sandbox::SIGNATURE_HEADER, &signature), &body, NOW);
+            let fresh = NOW.abs_diff(t) <= sandbox::TOLERANCE_SECS as u64;
+            match (answer, fresh, delivery.status.as_str()) {
+                (Err(WebhookError::Stale), false, _) => {}
+                (Ok(event), true, "succeeded") => {
+                    prop_assert_eq!(event.payment_id, delivery.payment_id);
+                    prop_assert_eq!(event.outcome, Outcome::Succeeded);
+                }
+                (Ok(event), true, "failed") => {
+                    prop_assert_eq!(event.payment_id, delivery.payment_id);
+                    let failed = matches!(event.outcome, Outcome::Failed { .. });
+                    prop_assert!(failed, "a failed payment read as {:?}", event.outcome);
+                }
+                (Err(WebhookError::Ignored(_)), true, _) => {}
+                (answer, fresh, status) => {
+                    return Err(TestCaseError::fail(format!(
+                        "{status} at {t} (fresh: {fresh}): {answer:?}"
+                    )));
+                }
             }
-            (Ok(event), true, "failed") => {
-                prop_assert_eq!(event.payment_id, delivery.payment_id);
-                let failed = matches!(event.outcome, Outcome::Failed { .. });
-                prop_assert!(failed, "a failed payment read as {:?}", event.outcome);
-            }
-            (Err(WebhookError::Ignored(_)), true, _) => {}
-            (answer, fresh, status) => {
-                return Err(TestCaseError::fail(format!("{status} at {t} (fresh: {fresh}): {answer:?}")));
-            }
-        }
-        Ok(())
-    }))
+            Ok(())
+        },
+    ))
 }
 
 fn stripe_notifications(runner: &mut TestRunner) -> Result<(), String> {
@@ -608,7 +803,10 @@ fn stripe_notifications(runner: &mut TestRunner) -> Result<(), String> {
         "[a-z._]{0,30}",
     ];
     let paid = prop_oneof![Just(Some("paid")), Just(Some("unpaid")), Just(None)];
-    let reference = prop_oneof![any::<u128>().prop_map(|u| Uuid::from_u128(u).to_string()), ".{0,40}"];
+    let reference = prop_oneof![
+        any::<u128>().prop_map(|u| Uuid::from_u128(u).to_string()),
+        ".{0,40}"
+    ];
     let events = (kinds, paid, reference, any::<bool>()).prop_map(|(kind, paid, reference, in_metadata)| {
         let mut session = serde_json::json!({ "id": "cs_test_1", "object": "checkout.session" });
         if let Some(p) = paid {
@@ -623,34 +821,42 @@ fn stripe_notifications(runner: &mut TestRunner) -> Result<(), String> {
         (kind, paid, Uuid::parse_str(&reference).ok(), serde_json::to_vec(&event).expect("JSON"))
     });
     let times = prop_oneof![any::<i64>(), (NOW - 1_000..NOW + 1_000)];
-    report(runner.run(&(signature_headers(), bodies(), events, times), |(header, body, (kind, paid, payment, event), t)| {
-        let forged = gateway.verify_webhook(&headers(stripe::SIGNATURE_HEADER, &header), &body, NOW);
-        prop_assert!(forged.is_err(), "accepted a forged notification {header:?}");
-        let mut message = format!("{t}.").into_bytes();
-        message.extend_from_slice(&event);
-        let signature = format!("t={t},v1={}", hmac_sha256_hex(secret.as_bytes(), &message));
-        let answer = gateway.verify_webhook(&headers(stripe::SIGNATURE_HEADER, &signature), &event, NOW);
-        let fresh = NOW.abs_diff(t) <= stripe::DEFAULT_TOLERANCE_SECS as u64;
-        let settles = match kind.as_str() {
-            "checkout.session.completed" => paid == Some("paid"),
-            "checkout.session.async_payment_succeeded" | "checkout.session.async_payment_failed" | "checkout.session.expired" => true,
-            _ => false,
-        };
-        match answer {
-            Err(WebhookError::Stale) => prop_assert!(!fresh),
-            Ok(read) => {
-                prop_assert!(fresh && settles, "{kind} paid {paid:?} at {t}");
-                prop_assert_eq!(Some(read.payment_id), payment);
-                let succeeded = kind == "checkout.session.completed" || kind.ends_with("async_payment_succeeded");
-                prop_assert_eq!(read.outcome == Outcome::Succeeded, succeeded);
+    report(runner.run(
+        &(signature_headers(), bodies(), events, times),
+        |(header, body, (kind, paid, payment, event), t)| {
+            let forged =
+                gateway.verify_webhook(&headers(stripe::SIGNATURE_HEADER, &header), &body, NOW);
+            prop_assert!(forged.is_err(), "accepted a forged notification {header:?}");
+            let mut message = format!("{t}.").into_bytes();
+            message.extend_from_slice(&event);
+            let signature = format!("t={t},v1={}", hmac_sha256_hex(secret.as_bytes(), &message));
+            let answer =
+                gateway.verify_webhook(&headers(stripe::SIGNATURE_HEADER, &signature), &event, NOW);
+            let fresh = NOW.abs_diff(t) <= stripe::DEFAULT_TOLERANCE_SECS as u64;
+            let settles = match kind.as_str() {
+                "checkout.session.completed" => paid == Some("paid"),
+                "checkout.session.async_payment_succeeded"
+                | "checkout.session.async_payment_failed"
+                | "checkout.session.expired" => true,
+                _ => false,
+            };
+            match answer {
+                Err(WebhookError::Stale) => prop_assert!(!fresh),
+                Ok(read) => {
+                    prop_assert!(fresh && settles, "{kind} paid {paid:?} at {t}");
+                    prop_assert_eq!(Some(read.payment_id), payment);
+                    let succeeded = kind == "checkout.session.completed"
+                        || kind.ends_with("async_payment_succeeded");
+                    prop_assert_eq!(read.outcome == Outcome::Succeeded, succeeded);
+                }
+                Err(other) => prop_assert!(
+                    fresh && (!settles || payment.is_none()),
+                    "{kind} paid {paid:?} payment {payment:?} at {t}: {other:?}"
+                ),
             }
-            Err(other) => prop_assert!(
-                fresh && (!settles || payment.is_none()),
-                "{kind} paid {paid:?} payment {payment:?} at {t}: {other:?}"
-            ),
-        }
-        Ok(())
-    }))
+            Ok(())
+        },
+    ))
 }
 
 #[cfg(test)]

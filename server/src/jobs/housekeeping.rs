@@ -26,10 +26,8 @@ async fn sweep(pool: &PgPool) -> Result<(), sqlx::Error> {
         .await?;
     // A request keeps what someone typed (name, phone): kept a week for support, then gone.
     // A finished sign-up's link goes with its request; the account keeps its own copy.
-    sqlx::query(
-        "DELETE FROM account_requests WHERE handled_at < now() - interval '7 days'",
-    )
-    .execute(pool)
-    .await?;
+    sqlx::query("DELETE FROM account_requests WHERE handled_at < now() - interval '7 days'")
+        .execute(pool)
+        .await?;
     Ok(())
 }

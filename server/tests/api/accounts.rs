@@ -81,8 +81,16 @@ async fn sign_up_mails_a_link_that_creates_the_account_with_the_chosen_password(
     );
 
     // The link works once.
-    let (status, body) = json(app.client().post("/api/users/register/confirm", &form).await).await;
-    assert_eq!((status, body["kind"].as_str()), (400, Some("invalid_token")));
+    let (status, body) = json(
+        app.client()
+            .post("/api/users/register/confirm", &form)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (400, Some("invalid_token"))
+    );
     let (status, _) = json(
         app.client()
             .post("/api/users/register/link", &[("token", &token)])
@@ -93,7 +101,10 @@ async fn sign_up_mails_a_link_that_creates_the_account_with_the_chosen_password(
     assert_eq!(app.count("SELECT count(*) FROM users").await, 1);
     let fresh = app.client();
     assert_eq!(
-        fresh.login("le.minh@example.com", "charging at night").await.status(),
+        fresh
+            .login("le.minh@example.com", "charging at night")
+            .await
+            .status(),
         200
     );
 }
@@ -139,7 +150,10 @@ async fn sign_up_answers_a_taken_address_like_a_new_one_and_tells_its_owner(pool
         )
         .await;
     let new = api
-        .post("/api/users/register", &sign_up_form("new@example.com", "buyer"))
+        .post(
+            "/api/users/register",
+            &sign_up_form("new@example.com", "buyer"),
+        )
         .await;
     assert_eq!((taken.status().as_u16(), new.status().as_u16()), (200, 200));
     let answer = |res: reqwest::Response| async move {
@@ -151,20 +165,31 @@ async fn sign_up_answers_a_taken_address_like_a_new_one_and_tells_its_owner(pool
     let (subject, mail) = app.last_mail("taken@example.com").await.unwrap();
     assert_eq!(subject, "You already have an EV Carbon Exchange account");
     assert!(mail.contains(&app.url("/forgot-password")), "{mail}");
-    assert!(!mail.contains("token="), "no way to make a second account: {mail}");
+    assert!(
+        !mail.contains("token="),
+        "no way to make a second account: {mail}"
+    );
     let (subject, _) = app.last_mail("new@example.com").await.unwrap();
     assert_eq!(subject, "Finish creating your EV Carbon Exchange account");
 
     // Both links of two sign-ups for one new address work, the second finds the account made.
-    api.post("/api/users/register", &sign_up_form("new@example.com", "buyer"))
-        .await;
+    api.post(
+        "/api/users/register",
+        &sign_up_form("new@example.com", "buyer"),
+    )
+    .await;
     let second = app.mailed_token("new@example.com").await;
     let form = [
         ("token", second.as_str()),
         ("password", "charging at night"),
         ("password_confirm", "charging at night"),
     ];
-    assert_eq!(api.post("/api/users/register/confirm", &form).await.status(), 200);
+    assert_eq!(
+        api.post("/api/users/register/confirm", &form)
+            .await
+            .status(),
+        200
+    );
     let first: String = sqlx::query_scalar(
         "SELECT body_text FROM email_outbox WHERE to_address = 'new@example.com'
          ORDER BY created_at LIMIT 1",
@@ -172,14 +197,29 @@ async fn sign_up_answers_a_taken_address_like_a_new_one_and_tells_its_owner(pool
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    let first = first.split("token=").nth(1).unwrap().split_whitespace().next().unwrap();
+    let first = first
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
     let form = [
         ("token", first),
         ("password", "charging at night"),
         ("password_confirm", "charging at night"),
     ];
-    let (status, body) = json(app.client().post("/api/users/register/confirm", &form).await).await;
-    assert_eq!((status, body["kind"].as_str()), (409, Some("conflict")), "{body}");
+    let (status, body) = json(
+        app.client()
+            .post("/api/users/register/confirm", &form)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["kind"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
     assert_eq!(app.count("SELECT count(*) FROM users").await, 2);
 
     for role in ["admin", "cva", "superuser"] {
@@ -211,7 +251,9 @@ async fn an_address_is_not_flooded_with_mail(pool: PgPool) {
         assert_eq!(api.post("/api/users/register", &form).await.status(), 200);
         let form = [("email", "victim@example.com")];
         assert_eq!(
-            api.post("/api/users/password-reset/request", &form).await.status(),
+            api.post("/api/users/password-reset/request", &form)
+                .await
+                .status(),
             200
         );
     }
@@ -222,7 +264,8 @@ async fn an_address_is_not_flooded_with_mail(pool: PgPool) {
         5
     );
     assert_eq!(
-        app.count("SELECT count(*) FROM account_requests WHERE outcome = 'too_many'").await,
+        app.count("SELECT count(*) FROM account_requests WHERE outcome = 'too_many'")
+            .await,
         3
     );
 }

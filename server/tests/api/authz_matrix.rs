@@ -26,7 +26,12 @@ const MATRIX: &[(&str, Access, &[(&str, &str)])] = &[
     (
         "/api/users/register",
         Public,
-        &[("email", ""), ("full_name", ""), ("phone", ""), ("role", "")],
+        &[
+            ("email", ""),
+            ("full_name", ""),
+            ("phone", ""),
+            ("role", ""),
+        ],
     ),
     ("/api/users/register/link", Public, &[("token", "t")]),
     (

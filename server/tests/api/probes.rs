@@ -329,7 +329,11 @@ async fn sign_up_and_reset_answers_do_not_tell_which_addresses_have_accounts(poo
             let location = res.headers().get("location").cloned();
             let body = res.text().await.unwrap();
             let mut after = account_rows(&app).await;
-            assert_eq!(after.pop(), Some(before[4] + 1), "{path} {email}: one request");
+            assert_eq!(
+                after.pop(),
+                Some(before[4] + 1),
+                "{path} {email}: one request"
+            );
             assert_eq!(after[..], before[..4], "{path} {email}: nothing else yet");
             answers.push((status, location, body));
         }
@@ -337,17 +341,27 @@ async fn sign_up_and_reset_answers_do_not_tell_which_addresses_have_accounts(poo
         assert_eq!(answers[0].0, 200, "{path}");
     }
     assert_eq!(app.handle_account_requests().await, 4);
-    let subjects: Vec<(String, String)> =
-        sqlx::query_as("SELECT to_address, subject FROM email_outbox ORDER BY created_at, to_address")
-            .fetch_all(&app.pool)
-            .await
-            .unwrap();
+    let subjects: Vec<(String, String)> = sqlx::query_as(
+        "SELECT to_address, subject FROM email_outbox ORDER BY created_at, to_address",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
     assert_eq!(
         subjects,
         [
-            ("known@example.com", "You already have an EV Carbon Exchange account"),
-            ("unknown@example.com", "Finish creating your EV Carbon Exchange account"),
-            ("known@example.com", "Reset your EV Carbon Exchange password"),
+            (
+                "known@example.com",
+                "You already have an EV Carbon Exchange account"
+            ),
+            (
+                "unknown@example.com",
+                "Finish creating your EV Carbon Exchange account"
+            ),
+            (
+                "known@example.com",
+                "Reset your EV Carbon Exchange password"
+            ),
         ]
         .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );

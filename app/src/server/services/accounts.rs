@@ -472,7 +472,13 @@ async fn handle_request(
                  The link works once. If you did not ask for this, ignore this message; your password stays as it is.\n",
                 user.full_name
             );
-            mail::enqueue(conn, &user.email, "Reset your EV Carbon Exchange password", &body).await?;
+            mail::enqueue(
+                conn,
+                &user.email,
+                "Reset your EV Carbon Exchange password",
+                &body,
+            )
+            .await?;
             Ok("link_sent")
         }
         (_, Some(user)) => {
@@ -483,8 +489,13 @@ async fn handle_request(
                  If it was not you, ignore this message; nothing changed.\n",
                 user.full_name
             );
-            mail::enqueue(conn, &user.email, "You already have an EV Carbon Exchange account", &body)
-                .await?;
+            mail::enqueue(
+                conn,
+                &user.email,
+                "You already have an EV Carbon Exchange account",
+                &body,
+            )
+            .await?;
             Ok("notice_sent")
         }
         (_, None) => {
@@ -505,8 +516,13 @@ async fn handle_request(
                  If you did not sign up, ignore this message; no account is created without the link.\n",
                 request.full_name.as_deref().unwrap_or_default()
             );
-            mail::enqueue(conn, &request.email, "Finish creating your EV Carbon Exchange account", &body)
-                .await?;
+            mail::enqueue(
+                conn,
+                &request.email,
+                "Finish creating your EV Carbon Exchange account",
+                &body,
+            )
+            .await?;
             Ok("link_sent")
         }
     }
