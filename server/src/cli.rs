@@ -167,7 +167,10 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
         purchases: Default::default(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut background = jobs::spawn_all(state.clone(), db.pool.clone(), mailer, stop_rx);
+    let stop_tx = Arc::new(stop_tx);
+    let background = jobs::spawn_all(state.clone(), db.pool.clone(), mailer, stop_rx.clone());
+    // The jobs stop while the requests in flight finish, not after them.
+    let jobs_stopped = tokio::spawn(jobs::stop_when_asked(background, stop_rx));
 
     let addr = config.leptos.site_addr;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -175,16 +178,26 @@ async fn serve_with(config: &Config, db: &Database) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {addr}"))?;
     tracing::info!("serving on http://{addr}");
     let hub = state.live.clone();
-    let shutdown = async move {
-        startup::shutdown_signal().await;
-        // Live streams never end by themselves: end them so the requests in flight can finish.
-        hub.close();
+    let shutdown = {
+        let stop_tx = stop_tx.clone();
+        async move {
+            startup::shutdown_signal().await;
+            // Live streams never end by themselves: end them so the requests in flight can
+            // finish.
+            hub.close();
+            stop_tx.send(true).ok();
+        }
     };
-    let served = startup::serve(listener, startup::router(state), shutdown).await;
+    let served = startup::serve(
+        listener,
+        startup::router(state),
+        shutdown,
+        startup::DRAIN_GRACE,
+    )
+    .await;
 
     stop_tx.send(true).ok();
-    // Bounded: with its database gone, a job can wait on the pool for many seconds.
-    jobs::wait_or_abort(&mut background, jobs::STOP_GRACE).await;
+    jobs_stopped.await.ok();
     tracing::info!("server stopped");
     served.context("serving HTTP")
 }

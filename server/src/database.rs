@@ -10,6 +10,9 @@ use std::time::Duration;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
+/// How long closing the pool waits for connections still in use.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
 pub struct Database {
     pub pool: PgPool,
     /// Present when we started PostgreSQL ourselves and must stop it.
@@ -36,8 +39,16 @@ impl Database {
         Ok(Database { pool, local })
     }
 
+    /// Closes the pool (waiting a moment for connections still in use: a request cut at the
+    /// end of the shutdown grace may hold one), then stops the embedded PostgreSQL, whose fast
+    /// stop ends any session left.
     pub async fn close(self) {
-        self.pool.close().await;
+        if tokio::time::timeout(CLOSE_GRACE, self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still in use at exit");
+        }
         if let Some(pg) = self.local {
             if let Err(e) = pg.stop().await {
                 tracing::error!(error = %e, "stopping the embedded PostgreSQL failed");

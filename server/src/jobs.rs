@@ -38,6 +38,13 @@ pub fn spawn_all(
 /// some try several in a row: the server must still exit promptly after SIGTERM.
 pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
+/// Once `stop` turns true, waits for the jobs to end (at most [`STOP_GRACE`]).
+pub async fn stop_when_asked(mut jobs: JoinSet<()>, mut stop: watch::Receiver<bool>) {
+    // An error: the sender is gone, which also means stop.
+    stop.wait_for(|stop| *stop).await.ok();
+    wait_or_abort(&mut jobs, STOP_GRACE).await;
+}
+
 /// Waits for the jobs (already asked to stop) to end, at most `grace`; then aborts the rest
 /// (a job is cut at an `.await`: its open transaction rolls back, so nothing half-done stays).
 /// Answers how many had to be aborted.

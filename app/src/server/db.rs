@@ -15,6 +15,8 @@ pub fn violated_constraint(err: &sqlx::Error) -> Option<&str> {
 
 /// PostgreSQL's "invalid byte sequence" (a NUL character in text, which no text column holds).
 const BAD_CHARACTER: &str = "22021";
+const DEADLOCK: &str = "40P01";
+const SERIALIZATION_FAILURE: &str = "40001";
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
@@ -22,6 +24,16 @@ impl From<sqlx::Error> for AppError {
             sqlx::Error::Database(db) if db.code().as_deref() == Some(BAD_CHARACTER) => {
                 AppError::BadRequest {
                     message: "text cannot contain a NUL character".into(),
+                }
+            }
+            // PostgreSQL broke a deadlock or a serialization conflict by rolling this
+            // transaction back: nothing was done; try again.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some(DEADLOCK | SERIALIZATION_FAILURE)) =>
+            {
+                tracing::warn!(error = %db, "transaction rolled back by the database");
+                AppError::Busy {
+                    retry_after_secs: 1,
                 }
             }
             // Every connection busy or the database restarting: nothing was done; try again.

@@ -577,6 +577,54 @@ async fn parallel_repeats_of_one_withdrawal_all_answer_it(pool: PgPool) {
     assert_eq!(app.count("SELECT count(*) FROM withdrawals").await, 1);
 }
 
+/// Crash run: a withdrawal in flight at SIGTERM answered 500. It had locked its user
+/// `FOR UPDATE`, which also waits for any transaction holding the foreign-key lock a row
+/// pointing at the user takes (an order, a bid): that purchase then waited for the wallet
+/// the withdrawal locks next, and PostgreSQL broke the deadlock. The withdrawal now takes the
+/// lock that serializes one user's withdrawals without conflicting with such rows.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_withdrawal_does_not_wait_for_rows_that_point_at_its_user(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
+    owner.top_up("1000000").await;
+    sqlx::query("UPDATE users SET kyc_verified_at = now() WHERE id = $1")
+        .bind(owner_id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    // What an insert of a row referencing the user holds until it commits.
+    let mut purchase = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE")
+        .bind(owner_id)
+        .execute(&mut *purchase)
+        .await
+        .unwrap();
+    let form = [
+        ("amount", "400000"),
+        ("bank_name", "Vietcombank"),
+        ("account_holder", "Nguyen Van A"),
+        ("account_number", "0123456789"),
+        ("idempotency_key", "withdrawal-beside-a-purchase"),
+    ];
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        owner.post("/api/money/withdraw", &form),
+    )
+    .await
+    .expect("the withdrawal waited for the other transaction");
+    let (status, body) = json(answer).await;
+    assert_eq!(status, 200, "{body}");
+    purchase.rollback().await.unwrap();
+    let held: Decimal = sqlx::query_scalar(
+        "SELECT balance FROM ledger_accounts WHERE owner_id = $1 AND asset = 'money' AND kind = 'held'",
+    )
+    .bind(owner_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(held, Decimal::new(411_000, 0), "400,000 and the fee held");
+}
+
 async fn owners_vehicle(api: &super::support::Api) -> String {
     let form = [
         ("make", "VinFast"),

@@ -63,6 +63,7 @@ impl TestApp {
             listener,
             router,
             std::future::pending(),
+            server::startup::DRAIN_GRACE,
         ));
         TestApp { addr, pool, state }
     }

@@ -115,7 +115,7 @@ pub async fn by_id_for_update(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1 FOR UPDATE")
+    sqlx::query_as::<_, UserRow>("SELECT * FROM users WHERE id = $1 FOR NO KEY UPDATE")
         .bind(id)
         .fetch_optional(conn)
         .await

@@ -276,7 +276,7 @@ pub async fn set_kyc(
 ) -> Result<(), AppError> {
     let mut tx = pool.begin().await?;
     let before: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT kyc_verified_at FROM users WHERE id = $1 FOR UPDATE")
+        sqlx::query_scalar("SELECT kyc_verified_at FROM users WHERE id = $1 FOR NO KEY UPDATE")
             .bind(user)
             .fetch_optional(&mut *tx)
             .await?;

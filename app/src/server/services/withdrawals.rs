@@ -94,8 +94,11 @@ pub async fn request(
     // One user's withdrawals queue here, so the daily limit holds under concurrent requests,
     // and a repeated key is looked up only once the one before it has committed (looked up
     // before the lock, two requests with one key both missed it and one failed on insert).
+    // NO KEY UPDATE: a plain FOR UPDATE also waits for every transaction that inserted a row
+    // pointing at this user (a purchase holds the foreign key's KEY SHARE lock while it waits
+    // for the wallet this withdrawal locks next: a deadlock).
     let verified: bool = sqlx::query_scalar(
-        "SELECT kyc_verified_at IS NOT NULL FROM users WHERE id = $1 FOR UPDATE",
+        "SELECT kyc_verified_at IS NOT NULL FROM users WHERE id = $1 FOR NO KEY UPDATE",
     )
     .bind(user)
     .fetch_one(&mut *tx)
