@@ -20,9 +20,9 @@ APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-in
 run: setup build-release
 	./target/release/server
 
-## Every test: Rust unit and API tests, then Playwright end to end.
-## (`make test-crash`, a 10-cycle crash run, is not part of it yet: see issue 22, B1.)
-test: setup build test-rust test-e2e
+## Every test: the short crash run (on the server just built: `cargo leptos test` relinks it),
+## Rust unit and API tests, then Playwright end to end.
+test: setup build test-crash test-rust test-e2e
 
 setup: setup-system setup-rust setup-node
 
