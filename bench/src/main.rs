@@ -49,98 +49,54 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let rows = match option(&args, "--rows").map(|v| v.parse::<u64>()) {
-        None => 1_000_000,
-        Some(Ok(n)) if n >= 10_000 => n,
-        Some(_) => {
-            eprintln!("--rows takes a whole number ≥ 10000");
-            return ExitCode::from(2);
-        }
+    let parsed = (|| {
+        Ok::<_, ExitCode>(Options {
+            rows: number(&args, "--rows", 1_000_000, 10_000..=u64::MAX, "≥ 10000")?,
+            concurrency: number(&args, "--concurrency", 64, 1..=1024, "from 1 to 1024")?,
+            inputs: number(&args, "--inputs", 1_000_000, 1..=u64::MAX, "≥ 1")?,
+            cycles: number(&args, "--cycles", 200, 1..=usize::MAX, "≥ 1")?,
+            seed: option(&args, "--seed")
+                .map(|_| number(&args, "--seed", 0, 0..=u64::MAX, ""))
+                .transpose()?,
+        })
+    })();
+    let options = match parsed {
+        Ok(options) => options,
+        Err(code) => return code,
     };
-    let concurrency = match option(&args, "--concurrency").map(|v| v.parse::<usize>()) {
-        None => 64,
-        Some(Ok(n)) if (1..=1024).contains(&n) => n,
-        Some(_) => {
-            eprintln!("--concurrency takes a whole number from 1 to 1024");
-            return ExitCode::from(2);
-        }
-    };
-    if name == "generated_inputs" {
-        // Pure parsing: no database, no server.
-        let inputs = match option(&args, "--inputs").map(|v| v.parse::<u64>()) {
-            None => 1_000_000,
-            Some(Ok(n)) if n >= 1 => n,
-            Some(_) => {
-                eprintln!("--inputs takes a whole number ≥ 1");
-                return ExitCode::from(2);
-            }
-        };
-        return match generated::run(inputs) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => {
-                eprintln!("{name}: a correctness check FAILED (see above)");
-                ExitCode::FAILURE
-            }
-            Err(e) => {
-                eprintln!("{name}: error: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    if name == "crash" {
-        // Its own embedded PostgreSQL, started by the server itself: it is one of the victims.
-        let cycles = match option(&args, "--cycles").map(|v| v.parse::<usize>()) {
-            None => 200,
-            Some(Ok(n)) if n >= 1 => n,
-            Some(_) => {
-                eprintln!("--cycles takes a whole number ≥ 1");
-                return ExitCode::from(2);
-            }
-        };
-        let seed = match option(&args, "--seed").map(|v| v.parse::<u64>()) {
-            None => None,
-            Some(Ok(n)) => Some(n),
-            Some(Err(_)) => {
-                eprintln!("--seed takes a whole number");
-                return ExitCode::from(2);
-            }
-        };
-        let clients = option(&args, "--concurrency").map_or(6, |_| concurrency);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .expect("tokio runtime");
-        return match runtime.block_on(crash::crash(cycles, clients, seed)) {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => {
-                eprintln!("{name}: a correctness check FAILED (see above)");
-                ExitCode::FAILURE
-            }
-            Err(e) => {
-                eprintln!("{name}: error: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    if std::env::var_os("DATABASE_URL").is_none() {
-        return harness::rerun_under_private_postgres(&args);
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let outcome = runtime.block_on(async {
-        match name.as_str() {
-            "trip_import" => trip_import::run(rows, trip_import::Measure::Import).await,
-            "dashboard" => trip_import::run(rows, trip_import::Measure::Dashboard).await,
-            "purchase_distinct" => market::purchase_distinct(concurrency).await,
-            "purchase_race" => market::purchase_race(concurrency).await,
-            "ssr_market" => market::ssr_market(concurrency).await,
-            "bid_hot" => auction::bid_hot(concurrency).await,
-            "bid_fanout" => auction::bid_fanout(1_000).await,
-            _ => unreachable!(),
+            .expect("tokio runtime")
+    };
+    let outcome = match name.as_str() {
+        // Pure parsing: no database, no server.
+        "generated_inputs" => generated::run(options.inputs),
+        // Its own embedded PostgreSQL, started by the server itself: it is one of the victims.
+        "crash" => {
+            let clients = option(&args, "--concurrency").map_or(6, |_| options.concurrency);
+            runtime().block_on(crash::crash(options.cycles, clients, options.seed))
         }
-    });
+        _ if std::env::var_os("DATABASE_URL").is_none() => {
+            return harness::rerun_under_private_postgres(&args);
+        }
+        _ => runtime().block_on(async {
+            let concurrency = options.concurrency;
+            match name.as_str() {
+                "trip_import" => trip_import::run(options.rows, trip_import::Measure::Import).await,
+                "dashboard" => {
+                    trip_import::run(options.rows, trip_import::Measure::Dashboard).await
+                }
+                "purchase_distinct" => market::purchase_distinct(concurrency).await,
+                "purchase_race" => market::purchase_race(concurrency).await,
+                "ssr_market" => market::ssr_market(concurrency).await,
+                "bid_hot" => auction::bid_hot(concurrency).await,
+                "bid_fanout" => auction::bid_fanout(1_000).await,
+                _ => unreachable!(),
+            }
+        }),
+    };
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
@@ -150,6 +106,36 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("{name}: error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+struct Options {
+    rows: u64,
+    concurrency: usize,
+    inputs: u64,
+    cycles: usize,
+    seed: Option<u64>,
+}
+
+/// The whole number given after `name` (or `default`), within `range`; a message naming the
+/// rule (`rule`, e.g. "≥ 1") and exit status 2 otherwise.
+fn number<T>(
+    args: &[String],
+    name: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    rule: &str,
+) -> Result<T, ExitCode>
+where
+    T: std::str::FromStr + PartialOrd,
+{
+    match option(args, name).map(str::parse::<T>) {
+        None => Ok(default),
+        Some(Ok(n)) if range.contains(&n) => Ok(n),
+        Some(_) => {
+            eprintln!("{}", format!("{name} takes a whole number {rule}").trim_end());
+            Err(ExitCode::from(2))
         }
     }
 }

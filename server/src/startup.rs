@@ -264,7 +264,10 @@ mod tests {
         let (reading, took) =
             request_then_shutdown(Duration::from_secs(120), Duration::from_millis(300)).await;
         // The connection's task outlives `serve`: the process exit ends it.
-        assert!(took < Duration::from_secs(10), "serve returned after {took:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "serve returned after {took:?}"
+        );
         reading.abort();
     }
 }
