@@ -1129,6 +1129,20 @@ impl Soak {
     }
 }
 
+/// Mostly (95 %) one of `wanted`; otherwise, or when there is none, what `otherwise` picks
+/// (an operation the platform must refuse, on purpose).
+fn mostly(
+    rng: &mut StdRng,
+    wanted: &[usize],
+    otherwise: impl FnOnce(&mut StdRng) -> usize,
+) -> usize {
+    if wanted.is_empty() || rng.gen_bool(0.05) {
+        otherwise(rng)
+    } else {
+        wanted[rng.gen_range(0..wanted.len())]
+    }
+}
+
 /// A random operation over the model as it stands (stale by the time it runs, sometimes on
 /// purpose: the model then says how the platform must refuse it).
 fn pick(m: &Model, rng: &mut StdRng) -> Op {
@@ -1142,13 +1156,7 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
         .filter(|l| m.listings[*l].auction.as_ref().is_some_and(|a| !a.closed))
         .collect();
     let any_listing = |rng: &mut StdRng| rng.gen_range(0..m.listings.len().max(1));
-    let listing_of = |rng: &mut StdRng, open: &[ListingIx]| {
-        if open.is_empty() || rng.gen_bool(0.05) {
-            any_listing(rng)
-        } else {
-            one(rng, open)
-        }
-    };
+    let listing_of = |rng: &mut StdRng, open: &[ListingIx]| mostly(rng, open, any_listing);
     let roll = rng.gen_range(0..100);
     let have_listings = !m.listings.is_empty();
     match roll {
@@ -1379,11 +1387,7 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
             let pending: Vec<usize> = (0..m.withdrawals.len())
                 .filter(|w| m.withdrawals[*w].status == "pending")
                 .collect();
-            let w = if pending.is_empty() || rng.gen_bool(0.05) {
-                rng.gen_range(0..m.withdrawals.len())
-            } else {
-                one(rng, &pending)
-            };
+            let w = mostly(rng, &pending, |rng| rng.gen_range(0..m.withdrawals.len()));
             Op::DecideWithdrawal {
                 w,
                 approve: rng.gen_bool(0.7),
@@ -1398,11 +1402,7 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
                 .copied()
                 .filter(|o| matches!(m.orders[*o].payment_status, "pending" | "expired"))
                 .collect();
-            let o = if waiting.is_empty() || rng.gen_bool(0.05) {
-                one(rng, &checkouts)
-            } else {
-                one(rng, &waiting)
-            };
+            let o = mostly(rng, &waiting, |rng| one(rng, &checkouts));
             let how = match rng.gen_range(0..3) {
                 0 => Pay::Succeed,
                 1 => Pay::Fail,
@@ -1423,11 +1423,7 @@ fn pick(m: &Model, rng: &mut StdRng) -> Op {
             let open: Vec<usize> = (0..m.disputes.len())
                 .filter(|d| m.disputes[*d].status == "open")
                 .collect();
-            let d = if open.is_empty() || rng.gen_bool(0.05) {
-                rng.gen_range(0..m.disputes.len())
-            } else {
-                one(rng, &open)
-            };
+            let d = mostly(rng, &open, |rng| rng.gen_range(0..m.disputes.len()));
             Op::DecideDispute {
                 d,
                 refund: rng.gen_bool(0.6),
