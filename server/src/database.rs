@@ -11,7 +11,7 @@ use std::time::Duration;
 pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
 
 /// How long closing the pool waits for connections still in use.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 pub struct Database {
     pub pool: PgPool,

@@ -131,7 +131,7 @@ async fn server_fn(State(s): State<ServerState>, req: Request) -> impl IntoRespo
 /// acquire timeout (5 s), so a request waiting for a connection still gets its answer (503
 /// when the database is gone); bounded, so a database that is gone cannot hold the exit (some
 /// requests wait on the pool several times in a row, or queue behind one that does).
-pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(7);
+pub const DRAIN_GRACE: std::time::Duration = std::time::Duration::from_secs(6);
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish, for at most
 /// `drain`; the ones still running then are dropped (their transactions roll back).
