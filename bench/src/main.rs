@@ -134,7 +134,10 @@ where
         None => Ok(default),
         Some(Ok(n)) if range.contains(&n) => Ok(n),
         Some(_) => {
-            eprintln!("{}", format!("{name} takes a whole number {rule}").trim_end());
+            eprintln!(
+                "{}",
+                format!("{name} takes a whole number {rule}").trim_end()
+            );
             Err(ExitCode::from(2))
         }
     }

@@ -543,10 +543,8 @@ async fn csv_downloads_keep_formulas_as_text(pool: PgPool) {
     assert_eq!(owners, vec![format!("'{name}")], "{csv}");
 }
 
-/// Probe: 20 parallel withdrawals with one key answered 18 × the same number and 2 × 500 (the
-/// key was looked up before the lock). Every repeat now answers the first one's number.
-#[sqlx::test(migrations = "../migrations")]
-async fn parallel_repeats_of_one_withdrawal_all_answer_it(pool: PgPool) {
+/// An owner with 1,000,000 ₫ in the wallet whose identity an admin has checked.
+async fn owner_who_may_withdraw(pool: PgPool) -> (TestApp, super::support::Api, Uuid) {
     let app = TestApp::spawn(pool).await;
     let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
     owner.top_up("1000000").await;
@@ -555,16 +553,29 @@ async fn parallel_repeats_of_one_withdrawal_all_answer_it(pool: PgPool) {
         .execute(&app.pool)
         .await
         .unwrap();
+    (app, owner, owner_id)
+}
+
+/// A withdrawal of 400,000 ₫ with `key`.
+fn withdrawal_form(key: &str) -> [(&'static str, &str); 5] {
+    [
+        ("amount", "400000"),
+        ("bank_name", "Vietcombank"),
+        ("account_holder", "Nguyen Van A"),
+        ("account_number", "0123456789"),
+        ("idempotency_key", key),
+    ]
+}
+
+/// Probe: 20 parallel withdrawals with one key answered 18 × the same number and 2 × 500 (the
+/// key was looked up before the lock). Every repeat now answers the first one's number.
+#[sqlx::test(migrations = "../migrations")]
+async fn parallel_repeats_of_one_withdrawal_all_answer_it(pool: PgPool) {
+    let (app, owner, owner_id) = owner_who_may_withdraw(pool).await;
     let repeats = (0..20).map(|_| {
         let owner = owner.clone();
         async move {
-            let form = [
-                ("amount", "400000"),
-                ("bank_name", "Vietcombank"),
-                ("account_holder", "Nguyen Van A"),
-                ("account_number", "0123456789"),
-                ("idempotency_key", "one-withdrawal-key"),
-            ];
+            let form = withdrawal_form("one-withdrawal-key");
             json(owner.post("/api/money/withdraw", &form).await).await
         }
     });
@@ -584,14 +595,7 @@ async fn parallel_repeats_of_one_withdrawal_all_answer_it(pool: PgPool) {
 /// lock that serializes one user's withdrawals without conflicting with such rows.
 #[sqlx::test(migrations = "../migrations")]
 async fn a_withdrawal_does_not_wait_for_rows_that_point_at_its_user(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let (owner, owner_id) = app.signed_in(Role::EvOwner).await;
-    owner.top_up("1000000").await;
-    sqlx::query("UPDATE users SET kyc_verified_at = now() WHERE id = $1")
-        .bind(owner_id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let (app, owner, owner_id) = owner_who_may_withdraw(pool).await;
     // What an insert of a row referencing the user holds until it commits.
     let mut purchase = app.pool.begin().await.unwrap();
     sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE")
@@ -599,13 +603,7 @@ async fn a_withdrawal_does_not_wait_for_rows_that_point_at_its_user(pool: PgPool
         .execute(&mut *purchase)
         .await
         .unwrap();
-    let form = [
-        ("amount", "400000"),
-        ("bank_name", "Vietcombank"),
-        ("account_holder", "Nguyen Van A"),
-        ("account_number", "0123456789"),
-        ("idempotency_key", "withdrawal-beside-a-purchase"),
-    ];
+    let form = withdrawal_form("withdrawal-beside-a-purchase");
     let answer = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         owner.post("/api/money/withdraw", &form),
