@@ -65,6 +65,24 @@ fn dec(v: &Value) -> Decimal {
 
 const MARCH: [(&str, &str); 2] = [("from", "2026-03-01"), ("to", "2026-03-31")];
 
+/// An owner whose trips' credits a verifier has approved and issued.
+async fn owner_with_issued_credits(app: &TestApp) -> (Api, uuid::Uuid) {
+    let (owner, owner_id, vehicle_id) = owner_with_trips(app).await;
+    let (_, line) = submit(&owner, &vehicle_id).await;
+    let id = line["id"].as_str().unwrap().to_owned();
+    let (cva, _) = app.signed_in(Role::Cva).await;
+    let (status, _) = json(
+        cva.post(
+            "/api/cva/decide",
+            &[("request_id", &id), ("decision", "approve")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    (owner, owner_id)
+}
+
 async fn submit(owner: &Api, vehicle_id: &str) -> (u16, Value) {
     json(
         owner
@@ -427,19 +445,7 @@ async fn two_verifiers_at_the_same_instant_decide_once(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn retiring_part_of_a_block_gives_a_verifiable_certificate(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let (owner, owner_id, vehicle_id) = owner_with_trips(&app).await;
-    let (_, line) = submit(&owner, &vehicle_id).await;
-    let id = line["id"].as_str().unwrap().to_owned();
-    let (cva, _) = app.signed_in(Role::Cva).await;
-    let (status, _) = json(
-        cva.post(
-            "/api/cva/decide",
-            &[("request_id", &id), ("decision", "approve")],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200);
+    let (owner, owner_id) = owner_with_issued_credits(&app).await;
 
     // Every field is checked; more than available says how much there is.
     let (status, body) = json(
@@ -607,19 +613,7 @@ async fn retiring_part_of_a_block_gives_a_verifiable_certificate(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_retirement_whose_certificate_cannot_be_read_retires_nothing(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let (owner, owner_id, vehicle_id) = owner_with_trips(&app).await;
-    let (_, line) = submit(&owner, &vehicle_id).await;
-    let id = line["id"].as_str().unwrap().to_owned();
-    let (cva, _) = app.signed_in(Role::Cva).await;
-    let (status, _) = json(
-        cva.post(
-            "/api/cva/decide",
-            &[("request_id", &id), ("decision", "approve")],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(status, 200);
+    let (owner, owner_id) = owner_with_issued_credits(&app).await;
     let form = [
         ("quantity_kg", "20"),
         ("beneficiary", "Green Co"),
